@@ -1,0 +1,3 @@
+module github.com/daxkv/daxkv
+
+go 1.25.0
