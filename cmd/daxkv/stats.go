@@ -1,0 +1,73 @@
+package main
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/daxkv/daxkv/kv"
+)
+
+// jsonStats is kv.Stats as printed with --json.
+type jsonStats struct {
+	Keys             int64   `json:"keys"`
+	PoolSize         int64   `json:"pool_size"`
+	Used             int64   `json:"used"`
+	Free             int64   `json:"free"`
+	Mode             string  `json:"mode"`
+	PreferredMode    string  `json:"preferred_mode"`
+	MapSync          bool    `json:"map_sync"`
+	DeviceDAX        bool    `json:"device_dax"`
+	FlushMethod      string  `json:"flush_method"`
+	MaxValueSize     int     `json:"max_value_size"`
+	ChunkSize        int64   `json:"chunk_size"`
+	Recovered        bool    `json:"recovered"`
+	RecoverySeconds  float64 `json:"recovery_seconds"`
+	ReplayedBatches  int     `json:"replayed_batches"`
+	DroppedBatches   int     `json:"dropped_batches"`
+	DiscardedRecords int     `json:"discarded_records"`
+}
+
+func toJSONStats(s kv.Stats) jsonStats {
+	return jsonStats{
+		Keys: s.Keys, PoolSize: s.PoolSize, Used: s.Used, Free: s.Free,
+		Mode: s.Mode.String(), PreferredMode: s.PreferredMode.String(),
+		MapSync: s.MapSync, DeviceDAX: s.DeviceDAX, FlushMethod: s.FlushMethod,
+		MaxValueSize: s.MaxValueSize, ChunkSize: s.ChunkSize,
+		Recovered: s.Recovered, RecoverySeconds: s.RecoveryTime.Seconds(),
+		ReplayedBatches: s.ReplayedBatches, DroppedBatches: s.DroppedBatches, DiscardedRecords: s.DiscardedRecords,
+	}
+}
+
+func newStatsCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "stats [POOL]",
+		Short: "Print the pool's figures and modes",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
+			path, _, err := g.poolArgs(args, 0)
+			if err != nil {
+				return err
+			}
+			db, err := g.open(path, true)
+			if err != nil {
+				return err
+			}
+			defer closeDB(db, &err)
+			s := db.Stats()
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), toJSONStats(s))
+			}
+			w := cmd.OutOrStdout()
+			fmt.Fprintf(w, "keys            %d\n", s.Keys)
+			fmt.Fprintf(w, "pool size       %d bytes (chunks of %d)\n", s.PoolSize, s.ChunkSize)
+			fmt.Fprintf(w, "mode            %s (preferred %s), map_sync=%v, device_dax=%v, flush=%s\n",
+				s.Mode, s.PreferredMode, s.MapSync, s.DeviceDAX, s.FlushMethod)
+			fmt.Fprintf(w, "max value size  %d bytes\n", s.MaxValueSize)
+			fmt.Fprintf(w, "last open       recovered=%v in %v, batches replayed=%d dropped=%d, records discarded=%d\n",
+				s.Recovered, s.RecoveryTime.Round(time.Microsecond), s.ReplayedBatches, s.DroppedBatches, s.DiscardedRecords)
+			return nil
+		},
+	}
+}

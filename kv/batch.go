@@ -1,0 +1,177 @@
+package kv
+
+import (
+	"bytes"
+	"runtime/debug"
+	"slices"
+
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// Batch collects puts and deletes applied together by DB.Apply: after a
+// crash either all of them are visible or none. A Batch is not safe for
+// concurrent use; it copies keys and values, so the caller may reuse its
+// buffers after each call.
+type Batch struct {
+	ops []batchOp
+}
+
+type batchOp struct {
+	key, value []byte
+	del        bool
+}
+
+// NewBatch returns an empty batch for db.
+func (db *DB) NewBatch() *Batch { return &Batch{} }
+
+// Put adds key=value to the batch. An invalid key or value makes Apply fail
+// without writing anything.
+func (b *Batch) Put(key, value []byte) {
+	b.ops = append(b.ops, batchOp{key: bytes.Clone(key), value: append(make([]byte, 0, len(value)), value...)})
+}
+
+// Delete adds the removal of key to the batch.
+func (b *Batch) Delete(key []byte) {
+	b.ops = append(b.ops, batchOp{key: bytes.Clone(key), del: true})
+}
+
+// Len is the number of operations added.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// Reset empties the batch for reuse.
+func (b *Batch) Reset() { b.ops = b.ops[:0] }
+
+// normalize sorts the operations by key and keeps the last one of each key.
+func (b *Batch) normalize() []batchOp {
+	ops := slices.Clone(b.ops)
+	slices.SortStableFunc(ops, func(x, y batchOp) int { return bytes.Compare(x.key, y.key) })
+	out := ops[:0]
+	for i := range ops {
+		if i+1 < len(ops) && bytes.Equal(ops[i].key, ops[i+1].key) {
+			continue
+		}
+		out = append(out, ops[i])
+	}
+	return out
+}
+
+// Apply applies every operation of b atomically: when it returns nil all of
+// them are durable, and a crash at any instant leaves either all or none.
+// Within the batch the last operation on a key wins. The protocol: lock the
+// keys' stripes in ascending order; take one sequence number; write every
+// record as pending (tombstones for deletes); flush; fence; write the commit
+// entry into a log slot; fence (the commit point). Then settle: mark the
+// records live and free the older versions; fence; then free the tombstones
+// and clear the log slot (made durable by a later fence: the settled state
+// is already correct without them). Recovery replays a committed batch whose
+// records are still pending and frees an uncommitted one.
+func (db *DB) Apply(b *Batch) (err error) {
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	if b == nil || len(b.ops) == 0 {
+		if db.closed.Load() {
+			return ErrClosed
+		}
+		return nil
+	}
+	ops := b.normalize()
+	for _, op := range ops {
+		if err := db.checkKV(op.key, op.value); err != nil {
+			return err
+		}
+	}
+	idx := make([]int, len(ops))
+	for i, op := range ops {
+		idx[i] = stripeOf(op.key)
+	}
+	held := db.locks.lockSet(idx)
+	defer db.locks.unlockSet(held)
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+
+	slot := <-db.slots
+	defer func() { db.slots <- slot }()
+
+	offs := make([]int64, len(ops))
+	sizes := make([]int64, len(ops))
+	seq := db.seq.Add(1)
+	undo := func(n int) {
+		mem := db.m.Bytes()
+		for i := 0; i < n; i++ {
+			recovery.Free(db.p, mem[offs[i]:])
+			db.al.Free(offs[i], sizes[i])
+		}
+	}
+	for i, op := range ops {
+		sizes[i] = recovery.RecordSize(len(op.key), len(op.value))
+		off, err := db.allocate(sizes[i])
+		if err != nil {
+			undo(i)
+			return err
+		}
+		offs[i] = off
+		mem := db.m.Bytes() // after allocate: it may have grown the pool
+		flags := uint16(recovery.FlagBatch)
+		if op.del {
+			flags |= recovery.FlagTombstone
+		}
+		db.codec.Write(db.p, mem[off:off+sizes[i]], off, recovery.TagPending, seq, flags, op.key, op.value)
+	}
+	if err := db.p.Drain(); err != nil {
+		undo(len(ops))
+		return err
+	}
+	mem := db.m.Bytes()
+	db.codec.WriteCommit(db.p, mem, slot, seq, uint32(len(ops)))
+	if err := db.p.Drain(); err != nil {
+		// The commit may or may not be durable: the batch is not
+		// acknowledged, and recovery settles it either way. In memory it
+		// stays unapplied; its records must not be reused meanwhile.
+		return err
+	}
+
+	// Settle (a): puts live, older versions freed; one fence.
+	olds := make([]item, len(ops))
+	has := make([]bool, len(ops))
+	db.idxMu.RLock()
+	for i, op := range ops {
+		olds[i], has[i] = db.idx.Get(probe(op.key))
+	}
+	db.idxMu.RUnlock()
+	for i, op := range ops {
+		if !op.del {
+			recovery.SetTag(db.p, mem[offs[i]:], recovery.TagLive)
+		}
+		if has[i] {
+			recovery.Free(db.p, mem[olds[i].off():])
+		}
+	}
+	if err := db.p.Drain(); err != nil {
+		return err
+	}
+	// The batch is durable and settled: publish it to readers at once.
+	db.idxMu.Lock()
+	for i, op := range ops {
+		if op.del {
+			db.idx.Delete(probe(op.key))
+		} else {
+			db.idx.ReplaceOrInsert(makeItem(op.key, offs[i]))
+		}
+	}
+	db.idxMu.Unlock()
+	for i, op := range ops {
+		if has[i] {
+			db.retire(mem, olds[i].off())
+		}
+		if op.del {
+			// Settle (b): the tombstone was never visible to readers.
+			recovery.Free(db.p, mem[offs[i]:])
+			db.al.Free(offs[i], sizes[i])
+		}
+	}
+	recovery.ClearCommit(db.p, mem, slot)
+	return nil
+}

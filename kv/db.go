@@ -1,0 +1,283 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/btree"
+
+	"github.com/daxkv/daxkv/alloc"
+	"github.com/daxkv/daxkv/daxmap"
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// MaxKeySize is the longest key, in bytes.
+const MaxKeySize = recovery.MaxKeySize
+
+var _ io.Closer = (*DB)(nil)
+
+// DB is an open pool. All methods are safe for concurrent use.
+type DB struct {
+	path     string
+	opts     Options
+	m        *daxmap.Map
+	p        flush.Persister
+	codec    *recovery.Codec
+	sb       recovery.Superblock // guarded by sbMu after Open
+	sbMu     sync.Mutex          // protects sb and superblock writes
+	mode     DAXMode             // effective mode
+	method   string              // flush method name
+	maxValue int
+	readOnly bool
+
+	al     *alloc.Allocator // nil when read-only
+	growMu sync.Mutex       // serializes pool growth
+
+	idxMu sync.RWMutex             // protects idx (readers: RLock for lookups)
+	idx   *btree.BTreeG[item]      // key -> record
+	seq   atomic.Uint64            // last sequence number handed out
+	ep    epochs                   // reader pins
+	locks stripes                  // writers, by key
+	slots chan int                 // free batch log slots
+	retired atomic.Int64           // extents retired since the last reclaim attempt
+
+	closed atomic.Bool
+	closeMu sync.Mutex // serializes Close
+
+	recovery recoveryStats
+}
+
+type recoveryStats struct {
+	crashed   bool
+	took      time.Duration
+	replayed  int
+	dropped   int
+	discarded int
+}
+
+// Open opens the pool at path, creating it if it does not exist. A nil
+// opts means defaults. When the pool was not closed cleanly, Open recovers
+// it first: it scans every chunk in parallel, rebuilds the index and the free
+// space, replays the committed batches and drops the others, and makes a new
+// sequence floor durable before it returns.
+func Open(path string, opts *Options) (db *DB, err error) {
+	o := opts.ensureDefaults()
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	chunk := o.ChunkSize
+	if f, err := os.Open(path); err == nil {
+		if c, ok := recovery.PeekChunkSize(f); ok {
+			chunk = c
+		}
+		f.Close()
+	}
+	policy := daxmap.SyncNever
+	switch o.DAX {
+	case DAXAuto:
+		policy = daxmap.SyncAuto
+	case DAXOn:
+		policy = daxmap.SyncRequire
+	}
+	var method flush.Method
+	if o.DAX == DAXOn || o.DAX == DAXEmulated {
+		if method = flush.Detect(); method == flush.MethodNone {
+			return nil, fmt.Errorf("%w: no cache-line flush instruction on this CPU", ErrDAXUnsupported)
+		}
+	}
+	m, err := daxmap.Open(path, daxmap.Options{
+		Size:      o.Size,
+		ChunkSize: chunk,
+		MaxSize:   o.MaxSize,
+		ReadOnly:  o.ReadOnly,
+		Sync:      policy,
+		Perm:      o.Perm,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("daxkv: open %s: %w", path, err)
+	}
+	db = &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, idx: newIndex()}
+	defer func() {
+		if err != nil {
+			m.Close()
+			db = nil
+		}
+	}()
+	defer m.Guard(debug.SetPanicOnFault(true), &err)
+
+	switch {
+	case m.MapSync():
+		db.mode = DAXOn
+		if method = flush.Detect(); method == flush.MethodNone {
+			// MAP_SYNC without a flush instruction: stay correct with msync.
+			db.mode = DAXOff
+		}
+	case o.DAX == DAXEmulated:
+		db.mode = DAXEmulated
+	default:
+		db.mode = DAXOff
+	}
+	var p flush.Persister
+	if db.mode == DAXOff {
+		p = flush.NewMsync(m.Region())
+		db.method = "msync"
+	} else {
+		p = flush.NewCPU(method)
+		db.method = method.String()
+	}
+	if o.WrapPersister != nil {
+		p = o.WrapPersister(p, m.Bytes)
+	}
+	db.p = p
+
+	if err := db.load(); err != nil {
+		var pm *preferredModeError
+		if errors.As(err, &pm) {
+			m.Close()
+			o.DAX = pm.mode
+			return Open(path, &o)
+		}
+		return nil, fmt.Errorf("daxkv: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+// load reads or formats the superblock and recovers the heap.
+func (db *DB) load() error {
+	mem := db.m.Bytes()
+	sb, err := recovery.ReadSuperblock(mem)
+	if err != nil && !errors.Is(err, recovery.ErrVersion) && recovery.Unformatted(mem) {
+		if db.readOnly {
+			return fmt.Errorf("%w: pool is empty (never formatted) and the open is read-only", ErrCorrupt)
+		}
+		sb, err = recovery.Format(mem, db.p, db.m.ChunkSize(), uint32(db.opts.DAX))
+	}
+	if err != nil {
+		return err
+	}
+	if sb.ChunkSize != db.m.ChunkSize() {
+		return fmt.Errorf("%w: superblock chunk size %d changed under the open", ErrCorrupt, sb.ChunkSize)
+	}
+	if db.opts.DAX == DAXAuto && DAXMode(sb.Preferred) != DAXAuto && !db.readOnly {
+		// The preferred mode recorded in the pool applies when the caller
+		// did not choose one: reopen with it.
+		return &preferredModeError{mode: DAXMode(sb.Preferred)}
+	}
+	db.sb = sb
+	db.codec = recovery.NewCodec(&sb)
+	db.maxValue = db.codec.MaxValue()
+
+	start := time.Now()
+	var p flush.Persister
+	if !db.readOnly {
+		p = db.p
+	}
+	res, err := recovery.Recover(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers)
+	if err != nil {
+		return err
+	}
+	for i := range res.Live {
+		e := &res.Live[i]
+		db.idx.ReplaceOrInsert(makeItem(e.Key(mem), e.Off))
+	}
+	db.recovery = recoveryStats{
+		crashed:   !sb.Clean(),
+		took:      time.Since(start),
+		replayed:  res.Replayed,
+		dropped:   res.Dropped,
+		discarded: res.Discarded,
+	}
+	db.seq.Store(res.Floor - 1)
+	db.slots = make(chan int, recovery.LogSlots)
+	for i := 0; i < recovery.LogSlots; i++ {
+		db.slots <- i
+	}
+	if db.readOnly {
+		return nil
+	}
+	db.al = res.Alloc
+	// Before any new write: the floor is durable and the pool is marked
+	// in use (not clean), so a crash from here on is recovered.
+	db.sb.SeqFloor = res.Floor
+	db.sb.Flags &^= recovery.FlagClean
+	return db.sb.Write(mem, db.p)
+}
+
+// preferredModeError asks Open to retry with the pool's preferred mode.
+type preferredModeError struct{ mode DAXMode }
+
+func (e *preferredModeError) Error() string {
+	return "daxkv: pool prefers DAX mode " + e.mode.String()
+}
+
+// Close makes everything durable, marks the pool cleanly closed and releases
+// the mapping and the lock, in reverse order of acquisition. It waits for
+// operations in progress. The first call returns the first error met; every
+// later call returns ErrClosed.
+func (db *DB) Close() (err error) {
+	db.closeMu.Lock()
+	defer db.closeMu.Unlock()
+	if db.closed.Swap(true) {
+		return ErrClosed
+	}
+	db.ep.drain()
+	db.locks.lockAll()
+	defer db.locks.unlockAll()
+	if !db.readOnly {
+		func() {
+			defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+			if err = db.p.Drain(); err != nil {
+				return
+			}
+			db.sbMu.Lock()
+			defer db.sbMu.Unlock()
+			db.sb.SeqFloor = db.seq.Load() + 1
+			db.sb.Flags |= recovery.FlagClean
+			err = db.sb.Write(db.m.Bytes(), db.p)
+		}()
+	}
+	if cerr := db.m.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Sync makes every write so far durable and flushes the file's metadata. A
+// write that returned nil is already durable; Sync is for callers that want
+// the file itself settled (a backup, a copy).
+func (db *DB) Sync() (err error) {
+	tok, err := db.enter()
+	if err != nil {
+		return err
+	}
+	defer db.ep.unpin(tok)
+	if db.readOnly {
+		return nil
+	}
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	if err := db.p.Drain(); err != nil {
+		return err
+	}
+	return db.m.Sync()
+}
+
+// Path returns the pool's file name.
+func (db *DB) Path() string { return db.path }
+
+// enter pins the current epoch for an operation that does not hold a key
+// stripe (reads, Sync, Stats); Close waits for every pin to go.
+func (db *DB) enter() (uint32, error) {
+	tok := db.ep.pin()
+	if db.closed.Load() {
+		db.ep.unpin(tok)
+		return 0, ErrClosed
+	}
+	return tok, nil
+}

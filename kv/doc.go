@@ -1,0 +1,32 @@
+// Package kv is daxkv's public API: an embedded, persistent key-value store
+// kept in one pool file mapped into memory.
+//
+// On a DAX filesystem over persistent memory the pool is mapped with
+// MAP_SYNC and every write is made durable with CPU cache-line flushes and
+// one fence, with no system call. Elsewhere the page cache is used and writes
+// are made durable with msync. See DAXMode for the four modes and what each
+// guarantees.
+//
+// Promises:
+//
+//   - Every Put, Delete and Apply that returns nil is durable, in every mode
+//     (DAXEmulated: against process crashes only). A crash at any instant
+//     loses nothing acknowledged, and an Apply is all or nothing.
+//   - Readers (Get, View, Scan) take no lock shared with writers of other
+//     keys for longer than an index lookup; the slices View and Scan hand
+//     out point into the mapping and are valid only inside the callback.
+//   - A pool file is untrusted input: a corrupt, truncated or garbled pool
+//     yields an error wrapping ErrCorrupt (with the offset) or the intact
+//     data, never a panic and never a wrong value.
+//   - A second Open of a pool already open, in this process or another,
+//     fails with ErrLocked.
+//
+// Keys are 1 to MaxKeySize bytes, ordered by bytes.Compare. Values are up
+// to Stats.MaxValueSize bytes: about half a chunk (2 MiB less 4 KiB with the
+// default 4 MiB chunks; see Options.ChunkSize).
+//
+// Internally: records live in extents handed out by package alloc, reached
+// through package daxmap's mapping; package recovery owns the format
+// (FORMAT.md at the repository root) and the scan that rebuilds the B-tree
+// index at every open.
+package kv

@@ -1,0 +1,89 @@
+package kv
+
+import (
+	"math/rand/v2"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Readers pin the current epoch instead of taking a lock. A pin increments
+// one of pinSlots padded counters chosen at random, so concurrent readers
+// rarely write the same cache line. An extent unlinked from the index is
+// retired with the epoch current at that moment and reused only once every
+// reader that could have seen it has unpinned:
+//
+//   - the epoch advances from e to e+1 only when no reader holds a pin of
+//     parity (e+1)&1, that is of epoch e-1 (readers of epoch e may remain);
+//   - so once the epoch reaches t+2, no reader of epoch t or earlier remains,
+//     and extents retired at t can be reclaimed.
+//
+// A reader that reads the epoch, increments its slot and then finds the
+// epoch changed backs out and retries, so it never pins a parity that an
+// advance has already checked as empty.
+
+const pinSlots = 32
+
+type pinSlot struct {
+	n [2]atomic.Int64 // pins held per epoch parity
+	_ [48]byte        // pad to a cache line
+}
+
+type epochs struct {
+	cur   atomic.Uint64
+	slots [pinSlots]pinSlot
+}
+
+// pin registers a reader; the returned token goes to unpin.
+func (e *epochs) pin() (tok uint32) {
+	s := rand.Uint32() % pinSlots
+	for {
+		ep := e.cur.Load()
+		par := uint32(ep & 1)
+		e.slots[s].n[par].Add(1)
+		if e.cur.Load() == ep {
+			return s<<1 | par
+		}
+		e.slots[s].n[par].Add(-1)
+	}
+}
+
+func (e *epochs) unpin(tok uint32) { e.slots[tok>>1].n[tok&1].Add(-1) }
+
+func (e *epochs) pinned(par uint64) bool {
+	for i := range e.slots {
+		if e.slots[i].n[par].Load() != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// tryAdvance moves the epoch forward by one if no reader of the previous
+// epoch remains. It returns the highest epoch whose retired extents are now
+// safe to reuse, and ok=false when it could not advance.
+func (e *epochs) tryAdvance() (safe uint64, ok bool) {
+	ep := e.cur.Load()
+	if e.pinned((ep + 1) & 1) {
+		return 0, false
+	}
+	if !e.cur.CompareAndSwap(ep, ep+1) {
+		return 0, false
+	}
+	if ep == 0 {
+		return 0, false
+	}
+	return ep - 1, true
+}
+
+// drain waits until no pin is held (used by Close after new pins are
+// refused).
+func (e *epochs) drain() {
+	for i := 0; e.pinned(0) || e.pinned(1); i++ {
+		if i < 100 {
+			runtime.Gosched()
+		} else {
+			time.Sleep(50 * time.Microsecond)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package kv
+
+import (
+	"errors"
+
+	"github.com/daxkv/daxkv/daxmap"
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// Sentinel errors. Test for them with errors.Is: the errors returned wrap
+// them with the path, key or offset involved.
+var (
+	// ErrNotFound is returned by Get and View when the key is absent.
+	ErrNotFound = errors.New("daxkv: key not found")
+
+	// ErrClosed is returned by every method called after Close, and by Close
+	// itself the second time.
+	ErrClosed = errors.New("daxkv: database is closed")
+
+	// ErrCorrupt is returned when the pool's bytes contradict the format, or
+	// when a memory fault (a bad block, a file truncated underneath the
+	// mapping) hits an access; the error carries the offset.
+	ErrCorrupt = recovery.ErrCorrupt
+
+	// ErrVersion is returned by Open for a pool written by a newer format.
+	ErrVersion = recovery.ErrVersion
+
+	// ErrLocked is returned by Open when the pool is already open in another
+	// DB, in this process or another (an exclusive flock; read-only handles
+	// share a lock with each other but not with a writer).
+	ErrLocked = daxmap.ErrLocked
+
+	// ErrDAXUnsupported is returned by Open with DAXOn when the filesystem
+	// refuses a synchronous DAX mapping (MAP_SYNC), or the CPU has no
+	// cache-line flush instruction; and with DAXEmulated on such a CPU.
+	ErrDAXUnsupported = daxmap.ErrDAXUnsupported
+
+	// ErrReadOnly is returned by writes to a DB opened with ReadOnly.
+	ErrReadOnly = errors.New("daxkv: database is read-only")
+
+	// ErrBusy is returned when an operation that needs the pool quiescent
+	// (a mode switch) could not drain its readers before its deadline.
+	ErrBusy = errors.New("daxkv: database is busy")
+
+	// ErrKeyRequired is returned for an empty key.
+	ErrKeyRequired = errors.New("daxkv: key required")
+
+	// ErrKeyTooLarge is returned for a key longer than MaxKeySize.
+	ErrKeyTooLarge = errors.New("daxkv: key too large")
+
+	// ErrValueTooLarge is returned for a value longer than the pool's
+	// MaxValueSize (Stats.MaxValueSize).
+	ErrValueTooLarge = errors.New("daxkv: value too large")
+
+	// ErrNoSpace is returned when the pool cannot grow: a device-DAX pool is
+	// full, the address reservation (Options.MaxSize) is exhausted, or the
+	// filesystem is out of space.
+	ErrNoSpace = daxmap.ErrNoSpace
+
+	// ErrInvalidOptions is returned by Open when an option is out of range;
+	// the error lists every problem found.
+	ErrInvalidOptions = errors.New("daxkv: invalid options")
+)

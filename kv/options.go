@@ -1,0 +1,158 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// DAXMode selects how a pool is mapped and how writes are made durable.
+type DAXMode int
+
+const (
+	// DAXAuto maps with MAP_SYNC where the filesystem supports it (DAX over
+	// persistent memory) and commits with CPU cache-line flushes and a fence;
+	// elsewhere it falls back to the page cache and msync. Durable in both.
+	// It is the default.
+	DAXAuto DAXMode = iota
+	// DAXOn requires MAP_SYNC (Open fails with ErrDAXUnsupported otherwise):
+	// every commit is CPU flushes and one fence, no system call.
+	DAXOn
+	// DAXOff uses the page cache: commits msync the dirty pages.
+	DAXOff
+	// DAXEmulated maps without MAP_SYNC but commits as DAXOn does, with CPU
+	// flushes only. Durable against process crashes, NOT against power loss
+	// or a kernel crash: it exists for tests and benchmarks on tmpfs, like
+	// PMDK's PMEM_IS_PMEM_FORCE.
+	DAXEmulated
+)
+
+// String returns "auto", "on", "off" or "emulated".
+func (m DAXMode) String() string {
+	switch m {
+	case DAXAuto:
+		return "auto"
+	case DAXOn:
+		return "on"
+	case DAXOff:
+		return "off"
+	case DAXEmulated:
+		return "emulated"
+	}
+	return fmt.Sprintf("DAXMode(%d)", int(m))
+}
+
+// ParseDAXMode parses the String form of a mode.
+func ParseDAXMode(s string) (DAXMode, error) {
+	for m := DAXAuto; m <= DAXEmulated; m++ {
+		if m.String() == s {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: unknown DAX mode %q (want auto, on, off or emulated)", ErrInvalidOptions, s)
+}
+
+// Default option values.
+const (
+	DefaultSize      = 64 << 20
+	DefaultChunkSize = 4 << 20
+	DefaultMaxSize   = 1 << 40
+)
+
+// Options configure Open. The zero value (or a nil *Options) means defaults.
+type Options struct {
+	// Size is the initial size in bytes of a new pool (rounded up to a
+	// whole number of chunks). Default 64 MiB. The pool grows by itself
+	// past it; for an existing pool it is ignored. The file is sparse: space
+	// is allocated chunk by chunk as records land in it.
+	Size int64
+
+	// ChunkSize is the unit of growth and of the parallel recovery scan, in
+	// bytes: a power of two between 64 KiB and 1 GiB, default 4 MiB. It is
+	// fixed when the pool is created (an existing pool keeps its own). A
+	// value may be at most about half a chunk long (Stats.MaxValueSize).
+	ChunkSize int64
+
+	// MaxSize caps the pool: it is the size of the address range reserved
+	// once at Open, so that the mapping never moves. Default 1 TiB of
+	// address space (not memory). Growth past it fails with ErrNoSpace.
+	MaxSize int64
+
+	// DAX selects the durability path; see DAXMode. Default DAXAuto, which
+	// also honours the preferred mode recorded in the pool (SetPreferredMode).
+	DAX DAXMode
+
+	// ReadOnly opens the pool without writing to it: a shared lock, a
+	// read-only mapping, recovery done in memory only. Writes return
+	// ErrReadOnly.
+	ReadOnly bool
+
+	// Perm is the permission of a newly created pool file. Default 0600.
+	Perm os.FileMode
+
+	// RecoveryWorkers is the number of goroutines scanning chunks at Open.
+	// Default GOMAXPROCS.
+	RecoveryWorkers int
+
+	// WrapPersister, when set, wraps the Persister every write goes through.
+	// mapped returns the pool's current mapping. It is a test seam: the
+	// crash-injection suite installs its persistence simulator here, tests
+	// count fences. Hazard: a wrapper that drops Flush or Drain calls breaks
+	// durability.
+	WrapPersister func(inner flush.Persister, mapped func() []byte) flush.Persister
+}
+
+// ensureDefaults returns a copy of o with every zero field defaulted.
+func (o *Options) ensureDefaults() Options {
+	var c Options
+	if o != nil {
+		c = *o
+	}
+	if c.Size == 0 {
+		c.Size = DefaultSize
+	}
+	if c.ChunkSize == 0 {
+		c.ChunkSize = DefaultChunkSize
+	}
+	if c.MaxSize == 0 {
+		c.MaxSize = DefaultMaxSize
+	}
+	if c.Perm == 0 {
+		c.Perm = 0o600
+	}
+	if c.RecoveryWorkers == 0 {
+		c.RecoveryWorkers = runtime.GOMAXPROCS(0)
+	}
+	return c
+}
+
+// validate reports every problem of a defaulted Options at once.
+func (o *Options) validate() error {
+	var errs []error
+	if o.Size < 0 {
+		errs = append(errs, fmt.Errorf("Size %d is negative", o.Size))
+	}
+	if o.ChunkSize < recovery.MinChunkSize || o.ChunkSize > recovery.MaxChunkSize || o.ChunkSize&(o.ChunkSize-1) != 0 {
+		errs = append(errs, fmt.Errorf("ChunkSize %d is not a power of two in [%d, %d]", o.ChunkSize, recovery.MinChunkSize, recovery.MaxChunkSize))
+	}
+	if o.MaxSize < o.Size || o.MaxSize < o.ChunkSize {
+		errs = append(errs, fmt.Errorf("MaxSize %d is below Size %d or ChunkSize %d", o.MaxSize, o.Size, o.ChunkSize))
+	}
+	if o.DAX < DAXAuto || o.DAX > DAXEmulated {
+		errs = append(errs, fmt.Errorf("DAX mode %d is unknown", int(o.DAX)))
+	}
+	if o.RecoveryWorkers < 0 {
+		errs = append(errs, fmt.Errorf("RecoveryWorkers %d is negative", o.RecoveryWorkers))
+	}
+	if o.Perm&^os.ModePerm != 0 {
+		errs = append(errs, fmt.Errorf("Perm %v has bits other than permissions", o.Perm))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %w", ErrInvalidOptions, errors.Join(errs...))
+}

@@ -1,0 +1,150 @@
+package kv
+
+import (
+	"bytes"
+	"runtime/debug"
+
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// Get returns a copy of the value stored under key, or an error wrapping
+// ErrNotFound.
+func (db *DB) Get(key []byte) ([]byte, error) {
+	var out []byte
+	err := db.View(key, func(v []byte) error {
+		out = append(make([]byte, 0, len(v)), v...)
+		return nil
+	})
+	return out, err
+}
+
+// View calls fn with the value stored under key, without copying it. The
+// slice points into the pool mapping and is valid only until fn returns
+// (like database/sql's RawBytes): fn must not retain it or write to it. The
+// record cannot be reused while fn runs, whatever writers do meanwhile. View
+// returns ErrNotFound for an absent key, and otherwise what fn returns.
+func (db *DB) View(key []byte, fn func(value []byte) error) (err error) {
+	if err := db.checkKV(key, nil); err != nil {
+		return err
+	}
+	tok, err := db.enter()
+	if err != nil {
+		return err
+	}
+	defer db.ep.unpin(tok)
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	db.idxMu.RLock()
+	it, ok := db.idx.Get(probe(key))
+	db.idxMu.RUnlock()
+	if !ok {
+		return ErrNotFound
+	}
+	_, v, err := db.record(it)
+	if err != nil {
+		return err
+	}
+	return fn(v)
+}
+
+// Has reports whether key is present.
+func (db *DB) Has(key []byte) (bool, error) {
+	err := db.View(key, func([]byte) error { return nil })
+	if err == ErrNotFound {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// record returns the key and value of the record an index item points to,
+// checking the header against the item so that a damaged header can never
+// send a read outside the record.
+func (db *DB) record(it item) (key, value []byte, err error) {
+	mem := db.m.Bytes()
+	off := it.off()
+	h, ok := recovery.ReadHeader(mem, off)
+	if !ok || h.KeyLen != it.keyLen() || h.ValLen > db.maxValue {
+		return nil, nil, &recovery.CorruptError{Off: off, Reason: "record header does not match the index"}
+	}
+	return recovery.Key(mem, off, &h), recovery.Value(mem, off, &h), nil
+}
+
+// scanBatch is how many index items a Scan copies per index lock hold.
+const scanBatch = 128
+
+// Scan calls fn for every key in [start, end) in ascending byte order, with
+// its value. A nil start means from the first key, a nil end means to the
+// last. The key and value slices point into the pool mapping and are valid
+// only until fn returns. An error returned by fn stops the scan and is
+// returned unchanged. Scan sees every key present for its whole duration;
+// keys written or deleted while it runs may or may not be seen. Writers are
+// not blocked while fn runs.
+func (db *DB) Scan(start, end []byte, fn func(key, value []byte) error) error {
+	if end != nil && start != nil && bytes.Compare(start, end) >= 0 {
+		if db.closed.Load() {
+			return ErrClosed
+		}
+		return nil
+	}
+	var buf [scanBatch]item
+	var last []byte
+	from := start
+	exclusive := false // from was already visited
+	for {
+		n, err := db.scanStep(from, exclusive, end, buf[:], &last, fn)
+		if err != nil || n < scanBatch {
+			return err
+		}
+		from, exclusive = last, true
+	}
+}
+
+// scanStep visits up to len(buf) items from from (skipping from itself when
+// exclusive) under one pin.
+// The last key visited is copied into *last.
+func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last *[]byte, fn func(key, value []byte) error) (n int, err error) {
+	tok, err := db.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer db.ep.unpin(tok)
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	var endItem item
+	if end != nil {
+		endItem = probe(end)
+	}
+	var fromItem item
+	if from != nil {
+		fromItem = probe(from)
+	}
+	visit := func(it item) bool {
+		if exclusive && !lessItem(fromItem, it) {
+			return true
+		}
+		if end != nil && !lessItem(it, endItem) {
+			return false
+		}
+		buf[n] = it
+		n++
+		return n < len(buf)
+	}
+	db.idxMu.RLock()
+	if from == nil {
+		db.idx.Ascend(visit)
+	} else {
+		db.idx.AscendGreaterOrEqual(fromItem, visit)
+	}
+	db.idxMu.RUnlock()
+	for i := 0; i < n; i++ {
+		k, v, err := db.record(buf[i])
+		if err != nil {
+			return n, err
+		}
+		if err := fn(k, v); err != nil {
+			return n, err
+		}
+		if i == n-1 {
+			*last = append((*last)[:0], k...)
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,160 @@
+package kv
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// Stats describes an open DB.
+type Stats struct {
+	Keys     int64 // keys present
+	PoolSize int64 // bytes of the pool file in use (mapped)
+	Used     int64 // bytes in live records' extents
+	Free     int64 // bytes free for new records without growth
+	Limbo    int64 // bytes freed but still visible to a reader
+
+	// Mode is the effective durability path: DAXOn when the mapping is
+	// MAP_SYNC (or device DAX) and commits are CPU flushes, DAXOff for the
+	// page cache and msync, DAXEmulated for CPU flushes without MAP_SYNC.
+	Mode DAXMode
+	// PreferredMode is the mode recorded in the pool (SetPreferredMode),
+	// applied at the next open that does not name one.
+	PreferredMode DAXMode
+	MapSync       bool   // the mapping is synchronous (MAP_SYNC or device DAX)
+	DeviceDAX     bool   // the pool is a device-DAX character device
+	FlushMethod   string // "clwb", "clflushopt", "clflush", "dc cvap", "dc cvac" or "msync"
+	ReadOnly      bool
+
+	MaxValueSize int // longest value this pool stores
+	ChunkSize    int64
+
+	// Recovered is true when the last open found the pool not closed
+	// cleanly (a crash) and recovered it.
+	Recovered bool
+	// RecoveryTime is how long the open's scan, index rebuild and replay
+	// took (every open scans; after a crash it also repairs).
+	RecoveryTime     time.Duration
+	ReplayedBatches  int // committed batches settled by the open
+	DroppedBatches   int // uncommitted batches undone by the open
+	DiscardedRecords int // older versions, tombstones and uncommitted records freed by the open
+}
+
+// Stats returns a snapshot of the DB's figures, or the zero Stats after Close.
+func (db *DB) Stats() Stats {
+	tok, err := db.enter()
+	if err != nil {
+		return Stats{}
+	}
+	defer db.ep.unpin(tok)
+	db.idxMu.RLock()
+	keys := db.idx.Len()
+	db.idxMu.RUnlock()
+	db.sbMu.Lock()
+	pref := DAXMode(db.sb.Preferred)
+	db.sbMu.Unlock()
+	s := Stats{
+		Keys:             int64(keys),
+		PoolSize:         db.m.Size(),
+		Mode:             db.mode,
+		PreferredMode:    pref,
+		MapSync:          db.m.MapSync(),
+		DeviceDAX:        db.m.DeviceDAX(),
+		FlushMethod:      db.method,
+		ReadOnly:         db.readOnly,
+		MaxValueSize:     db.maxValue,
+		ChunkSize:        db.m.ChunkSize(),
+		Recovered:        db.recovery.crashed,
+		RecoveryTime:     db.recovery.took,
+		ReplayedBatches:  db.recovery.replayed,
+		DroppedBatches:   db.recovery.dropped,
+		DiscardedRecords: db.recovery.discarded,
+	}
+	if db.al != nil {
+		as := db.al.Stats()
+		s.Used, s.Free, s.Limbo = as.Used, as.Free, as.Limbo
+	}
+	return s
+}
+
+// SetPreferredMode records mode in the pool's superblock (durably). It takes
+// effect at the next Open whose Options.DAX is DAXAuto, like the kernel's
+// per-file DAX flag takes effect when the inode is next loaded; the current
+// mapping is not switched under live readers.
+func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	if mode < DAXAuto || mode > DAXEmulated {
+		return fmt.Errorf("%w: DAX mode %d is unknown", ErrInvalidOptions, int(mode))
+	}
+	tok, err := db.enter()
+	if err != nil {
+		return err
+	}
+	defer db.ep.unpin(tok)
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	db.sbMu.Lock()
+	defer db.sbMu.Unlock()
+	db.sb.Preferred = uint32(mode)
+	return db.sb.Write(db.m.Bytes(), db.p)
+}
+
+// Check verifies the pool while it is open: it stops writers, checks every
+// record with recovery.Check, and compares the result with the index. It
+// returns nil for a clean pool, or an error wrapping ErrCorrupt that lists
+// every problem found.
+func (db *DB) Check() (err error) {
+	db.locks.lockAll()
+	defer db.locks.unlockAll()
+	tok, err := db.enter()
+	if err != nil {
+		return err
+	}
+	defer db.ep.unpin(tok)
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	rep, err := recovery.Check(db.m.Bytes(), db.m.Size(), db.opts.RecoveryWorkers)
+	if err != nil {
+		return err
+	}
+	problems := rep.Problems
+	db.idxMu.RLock()
+	keys := db.idx.Len()
+	var bad []string
+	db.idx.Ascend(func(it item) bool {
+		h, ok := db.codec.Decode(db.m.Bytes(), it.off(), (it.off()/db.m.ChunkSize()+1)*db.m.ChunkSize())
+		if !ok || h.Tag != recovery.TagLive || h.KeyLen != it.keyLen() {
+			bad = append(bad, fmt.Sprintf("offset %d: index entry points at no valid live record", it.off()))
+		}
+		return len(bad) < 100
+	})
+	db.idxMu.RUnlock()
+	problems = append(problems, bad...)
+	if keys != rep.Keys {
+		problems = append(problems, fmt.Sprintf("index holds %d keys, the pool %d", keys, rep.Keys))
+	}
+	if len(problems) > 0 {
+		return &CheckError{Problems: problems}
+	}
+	return nil
+}
+
+// CheckError lists what Check found wrong; it wraps ErrCorrupt.
+type CheckError struct{ Problems []string }
+
+func (e *CheckError) Error() string {
+	s := fmt.Sprintf("daxkv: check found %d problem(s)", len(e.Problems))
+	for i, p := range e.Problems {
+		if i == 10 {
+			s += fmt.Sprintf("; and %d more", len(e.Problems)-10)
+			break
+		}
+		s += "; " + p
+	}
+	return s
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) true.
+func (e *CheckError) Unwrap() error { return ErrCorrupt }

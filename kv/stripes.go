@@ -1,0 +1,56 @@
+package kv
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// stripeCount is the size of the table of mutexes that serializes writers of
+// one key (two keys may share a stripe: that costs a wait, never a wrong
+// result). Lock order: a goroutine holding several stripes took them in
+// ascending index order; nothing else is held while it waits for a stripe.
+const stripeCount = 1024
+
+type stripe struct {
+	mu sync.Mutex // serializes writers of the keys hashing here
+	_  [56]byte
+}
+
+type stripes [stripeCount]stripe
+
+func stripeOf(key []byte) int { return int(xxhash.Sum64(key) % stripeCount) }
+
+func (s *stripes) lock(i int)   { s[i].mu.Lock() }
+func (s *stripes) unlock(i int) { s[i].mu.Unlock() }
+
+// lockSet locks the distinct stripes of keys in ascending order and returns
+// them for unlockSet.
+func (s *stripes) lockSet(idx []int) []int {
+	slices.Sort(idx)
+	idx = slices.Compact(idx)
+	for _, i := range idx {
+		s[i].mu.Lock()
+	}
+	return idx
+}
+
+func (s *stripes) unlockSet(idx []int) {
+	for j := len(idx) - 1; j >= 0; j-- {
+		s[idx[j]].mu.Unlock()
+	}
+}
+
+// lockAll takes every stripe, in order: no writer runs until unlockAll.
+func (s *stripes) lockAll() {
+	for i := range s {
+		s[i].mu.Lock()
+	}
+}
+
+func (s *stripes) unlockAll() {
+	for i := len(s) - 1; i >= 0; i-- {
+		s[i].mu.Unlock()
+	}
+}

@@ -1,0 +1,197 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/daxkv/daxkv/alloc"
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// unlockFencesFlushes: see release.
+const unlockFencesFlushes = runtime.GOARCH == "amd64"
+
+// checkKV validates a key and value before any byte is written.
+func (db *DB) checkKV(key, value []byte) error {
+	switch {
+	case len(key) == 0:
+		return ErrKeyRequired
+	case len(key) > MaxKeySize:
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrKeyTooLarge, len(key), MaxKeySize)
+	case len(value) > db.maxValue:
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrValueTooLarge, len(value), db.maxValue)
+	}
+	return nil
+}
+
+// Put stores value under key. When it returns nil the pair is durable: a
+// crash at any later instant keeps it (or a later write of the key). The
+// protocol is: lock the key's stripe, take the next sequence number,
+// allocate an extent, write header, key and value, flush them, one fence;
+// the record is then durable and self-validating. Only then is the index
+// updated and the older version freed (one 8-byte store and a flush, made
+// durable by the next fence: until then the higher sequence number wins).
+func (db *DB) Put(key, value []byte) (err error) {
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	if err := db.checkKV(key, value); err != nil {
+		return err
+	}
+	s := stripeOf(key)
+	db.locks.lock(s)
+	defer db.locks.unlock(s)
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	size := recovery.RecordSize(len(key), len(value))
+	off, err := db.allocate(size)
+	if err != nil {
+		return err
+	}
+	mem := db.m.Bytes() // after allocate: it may have grown the pool
+	seq := db.seq.Add(1)
+	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	if err := db.p.Drain(); err != nil {
+		// Not acknowledged: the record may or may not survive a crash, and
+		// either is allowed. Take it back in memory.
+		recovery.Free(db.p, mem[off:])
+		db.al.Free(off, size)
+		return err
+	}
+	db.idxMu.Lock()
+	old, had := db.idx.ReplaceOrInsert(makeItem(key, off))
+	db.idxMu.Unlock()
+	if had {
+		db.release(mem, old.off())
+	}
+	return nil
+}
+
+// Delete removes key. Deleting an absent key is not an error. When it
+// returns nil the delete is durable: the key never comes back after a crash.
+func (db *DB) Delete(key []byte) (err error) {
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	if err := db.checkKV(key, nil); err != nil {
+		return err
+	}
+	s := stripeOf(key)
+	db.locks.lock(s)
+	defer db.locks.unlock(s)
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	pr := probe(key)
+	db.idxMu.RLock()
+	it, ok := db.idx.Get(pr)
+	db.idxMu.RUnlock()
+	if !ok {
+		return nil
+	}
+	mem := db.m.Bytes()
+	recovery.Free(db.p, mem[it.off():])
+	if err := db.p.Drain(); err != nil {
+		return err
+	}
+	db.idxMu.Lock()
+	db.idx.Delete(pr)
+	db.idxMu.Unlock()
+	db.retire(mem, it.off())
+	return nil
+}
+
+// release frees the superseded record at off: its state word is zeroed and
+// flushed, and its extent waits in limbo. No fence: until the free is
+// durable the newer record wins by its higher sequence number. What must
+// hold is that the free is durable before a later Delete of the key is
+// acknowledged, or the old version would come back. On amd64 the stripe's
+// unlock is a LOCK-prefixed read-modify-write, which the Intel SDM lists
+// among the store-fencing operations that order CLWB/CLFLUSHOPT, and the
+// Delete takes the same stripe after it; the msync path's dirty set is
+// shared, so any later Drain covers it. Elsewhere (arm64, whose unlock is a
+// store-release that does not wait for DC CVAP) a second fence is paid here.
+func (db *DB) release(mem []byte, off int64) {
+	recovery.Free(db.p, mem[off:])
+	if !unlockFencesFlushes {
+		_ = db.p.Drain()
+	}
+	db.retire(mem, off)
+}
+
+// retire hands the extent of the (already freed) record at off to limbo,
+// tagged with the current epoch, and now and then tries to reclaim limbo.
+func (db *DB) retire(mem []byte, off int64) {
+	h, ok := recovery.ReadHeader(mem, off)
+	if !ok {
+		panic("daxkv: assertion failed: retiring a record whose header is out of bounds")
+	}
+	db.al.Retire(off, h.Size(), db.ep.cur.Load())
+	if db.retired.Add(1)%256 == 0 {
+		db.reclaim()
+	}
+}
+
+// reclaim advances the reader epoch when it can and returns the extents no
+// reader can see any more to the free lists. It reports whether anything
+// was reclaimed.
+func (db *DB) reclaim() bool {
+	safe, ok := db.ep.tryAdvance()
+	if !ok {
+		return false
+	}
+	return db.al.Reclaim(safe) > 0
+}
+
+// allocate returns a backed extent of size bytes, reclaiming limbo and
+// growing the pool when the free space runs out.
+func (db *DB) allocate(size int64) (int64, error) {
+	for tries := 0; ; tries++ {
+		off, err := db.al.Alloc(size)
+		if err == nil {
+			if err := db.m.Fault(off / db.m.ChunkSize()); err != nil {
+				db.al.Free(off, size)
+				return 0, err
+			}
+			return off, nil
+		}
+		if errors.Is(err, alloc.ErrTooLarge) {
+			return 0, fmt.Errorf("%w: record of %d bytes", ErrValueTooLarge, size)
+		}
+		if !errors.Is(err, alloc.ErrFull) {
+			return 0, err
+		}
+		// Limbo first: two advances reclaim everything no reader holds.
+		if tries < 2 && db.al.LimboBytes() > 0 {
+			db.reclaim()
+			continue
+		}
+		if err := db.grow(size); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// grow extends the pool by a quarter of its size (at least one chunk and at
+// least size bytes), unless another writer already grew it.
+func (db *DB) grow(size int64) error {
+	before := db.m.Size()
+	db.growMu.Lock()
+	defer db.growMu.Unlock()
+	if db.m.Size() != before {
+		return nil
+	}
+	chunk := db.m.ChunkSize()
+	step := max(before/4, size, chunk)
+	next := (before + step + chunk - 1) / chunk * chunk
+	if err := db.m.Grow(next); err != nil {
+		return fmt.Errorf("daxkv: grow pool to %d bytes: %w", next, err)
+	}
+	db.al.Grow(next)
+	return nil
+}

@@ -1,0 +1,67 @@
+package recovery
+
+import (
+	"encoding/binary"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/daxkv/daxkv/flush"
+)
+
+func slotOff(slot int) int64 { return LogOffset + int64(slot)*LogSlotSize }
+
+func (c *Codec) logSum(off int64, b []byte) uint64 {
+	var d xxhash.Digest
+	d.ResetWithSeed(seed(&c.uuid, off))
+	_, _ = d.Write(b[:16])
+	return d.Sum64()
+}
+
+// WriteCommit writes the commit entry of batch seq (count records) into log
+// slot and schedules it for durability (no drain). Once it is durable the
+// batch is committed: that drain is the batch's commit point.
+func (c *Codec) WriteCommit(p flush.Persister, mem []byte, slot int, seq uint64, count uint32) {
+	off := slotOff(slot)
+	b := mem[off : off+LogSlotSize]
+	var buf [16]byte
+	binary.LittleEndian.PutUint64(buf[0:], seq)
+	binary.LittleEndian.PutUint32(buf[8:], count)
+	// Checksum first, then the fields: whichever subset of the three words
+	// survives a crash, the slot validates only if all of them did.
+	flush.Store64(b[16:], c.logSum(off, buf[:]))
+	flush.Store64(b[8:], binary.LittleEndian.Uint64(buf[8:]))
+	flush.Store64(b[0:], seq)
+	p.Flush(b[:24])
+}
+
+// ClearCommit empties log slot and schedules it for durability (no drain).
+func ClearCommit(p flush.Persister, mem []byte, slot int) {
+	off := slotOff(slot)
+	flush.Store64(mem[off:], 0)
+	p.Flush(mem[off : off+8])
+}
+
+// Commit is one valid batch log slot.
+type Commit struct {
+	Slot  int
+	Seq   uint64
+	Count uint32
+}
+
+// Commits returns the valid slots of the batch log.
+func (c *Codec) Commits(mem []byte) []Commit {
+	var out []Commit
+	for slot := 0; slot < LogSlots; slot++ {
+		off := slotOff(slot)
+		b := mem[off : off+LogSlotSize]
+		seq := binary.LittleEndian.Uint64(b)
+		if seq == 0 {
+			continue
+		}
+		if c.logSum(off, b) != binary.LittleEndian.Uint64(b[16:]) {
+			continue
+		}
+		out = append(out, Commit{Slot: slot, Seq: seq, Count: binary.LittleEndian.Uint32(b[8:])})
+	}
+	return out
+}

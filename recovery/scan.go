@@ -1,0 +1,262 @@
+package recovery
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/binary"
+	"slices"
+	"sync"
+
+	"github.com/daxkv/daxkv/alloc"
+	"github.com/daxkv/daxkv/flush"
+)
+
+// Entry is one valid record found by the scan. P0 and P1 hold the first 16
+// key bytes big-endian (zero padded) so that sorting compares integers first
+// and touches the mapping only on a tie.
+type Entry struct {
+	P0, P1 uint64
+	Off    int64
+	Seq    uint64
+	KeyLen uint16
+	Flags  uint16
+	ValLen uint32
+	Tag    uint8
+}
+
+// Prefix returns the two big-endian prefix words of key.
+func Prefix(key []byte) (p0, p1 uint64) {
+	var buf [16]byte
+	copy(buf[:], key)
+	return binary.BigEndian.Uint64(buf[0:]), binary.BigEndian.Uint64(buf[8:])
+}
+
+// Size is the entry's extent size.
+func (e *Entry) Size() int64 { return RecordSize(int(e.KeyLen), int(e.ValLen)) }
+
+// Key returns the entry's key (a slice of mem).
+func (e *Entry) Key(mem []byte) []byte {
+	return mem[e.Off+HeaderSize : e.Off+HeaderSize+int64(e.KeyLen)]
+}
+
+// Result is what Recover found and did.
+type Result struct {
+	Live      []Entry           // the winning record of every present key, in key order
+	Alloc     *alloc.Allocator  // free space: everything but Live (nil when read-only)
+	Floor     uint64            // first sequence number the store may hand out
+	Records   int               // valid records seen
+	Discarded int               // older versions, tombstones and uncommitted records freed
+	Replayed  int               // committed batches whose records were still pending
+	Dropped   int               // batches found uncommitted, their records freed
+	Commits   []Commit          // valid log slots found (all cleared when writable)
+	Chunks    int               // chunks scanned
+}
+
+// Recover scans the heap of a pool of poolSize bytes, decides the winner of
+// every key by the recovery rule, replays committed batches and frees
+// everything that lost. With p == nil it only reads (a read-only open): the
+// media is not touched and Result.Alloc is nil. Otherwise it makes every fix
+// durable before it returns, in an order that is itself crash-safe: first the
+// committed pending records turn live and every loser is freed (drain), then
+// winning tombstones are freed and the log is cleared (drain).
+func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int) (*Result, error) {
+	c := NewCodec(sb)
+	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
+		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
+	}
+	res := &Result{Floor: sb.SeqFloor, Chunks: int(poolSize / sb.ChunkSize)}
+	res.Commits = c.Commits(mem)
+	committed := make(map[uint64]bool, len(res.Commits))
+	for _, cm := range res.Commits {
+		committed[cm.Seq] = true
+		res.Floor = max(res.Floor, cm.Seq+1)
+	}
+
+	entries := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers)
+	for i := range entries {
+		res.Records += len(entries[i])
+	}
+	all := mergeSorted(mem, entries, workers)
+
+	var b *alloc.Builder
+	if p != nil {
+		b = alloc.NewBuilder(sb.ChunkSize, HeapStart, poolSize)
+	}
+	var tombs []int64
+	replayed := map[uint64]bool{}
+	dropped := map[uint64]bool{}
+	live := make([]Entry, 0, len(all))
+	for i := 0; i < len(all); {
+		j := i + 1
+		for j < len(all) && sameKey(mem, &all[i], &all[j]) {
+			j++
+		}
+		// all[i:j] is one key, highest sequence number first.
+		won := false
+		for k := i; k < j; k++ {
+			e := &all[k]
+			res.Floor = max(res.Floor, e.Seq+1)
+			candidate := e.Tag == TagLive || committed[e.Seq]
+			if e.Tag == TagPending {
+				if committed[e.Seq] {
+					replayed[e.Seq] = true
+				} else {
+					dropped[e.Seq] = true
+				}
+			}
+			if candidate && !won {
+				won = true
+				if e.Flags&FlagTombstone != 0 {
+					tombs = append(tombs, e.Off)
+					continue
+				}
+				live = append(live, *e)
+				if p != nil {
+					b.Use(e.Off, e.Size())
+					if e.Tag == TagPending {
+						SetTag(p, mem[e.Off:], TagLive)
+					}
+				}
+				continue
+			}
+			res.Discarded++
+			if p != nil {
+				Free(p, mem[e.Off:])
+			}
+		}
+		i = j
+	}
+	res.Live = live
+	res.Replayed = len(replayed)
+	res.Dropped = len(dropped)
+	if p == nil {
+		return res, nil
+	}
+	if err := p.Drain(); err != nil {
+		return nil, err
+	}
+	for _, off := range tombs {
+		Free(p, mem[off:])
+		res.Discarded++
+	}
+	for _, cm := range res.Commits {
+		ClearCommit(p, mem, cm.Slot)
+	}
+	if err := p.Drain(); err != nil {
+		return nil, err
+	}
+	res.Alloc = b.Build()
+	return res, nil
+}
+
+// scanChunks decodes every valid record of every chunk, workers chunks at a
+// time. Each worker's slice comes back sorted by key, then by sequence
+// number descending.
+func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) [][]Entry {
+	workers = max(1, min(workers, chunks))
+	out := make([][]Entry, workers)
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			var es []Entry
+			for ch := w; ch < chunks; ch += workers {
+				es = scanChunk(c, mem, chunkSize, int64(ch), es)
+			}
+			slices.SortFunc(es, func(a, b Entry) int { return compareEntries(mem, &a, &b) })
+			out[w] = es
+		}(w)
+	}
+	wg.Wait()
+	return out
+}
+
+func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry) []Entry {
+	start, limit := ch*chunkSize, (ch+1)*chunkSize
+	if ch == 0 {
+		start = HeapStart
+	}
+	for off := start; off+HeaderSize <= limit; {
+		h, ok := c.Decode(mem, off, limit)
+		if !ok {
+			off += RecordAlign
+			continue
+		}
+		p0, p1 := Prefix(Key(mem, off, &h))
+		es = append(es, Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag})
+		off += h.Size()
+	}
+	return es
+}
+
+// compareKeys orders two entries by key bytes.
+func compareKeys(mem []byte, a, b *Entry) int {
+	if c := cmp.Compare(a.P0, b.P0); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.P1, b.P1); c != 0 {
+		return c
+	}
+	if a.KeyLen > 16 && b.KeyLen > 16 {
+		if c := bytes.Compare(a.Key(mem)[16:], b.Key(mem)[16:]); c != 0 {
+			return c
+		}
+	}
+	return cmp.Compare(a.KeyLen, b.KeyLen)
+}
+
+func sameKey(mem []byte, a, b *Entry) bool { return compareKeys(mem, a, b) == 0 }
+
+// compareEntries orders by key, then by sequence number descending, then by
+// offset so that the order is total.
+func compareEntries(mem []byte, a, b *Entry) int {
+	if c := compareKeys(mem, a, b); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(b.Seq, a.Seq); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Off, b.Off)
+}
+
+// mergeSorted merges the workers' sorted slices into one, pairwise and in
+// parallel.
+func mergeSorted(mem []byte, parts [][]Entry, workers int) []Entry {
+	for len(parts) > 1 {
+		next := make([][]Entry, (len(parts)+1)/2)
+		var wg sync.WaitGroup
+		for i := 0; i < len(parts); i += 2 {
+			if i+1 == len(parts) {
+				next[i/2] = parts[i]
+				continue
+			}
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				next[i/2] = merge2(mem, parts[i], parts[i+1])
+			}(i)
+		}
+		wg.Wait()
+		parts = next
+	}
+	if len(parts) == 0 {
+		return nil
+	}
+	return parts[0]
+}
+
+func merge2(mem []byte, a, b []Entry) []Entry {
+	out := make([]Entry, 0, len(a)+len(b))
+	for len(a) > 0 && len(b) > 0 {
+		if compareEntries(mem, &a[0], &b[0]) <= 0 {
+			out = append(out, a[0])
+			a = a[1:]
+		} else {
+			out = append(out, b[0])
+			b = b[1:]
+		}
+	}
+	out = append(out, a...)
+	return append(out, b...)
+}

@@ -1,0 +1,205 @@
+package recovery
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/binary"
+	"io"
+	"math/bits"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/daxkv/daxkv/flush"
+)
+
+// Format constants (part of the format: do not change).
+const (
+	Version       = 1
+	superOff0     = 0
+	superOff1     = 4096
+	superSize     = 128
+	LogOffset     = 8192  // first batch log slot
+	LogSlots      = 64    // slots in the batch log ring
+	LogSlotSize   = 64    // bytes per slot
+	HeapStart     = 16384 // first byte of the heap in chunk 0
+	MinChunkSize  = 64 << 10
+	MaxChunkSize  = 1 << 30
+	FlagClean     = 1 // Superblock.Flags: the pool was closed cleanly
+	superCheckOff = 120
+)
+
+var magic = [8]byte{'D', 'A', 'X', 'K', 'V', 'P', 'L', 0}
+
+// Superblock is the decoded pool header.
+type Superblock struct {
+	Version    uint32
+	Flags      uint32
+	Generation uint64
+	UUID       [16]byte
+	ChunkSize  int64
+	SeqFloor   uint64
+	Preferred  uint32 // preferred DAX mode, in the kv package's numbering
+}
+
+// Clean reports whether the pool was closed cleanly.
+func (sb *Superblock) Clean() bool { return sb.Flags&FlagClean != 0 }
+
+func (sb *Superblock) encode(b []byte) {
+	clear(b[:superSize])
+	copy(b[0:8], magic[:])
+	binary.LittleEndian.PutUint32(b[8:], sb.Version)
+	binary.LittleEndian.PutUint32(b[12:], sb.Flags)
+	binary.LittleEndian.PutUint64(b[16:], sb.Generation)
+	copy(b[24:40], sb.UUID[:])
+	binary.LittleEndian.PutUint64(b[40:], uint64(sb.ChunkSize))
+	binary.LittleEndian.PutUint64(b[48:], sb.SeqFloor)
+	binary.LittleEndian.PutUint32(b[56:], sb.Preferred)
+	binary.LittleEndian.PutUint64(b[superCheckOff:], xxhash.Sum64(b[:superCheckOff]))
+}
+
+// decodeSuperblock decodes one copy. It reports ErrVersion for a valid copy
+// of a newer format, and a CorruptError for anything else it cannot use.
+func decodeSuperblock(b []byte, off int64) (Superblock, error) {
+	var sb Superblock
+	if len(b) < superSize {
+		return sb, corruptf(off, "superblock truncated")
+	}
+	if !bytes.Equal(b[0:8], magic[:]) {
+		return sb, corruptf(off, "bad superblock magic")
+	}
+	if xxhash.Sum64(b[:superCheckOff]) != binary.LittleEndian.Uint64(b[superCheckOff:]) {
+		return sb, corruptf(off, "superblock checksum mismatch")
+	}
+	sb.Version = binary.LittleEndian.Uint32(b[8:])
+	sb.Flags = binary.LittleEndian.Uint32(b[12:])
+	sb.Generation = binary.LittleEndian.Uint64(b[16:])
+	copy(sb.UUID[:], b[24:40])
+	sb.ChunkSize = int64(binary.LittleEndian.Uint64(b[40:]))
+	sb.SeqFloor = binary.LittleEndian.Uint64(b[48:])
+	sb.Preferred = binary.LittleEndian.Uint32(b[56:])
+	if sb.Version != Version {
+		if sb.Version > Version {
+			return sb, ErrVersion
+		}
+		return sb, corruptf(off, "superblock version %d", sb.Version)
+	}
+	if !validChunkSize(sb.ChunkSize) {
+		return sb, corruptf(off+40, "superblock chunk size %d", sb.ChunkSize)
+	}
+	if sb.Generation%2 != uint64(off/superOff1) {
+		return sb, corruptf(off+16, "superblock generation %d in copy %d", sb.Generation, off/superOff1)
+	}
+	return sb, nil
+}
+
+func validChunkSize(n int64) bool {
+	return n >= MinChunkSize && n <= MaxChunkSize && n&(n-1) == 0
+}
+
+// ReadSuperblock returns the newer valid copy of the superblock in mem.
+func ReadSuperblock(mem []byte) (Superblock, error) {
+	if int64(len(mem)) < HeapStart {
+		return Superblock{}, corruptf(int64(len(mem)), "pool shorter than its header (%d bytes)", len(mem))
+	}
+	a, errA := decodeSuperblock(mem[superOff0:], superOff0)
+	b, errB := decodeSuperblock(mem[superOff1:], superOff1)
+	switch {
+	case errA == nil && errB == nil:
+		if a.UUID != b.UUID {
+			// Both copies validate but name different pools: refuse to guess.
+			return Superblock{}, corruptf(superOff1+24, "superblock copies disagree on the pool identity")
+		}
+		if b.Generation > a.Generation {
+			return b, nil
+		}
+		return a, nil
+	case errA == nil:
+		return a, nil
+	case errB == nil:
+		return b, nil
+	case errA == ErrVersion || errB == ErrVersion:
+		return Superblock{}, ErrVersion
+	default:
+		return Superblock{}, errA
+	}
+}
+
+// PeekChunkSize reads the chunk size of an existing pool through r, before
+// the pool is mapped (the mapping needs it). ok is false when r holds no
+// valid superblock.
+func PeekChunkSize(r io.ReaderAt) (chunk int64, ok bool) {
+	buf := make([]byte, superOff1+superSize)
+	if n, _ := r.ReadAt(buf, 0); n < len(buf) {
+		return 0, false
+	}
+	sb, err := ReadSuperblock(append(buf, make([]byte, HeapStart-len(buf))...))
+	if err != nil {
+		return 0, false
+	}
+	return sb.ChunkSize, true
+}
+
+// Write makes sb durable as the next generation: it writes the older copy,
+// flushes it and drains, so that a crash leaves either the old or the new
+// state. sb.Generation is advanced.
+func (sb *Superblock) Write(mem []byte, p flush.Persister) error {
+	sb.Generation++
+	off := superOff0
+	if sb.Generation%2 == 1 {
+		off = superOff1
+	}
+	var buf [superSize]byte
+	sb.encode(buf[:])
+	// Copy word by word: each aligned 8-byte store is atomic, the checksum
+	// decides whether the copy as a whole is valid after a crash.
+	copy(mem[off:off+superSize], buf[:])
+	p.Flush(mem[off : off+superSize])
+	return p.Drain()
+}
+
+// NewUUID returns a random pool identity.
+func NewUUID() [16]byte {
+	var u [16]byte
+	if _, err := rand.Read(u[:]); err != nil {
+		panic("daxkv: assertion failed: crypto/rand: " + err.Error())
+	}
+	return u
+}
+
+// Format writes a fresh pool header into mem: both superblock copies and an
+// empty batch log. The heap must be zero (a new, sparse file is).
+func Format(mem []byte, p flush.Persister, chunkSize int64, preferred uint32) (Superblock, error) {
+	if !validChunkSize(chunkSize) {
+		return Superblock{}, corruptf(40, "chunk size %d is not a power of two in [%d, %d]", chunkSize, MinChunkSize, MaxChunkSize)
+	}
+	if int64(len(mem)) < chunkSize {
+		return Superblock{}, corruptf(int64(len(mem)), "pool of %d bytes is smaller than one chunk", len(mem))
+	}
+	clear(mem[:HeapStart])
+	p.Flush(mem[:HeapStart])
+	sb := Superblock{Version: Version, UUID: NewUUID(), ChunkSize: chunkSize, SeqFloor: 1, Preferred: preferred}
+	// Two generations: copy 1 then copy 0, both valid afterwards.
+	if err := sb.Write(mem, p); err != nil {
+		return sb, err
+	}
+	return sb, sb.Write(mem, p)
+}
+
+// Unformatted reports whether mem holds no pool at all: every byte zero. A
+// crash during creation leaves such a file; anything else without a valid
+// superblock is corruption, never silently reformatted.
+func Unformatted(mem []byte) bool {
+	for i := 0; i+8 <= len(mem); i += 8 {
+		if binary.LittleEndian.Uint64(mem[i:]) != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// seed is the checksum seed of a record or log slot at off.
+func seed(uuid *[16]byte, off int64) uint64 {
+	u0 := binary.LittleEndian.Uint64(uuid[0:8])
+	u1 := binary.LittleEndian.Uint64(uuid[8:16])
+	return u0 ^ bits.RotateLeft64(u1, 29) ^ (uint64(off) * 0x9E3779B97F4A7C15)
+}
