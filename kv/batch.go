@@ -120,18 +120,22 @@ func (db *DB) Apply(b *Batch) (err error) {
 		}
 		db.codec.Write(db.p, mem[off:off+sizes[i]], off, recovery.TagPending, seq, flags, op.key, op.value)
 	}
+	db.crashPoint("batch-written")
 	if err := db.p.Drain(); err != nil {
 		undo(len(ops))
 		return err
 	}
+	db.crashPoint("batch-durable")
 	mem := db.m.Bytes()
 	db.codec.WriteCommit(db.p, mem, slot, seq, uint32(len(ops)))
+	db.crashPoint("batch-commit")
 	if err := db.p.Drain(); err != nil {
 		// The commit may or may not be durable: the batch is not
 		// acknowledged, and recovery settles it either way. In memory it
 		// stays unapplied; its records must not be reused meanwhile.
 		return err
 	}
+	db.crashPoint("batch-committed")
 
 	// Settle (a): puts live, older versions freed; one fence.
 	olds := make([]item, len(ops))
@@ -149,6 +153,7 @@ func (db *DB) Apply(b *Batch) (err error) {
 			recovery.Free(db.p, mem[olds[i].off():])
 		}
 	}
+	db.crashPoint("batch-settling")
 	if err := db.p.Drain(); err != nil {
 		return err
 	}
@@ -172,6 +177,7 @@ func (db *DB) Apply(b *Batch) (err error) {
 			db.al.Free(offs[i], sizes[i])
 		}
 	}
+	db.crashPoint("batch-settled")
 	recovery.ClearCommit(db.p, mem, slot)
 	return nil
 }

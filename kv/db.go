@@ -48,6 +48,8 @@ type DB struct {
 	slots chan int                 // free batch log slots
 	retired atomic.Int64           // extents retired since the last reclaim attempt
 
+	crash func(string) // Options.CrashPoint
+
 	closed atomic.Bool
 	closeMu sync.Mutex // serializes Close
 
@@ -103,7 +105,7 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("daxkv: open %s: %w", path, err)
 	}
-	db = &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, idx: newIndex()}
+	db = &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, idx: newIndex(), crash: o.CrashPoint}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -280,4 +282,11 @@ func (db *DB) enter() (uint32, error) {
 		return 0, ErrClosed
 	}
 	return tok, nil
+}
+
+// crashPoint calls the test seam Options.CrashPoint, if any.
+func (db *DB) crashPoint(name string) {
+	if db.crash != nil {
+		db.crash(name)
+	}
 }

@@ -104,6 +104,29 @@ type Options struct {
 	// count fences. Hazard: a wrapper that drops Flush or Drain calls breaks
 	// durability.
 	WrapPersister func(inner flush.Persister, mapped func() []byte) flush.Persister
+
+	// CrashPoint, when set, is called at every named crash point of the
+	// write path (see CrashPoints) with the point's name. It is a test seam:
+	// the crash tests kill the process or snapshot the pool from it. It runs
+	// with the key's stripe held; it must not call back into the DB.
+	CrashPoint func(point string)
+}
+
+// CrashPoints names the durability boundaries of the write path, in the
+// order an operation passes them.
+var CrashPoints = []string{
+	"put-written",   // record written and flushed, before its fence
+	"put-durable",   // record durable, index not yet updated
+	"put-published", // index updated, old version freed but not fenced
+	"delete-freed",  // state word zeroed and flushed, before the fence
+	"delete-durable",
+	"batch-written",   // pending records written and flushed, before the fence
+	"batch-durable",   // pending records durable, commit entry not written
+	"batch-commit",    // commit entry written and flushed, before the fence
+	"batch-committed", // the commit point has passed, nothing settled
+	"batch-settling",  // records marked live, old versions freed, before the fence
+	"batch-settled",   // settled, published and tombstones freed; log slot not yet cleared
+	"grow",            // the pool file was extended, the new chunk not yet mapped
 }
 
 // ensureDefaults returns a copy of o with every zero field defaulted.

@@ -55,6 +55,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 	mem := db.m.Bytes() // after allocate: it may have grown the pool
 	seq := db.seq.Add(1)
 	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	db.crashPoint("put-written")
 	if err := db.p.Drain(); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and
 		// either is allowed. Take it back in memory.
@@ -62,12 +63,14 @@ func (db *DB) Put(key, value []byte) (err error) {
 		db.al.Free(off, size)
 		return err
 	}
+	db.crashPoint("put-durable")
 	db.idxMu.Lock()
 	old, had := db.idx.ReplaceOrInsert(makeItem(key, off))
 	db.idxMu.Unlock()
 	if had {
 		db.release(mem, old.off())
 	}
+	db.crashPoint("put-published")
 	return nil
 }
 
@@ -96,9 +99,11 @@ func (db *DB) Delete(key []byte) (err error) {
 	}
 	mem := db.m.Bytes()
 	recovery.Free(db.p, mem[it.off():])
+	db.crashPoint("delete-freed")
 	if err := db.p.Drain(); err != nil {
 		return err
 	}
+	db.crashPoint("delete-durable")
 	db.idxMu.Lock()
 	db.idx.Delete(pr)
 	db.idxMu.Unlock()
@@ -189,6 +194,7 @@ func (db *DB) grow(size int64) error {
 	chunk := db.m.ChunkSize()
 	step := max(before/4, size, chunk)
 	next := (before + step + chunk - 1) / chunk * chunk
+	db.crashPoint("grow")
 	if err := db.m.Grow(next); err != nil {
 		return fmt.Errorf("daxkv: grow pool to %d bytes: %w", next, err)
 	}

@@ -1,0 +1,146 @@
+package daxmap
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"sync"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+// stripeBits sizes the stripe table like the kernel's DAX wait table
+// (DAX_WAIT_TABLE_BITS).
+const stripeBits = 12
+
+// stripes serialize faulting in, allocating and punching out one chunk.
+// The table is shared by every Map, like the kernel's, which is why the hash
+// includes the pool's identity: two pools' chunks rarely share a stripe, and
+// when they do it costs a wait, never a wrong result.
+var stripes [1 << stripeBits]struct {
+	mu sync.Mutex // protects the fault-in, allocation and punch of every chunk that hashes here
+	_  [56]byte   // one stripe per cache line: neighbours do not contend
+}
+
+// stripe returns the mutex for chunk c of the pool with identity dev, ino.
+func stripe(dev, ino uint64, c int64) *sync.Mutex {
+	var key [24]byte
+	binary.LittleEndian.PutUint64(key[0:], dev)
+	binary.LittleEndian.PutUint64(key[8:], ino)
+	binary.LittleEndian.PutUint64(key[16:], uint64(c))
+	return &stripes[xxhash.Sum64(key[:])&(1<<stripeBits-1)].mu
+}
+
+// Fault makes chunk c (the bytes [c*ChunkSize, (c+1)*ChunkSize) of the pool)
+// backed by real blocks; call it before the first write to the chunk. Under
+// the chunk's stripe it first faults the chunk in for reading, which maps a
+// hole as zeros and turns a memory fault into an error, then allocates its
+// blocks (fallocate with FALLOC_FL_KEEP_SIZE; not needed on device DAX, and
+// skipped where the filesystem does not implement it), then marks it backed.
+// Once a chunk is backed, Fault is a few atomic loads.
+//
+// Fault returns an error for a chunk outside [0, Size/ChunkSize); one
+// wrapping ErrNoSpace when the filesystem is full; ErrFault when the chunk
+// cannot be read; ErrReadOnly on a read-only Map; ErrClosed after Close.
+func (m *Map) Fault(c int64) error {
+	if c >= 0 && c < m.backed.n && m.backed.get(c) {
+		return nil
+	}
+	if m.readOnly {
+		return fmt.Errorf("daxkv: fault chunk %d of %s: %w", c, m.path, ErrReadOnly)
+	}
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if err := m.checkChunk(c); err != nil {
+		return err
+	}
+	mu := stripe(m.dev, m.ino, c)
+	mu.Lock()
+	defer mu.Unlock()
+	if m.backed.get(c) {
+		return nil
+	}
+	off := c * m.chunk
+	if err := m.touch(off, m.chunk); err != nil {
+		return fmt.Errorf("daxkv: read chunk %d of %s: %w", c, m.path, err)
+	}
+	if !m.deviceDAX {
+		err := m.allocate(m.fd, off, m.chunk)
+		switch {
+		case err == nil || isNotSupported(err):
+		case isNoSpace(err):
+			return fmt.Errorf("%w: allocate chunk %d of %s at offset %d: %w", ErrNoSpace, c, m.path, off, err)
+		default:
+			return fmt.Errorf("daxkv: allocate chunk %d of %s at offset %d: %w", c, m.path, off, err)
+		}
+	}
+	m.backed.set(c)
+	return nil
+}
+
+// Backed reports whether Fault has made chunk c backed in this handle.
+func (m *Map) Backed(c int64) bool {
+	return c >= 0 && c < m.backed.n && m.backed.get(c)
+}
+
+// Punch frees the blocks of chunk c (fallocate with FALLOC_FL_PUNCH_HOLE),
+// keeping the pool's size: the chunk reads as zeros afterwards and needs
+// Fault again before it is written. The caller must make sure nobody uses
+// the chunk's bytes meanwhile (no pins on it). Device DAX cannot free
+// blocks: Punch returns an error wrapping errors.ErrUnsupported there.
+func (m *Map) Punch(c int64) error {
+	if m.readOnly {
+		return fmt.Errorf("daxkv: punch chunk %d of %s: %w", c, m.path, ErrReadOnly)
+	}
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if err := m.checkChunk(c); err != nil {
+		return err
+	}
+	if m.deviceDAX {
+		return fmt.Errorf("daxkv: punch chunk %d of %s: device DAX: %w", c, m.path, errors.ErrUnsupported)
+	}
+	mu := stripe(m.dev, m.ino, c)
+	mu.Lock()
+	defer mu.Unlock()
+	// Unmark first: from here on a Fault of this chunk waits for the stripe
+	// and then allocates again, whatever happens to the punch.
+	m.backed.clear(c)
+	off := c * m.chunk
+	if err := punchHole(m.fd, off, m.chunk); err != nil {
+		return fmt.Errorf("daxkv: punch chunk %d of %s at offset %d: %w", c, m.path, off, err)
+	}
+	return nil
+}
+
+// checkChunk returns an error unless chunk c lies inside the pool.
+func (m *Map) checkChunk(c int64) error {
+	if n := m.size.Load() / m.chunk; c < 0 || c >= n {
+		return fmt.Errorf("daxkv: chunk %d of %s is outside the pool's %d chunks", c, m.path, n)
+	}
+	return nil
+}
+
+// touch reads one byte of every page of [off, off+n) of the pool, under a
+// guard.
+func (m *Map) touch(off, n int64) (err error) {
+	defer m.Guard(debug.SetPanicOnFault(true), &err)
+	touchPages(m.region[off:off+n], os.Getpagesize())
+	return nil
+}
+
+// touchPages reads b[0], b[step], b[2*step], ... and returns their sum, so
+// that the reads cannot be optimized away.
+//
+//go:noinline
+func touchPages(b []byte, step int) byte {
+	var sum byte
+	for i := 0; i < len(b); i += step {
+		sum += b[i]
+	}
+	return sum
+}

@@ -1,0 +1,392 @@
+package daxmap
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Map is an open pool file and its mapping. Its methods are safe for
+// concurrent use, except Close, which must not run while any other method
+// is running or any slice from Bytes or Region is still in use.
+type Map struct {
+	path      string
+	fd        int
+	chunk     int64
+	readOnly  bool
+	deviceDAX bool
+	mapSync   bool   // the file is mapped with MAP_SYNC; Grow maps with the same flags
+	created   bool   // Open created the file or found it empty
+	extended  bool   // Open extended an empty file (undone if Open fails)
+	dev, ino  uint64 // the pool's identity in the stripe hash
+
+	// base and region are the reservation, fixed from Open to Close.
+	base   unsafe.Pointer
+	region []byte
+
+	size   atomic.Int64 // bytes of the pool visible through Bytes; only grows until Close zeroes it
+	closed atomic.Bool
+	backed bitmap // chunks whose blocks this handle has allocated (Fault)
+
+	// allocate is fallocate(FALLOC_FL_KEEP_SIZE); a seam for tests.
+	allocate func(fd int, off, n int64) error
+
+	mu     sync.Mutex // protects mapped and the change of closed; serializes Grow and Close
+	mapped int64      // bytes from base mapped to the file; a page multiple >= Size()
+}
+
+var _ io.Closer = (*Map)(nil)
+
+// Open opens the pool at path, creating it if it does not exist (unless
+// o.ReadOnly), locks it and maps it. A new or empty file is extended to
+// o.Size, sparse, and Created reports true: the caller must format it.
+// An existing file is mapped as it is, and Size reports its size rounded
+// down to o.ChunkSize.
+//
+// If path is a device-DAX character device, the whole device is mapped once
+// with MAP_SYNC; its size comes from sysfs and cannot change.
+//
+// Open returns an error wrapping ErrLocked when another handle holds the
+// pool, and ErrDAXUnsupported when o.Sync is SyncRequire and the kernel
+// refuses MAP_SYNC.
+func Open(path string, o Options) (*Map, error) {
+	o, err := withDefaults(o)
+	if err != nil {
+		return nil, err
+	}
+	fd, created, err := openFile(path, o.ReadOnly, o.Perm)
+	if err != nil {
+		return nil, err
+	}
+	m := &Map{
+		path:     path,
+		fd:       fd,
+		chunk:    o.ChunkSize,
+		readOnly: o.ReadOnly,
+		allocate: allocate,
+	}
+	if err := m.open(o, created); err != nil {
+		if m.region != nil {
+			_ = release(m.base, uintptr(len(m.region)))
+		}
+		if m.extended {
+			// Leave the file empty, as it was, so that the next Open
+			// formats it rather than mistaking it for a pool. The lock is
+			// still held here.
+			_ = truncateFD(fd, 0)
+		}
+		// Closing the descriptor drops the lock too.
+		_ = closeFD(fd)
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// open does the work of Open after the file is open; on error the caller
+// releases the reservation (if region is set) and the descriptor.
+func (m *Map) open(o Options, created bool) error {
+	if err := lockFile(m.fd, o.ReadOnly); err != nil {
+		return err
+	}
+	st, err := statFD(m.fd)
+	if err != nil {
+		return err
+	}
+	m.dev, m.ino = st.dev, st.ino
+	switch {
+	case st.charDevice:
+		err = m.openDeviceDAX(o, st)
+	case st.regular:
+		err = m.openFile(o, st, created)
+	default:
+		err = errors.New("daxkv: pool is neither a regular file nor a device-DAX character device")
+	}
+	if err != nil {
+		return err
+	}
+	m.backed = newBitmap(int64(len(m.region)) / m.chunk)
+	return nil
+}
+
+// openFile maps a regular pool file.
+func (m *Map) openFile(o Options, st fileStat, created bool) error {
+	fileSize := st.size
+	if fileSize == 0 {
+		m.created = true
+		if !o.ReadOnly {
+			m.extended = true
+			if err := truncateFD(m.fd, o.Size); err != nil {
+				return err
+			}
+			if err := datasyncFD(m.fd); err != nil {
+				return err
+			}
+			fileSize = o.Size
+		}
+	}
+	if created {
+		if err := syncDir(m.path); err != nil {
+			return err
+		}
+	}
+	// The tail past the last page cannot be mapped; the tail past the last
+	// chunk is mapped but not part of the pool until Grow.
+	mapLen := roundDown(fileSize, int64(os.Getpagesize()))
+	plan, err := reservationPlan(o, roundUp(mapLen, o.ChunkSize))
+	if err != nil {
+		return err
+	}
+	for _, n := range plan {
+		m.base, err = reserve(uintptr(n))
+		if err == nil {
+			m.region = bytesAt(m.base, n)
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	if mapLen > 0 {
+		if err := m.mapFirst(o.Sync, mapLen); err != nil {
+			return err
+		}
+	}
+	m.mapped = mapLen
+	m.size.Store(roundDown(fileSize, o.ChunkSize))
+	return nil
+}
+
+// mapFirst maps [0, n) of the file as the policy asks and records whether
+// MAP_SYNC was granted.
+func (m *Map) mapFirst(policy SyncPolicy, n int64) error {
+	if policy == SyncNever {
+		return mapShared(m.fd, 0, m.base, uintptr(n), m.readOnly, false)
+	}
+	err := mapShared(m.fd, 0, m.base, uintptr(n), m.readOnly, true)
+	switch {
+	case err == nil:
+		m.mapSync = true
+		return nil
+	case !isSyncRefused(err):
+		return fmt.Errorf("mmap: %w", err)
+	case policy == SyncRequire:
+		return fmt.Errorf("%w: mmap MAP_SHARED_VALIDATE|MAP_SYNC: %w", ErrDAXUnsupported, err)
+	}
+	if err := mapShared(m.fd, 0, m.base, uintptr(n), m.readOnly, false); err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	return nil
+}
+
+// openDeviceDAX maps a whole device-DAX character device.
+func (m *Map) openDeviceDAX(o Options, st fileStat) error {
+	m.deviceDAX = true
+	mapLen, align, err := devDAXGeometry(sysRoot, st.major, st.minor)
+	if err != nil {
+		return err
+	}
+	size := roundDown(mapLen, o.ChunkSize)
+	if size == 0 {
+		return fmt.Errorf("device DAX of %d bytes is smaller than ChunkSize %d", mapLen, o.ChunkSize)
+	}
+	base, err := reserveAligned(mapLen, align)
+	if err != nil {
+		return err
+	}
+	m.base, m.region = base, bytesAt(base, mapLen)
+	// Device DAX has no page cache: every mapping of it is synchronous.
+	// MAP_SYNC is asked for anyway so that the kernel confirms it.
+	err = mapShared(m.fd, 0, base, uintptr(mapLen), m.readOnly, true)
+	if err != nil && isSyncRefused(err) {
+		err = mapShared(m.fd, 0, base, uintptr(mapLen), m.readOnly, false)
+	}
+	if err != nil {
+		return fmt.Errorf("mmap: %w", err)
+	}
+	m.mapSync = true
+	m.mapped = mapLen
+	m.size.Store(size)
+	m.created, err = m.zeroPrefix(4 << 10)
+	return err
+}
+
+// reserveAligned reserves n bytes of address space starting at a multiple of
+// align (a power of two), as device DAX requires of its mappings: it reserves
+// align bytes more, then gives back the unaligned head and the tail.
+func reserveAligned(n, align int64) (unsafe.Pointer, error) {
+	raw, err := reserve(uintptr(n + align))
+	if err != nil {
+		return nil, err
+	}
+	base, skip := alignPtr(raw, uintptr(align))
+	if err := errors.Join(
+		release(raw, skip),
+		release(addPtr(base, n), uintptr(align)-skip),
+	); err != nil {
+		_ = release(raw, uintptr(n+align)) // whatever is left of it
+		return nil, err
+	}
+	return base, nil
+}
+
+// zeroPrefix reports whether the first n bytes of the pool are all zero.
+func (m *Map) zeroPrefix(n int) (zero bool, err error) {
+	defer m.Guard(debug.SetPanicOnFault(true), &err)
+	for _, b := range m.Bytes()[:min(n, int(m.Size()))] {
+		if b != 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// Bytes returns the pool: len and cap are Size(). The backing array is the
+// reservation, so the address never moves and a slice taken earlier stays
+// valid across Grow, until Close. Bytes takes no lock and never blocks; it
+// is safe to call concurrently with Grow. Writing to a chunk requires Fault
+// on it first; on a read-only Map, writing faults.
+func (m *Map) Bytes() []byte {
+	n := m.size.Load()
+	return m.region[:n:n]
+}
+
+// Region returns the whole reservation, of which Bytes is a prefix: the
+// range to hand to an msync-based flusher, whose addresses stay valid as the
+// pool grows. Bytes past Size are not accessible. Region returns nil after
+// Close.
+func (m *Map) Region() []byte {
+	if m.closed.Load() {
+		return nil
+	}
+	return m.region
+}
+
+// Size returns the size of the pool in bytes, a multiple of ChunkSize.
+func (m *Map) Size() int64 { return m.size.Load() }
+
+// ChunkSize returns the unit of growth and of Fault, in bytes.
+func (m *Map) ChunkSize() int64 { return m.chunk }
+
+// Created reports whether Open created the file or found it empty (or, for
+// device DAX, found its first 4 KiB all zero): the caller must format it.
+func (m *Map) Created() bool { return m.created }
+
+// MapSync reports whether the mapping is synchronous (MAP_SYNC on a DAX
+// filesystem, or device DAX): CPU cache flushes and a fence alone make
+// stores durable. When false, stores are durable only after msync or Sync.
+// It is false when Open mapped nothing (a read-only handle on an empty file).
+func (m *Map) MapSync() bool { return m.mapSync }
+
+// DeviceDAX reports whether the pool is a device-DAX character device.
+func (m *Map) DeviceDAX() bool { return m.deviceDAX }
+
+// ReadOnly reports whether the Map was opened read-only.
+func (m *Map) ReadOnly() bool { return m.readOnly }
+
+// Path returns the path the Map was opened with.
+func (m *Map) Path() string { return m.path }
+
+// Grow extends the pool to newSize bytes, a multiple of ChunkSize, and maps
+// the new range at the next addresses of the reservation. The file grows
+// sparse (ftruncate) and its new size is made durable (fdatasync) before the
+// range is mapped; blocks are allocated per chunk by Fault. Grow to a size
+// not above Size is a no-op, so concurrent callers asking for the same size
+// all succeed. Readers are never blocked; concurrent Grow calls are
+// serialized.
+//
+// Grow returns an error wrapping ErrNoSpace for device DAX, for a size past
+// the reservation (Options.MaxSize), and when the filesystem refuses the
+// size; ErrReadOnly on a read-only Map; ErrClosed after Close.
+func (m *Map) Grow(newSize int64) error {
+	if m.readOnly {
+		return fmt.Errorf("daxkv: grow %s: %w", m.path, ErrReadOnly)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	old := m.size.Load()
+	switch {
+	case newSize <= old:
+		return nil
+	case newSize%m.chunk != 0:
+		return fmt.Errorf("daxkv: grow %s to %d bytes: not a multiple of ChunkSize %d", m.path, newSize, m.chunk)
+	case m.deviceDAX:
+		return fmt.Errorf("%w: %s is device DAX, fixed at %d bytes", ErrNoSpace, m.path, old)
+	case newSize > int64(len(m.region)):
+		return fmt.Errorf("%w: %s: %d bytes is past the reservation of %d bytes (MaxSize)",
+			ErrNoSpace, m.path, newSize, len(m.region))
+	}
+	// Never shrink: the file may already be longer (a tail past the last
+	// chunk, or a change made behind our back).
+	st, err := statFD(m.fd)
+	if err != nil {
+		return fmt.Errorf("daxkv: grow %s: %w", m.path, err)
+	}
+	if st.size < newSize {
+		if err := truncateFD(m.fd, newSize); err != nil {
+			return fmt.Errorf("daxkv: grow %s: %w", m.path, err)
+		}
+	}
+	// The size is metadata: make it durable even under MAP_SYNC, which only
+	// covers the blocks a write fault allocates.
+	if err := datasyncFD(m.fd); err != nil {
+		return fmt.Errorf("daxkv: grow %s: %w", m.path, err)
+	}
+	n := newSize - m.mapped
+	if err := mapShared(m.fd, m.mapped, addPtr(m.base, m.mapped), uintptr(n), false, m.mapSync); err != nil {
+		return fmt.Errorf("daxkv: grow %s: mmap %d bytes at offset %d: %w", m.path, n, m.mapped, err)
+	}
+	m.mapped = newSize
+	m.size.Store(newSize)
+	return nil
+}
+
+// Sync makes every store to the mapping and the file's size durable
+// (fdatasync): the catch-all of the page-cache path. It is a no-op on device
+// DAX, which has no page cache, and on a read-only Map.
+func (m *Map) Sync() error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if m.deviceDAX || m.readOnly {
+		return nil
+	}
+	if err := datasyncFD(m.fd); err != nil {
+		return fmt.Errorf("daxkv: sync %s: %w", m.path, err)
+	}
+	return nil
+}
+
+// Close unmaps the reservation, unlocks and closes the file, in that order,
+// and returns the first error. Every slice from Bytes or Region becomes
+// invalid: touching one faults. Close is idempotent; later calls return nil.
+func (m *Map) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return nil
+	}
+	m.closed.Store(true)
+	m.size.Store(0)
+	for i := range m.backed.leaves {
+		m.backed.leaves[i].Store(nil) // Fault must not answer from the bitmap any more
+	}
+	var first error
+	for _, err := range []error{
+		release(m.base, uintptr(len(m.region))),
+		unlockFile(m.fd),
+		closeFD(m.fd),
+	} {
+		if first == nil && err != nil {
+			first = fmt.Errorf("daxkv: close %s: %w", m.path, err)
+		}
+	}
+	return first
+}

@@ -1,0 +1,242 @@
+//go:build linux
+
+package daxmap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// fileStat is what Open needs to know about the file behind a descriptor.
+type fileStat struct {
+	size       int64
+	dev, ino   uint64 // the pool's identity in the stripe hash
+	regular    bool
+	charDevice bool
+	major      uint32 // of the character device, for sysfs
+	minor      uint32
+}
+
+// openFile opens path read-write (creating it with perm if it does not
+// exist) or read-only, and reports whether this call created it.
+func openFile(path string, readOnly bool, perm os.FileMode) (fd int, created bool, err error) {
+	const flags = unix.O_CLOEXEC
+	if readOnly {
+		fd, err = ignoringEINTR(func() (int, error) { return unix.Open(path, flags|unix.O_RDONLY, 0) })
+		if err != nil {
+			return -1, false, &os.PathError{Op: "open", Path: path, Err: err}
+		}
+		return fd, false, nil
+	}
+	// O_EXCL first, so that "created" is exact; if the file appears or
+	// disappears between the two calls, try again.
+	for range 3 {
+		fd, err = ignoringEINTR(func() (int, error) {
+			return unix.Open(path, flags|unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, uint32(perm.Perm()))
+		})
+		if err == nil {
+			return fd, true, nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			break
+		}
+		fd, err = ignoringEINTR(func() (int, error) { return unix.Open(path, flags|unix.O_RDWR, 0) })
+		if err == nil {
+			return fd, false, nil
+		}
+		if !errors.Is(err, unix.ENOENT) {
+			break
+		}
+	}
+	return -1, false, &os.PathError{Op: "open", Path: path, Err: err}
+}
+
+// statFD describes the file open as fd.
+func statFD(fd int) (fileStat, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return fileStat{}, fmt.Errorf("fstat: %w", err)
+	}
+	mode := st.Mode & unix.S_IFMT
+	return fileStat{
+		size:       st.Size,
+		dev:        uint64(st.Dev),
+		ino:        st.Ino,
+		regular:    mode == unix.S_IFREG,
+		charDevice: mode == unix.S_IFCHR,
+		major:      unix.Major(uint64(st.Rdev)),
+		minor:      unix.Minor(uint64(st.Rdev)),
+	}, nil
+}
+
+// lockFile takes a non-blocking flock: shared for a reader, exclusive for a
+// writer. flock locks belong to the open file description, so two Opens in
+// one process conflict just like two processes do.
+func lockFile(fd int, readOnly bool) error {
+	how := unix.LOCK_EX
+	if readOnly {
+		how = unix.LOCK_SH
+	}
+	_, err := ignoringEINTR(func() (int, error) { return 0, unix.Flock(fd, how|unix.LOCK_NB) })
+	if errors.Is(err, unix.EWOULDBLOCK) {
+		return fmt.Errorf("%w: %w", ErrLocked, err)
+	}
+	if err != nil {
+		return fmt.Errorf("flock: %w", err)
+	}
+	return nil
+}
+
+// unlockFile drops the flock taken by lockFile.
+func unlockFile(fd int) error {
+	if err := unix.Flock(fd, unix.LOCK_UN); err != nil {
+		return fmt.Errorf("flock unlock: %w", err)
+	}
+	return nil
+}
+
+// closeFD closes fd. EINTR is not retried: on Linux the descriptor is gone
+// either way.
+func closeFD(fd int) error {
+	if err := unix.Close(fd); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}
+
+// truncateFD sets the file's size; growing it leaves a hole.
+func truncateFD(fd int, size int64) error {
+	_, err := ignoringEINTR(func() (int, error) { return 0, unix.Ftruncate(fd, size) })
+	if errors.Is(err, unix.EFBIG) || errors.Is(err, unix.ENOSPC) {
+		return fmt.Errorf("%w: ftruncate to %d: %w", ErrNoSpace, size, err)
+	}
+	if err != nil {
+		return fmt.Errorf("ftruncate to %d: %w", size, err)
+	}
+	return nil
+}
+
+// datasyncFD makes the file's data and the metadata needed to read it (its
+// size, its block map) durable.
+func datasyncFD(fd int) error {
+	_, err := ignoringEINTR(func() (int, error) { return 0, unix.Fdatasync(fd) })
+	if err != nil {
+		return fmt.Errorf("fdatasync: %w", err)
+	}
+	return nil
+}
+
+// syncDir makes the directory entry of a newly created path durable.
+func syncDir(path string) error {
+	dir := filepath.Dir(path)
+	fd, err := ignoringEINTR(func() (int, error) {
+		return unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return &os.PathError{Op: "open", Path: dir, Err: err}
+	}
+	_, err = ignoringEINTR(func() (int, error) { return 0, unix.Fsync(fd) })
+	cerr := unix.Close(fd)
+	if err != nil {
+		return &os.PathError{Op: "fsync", Path: dir, Err: err}
+	}
+	if cerr != nil {
+		return &os.PathError{Op: "close", Path: dir, Err: cerr}
+	}
+	return nil
+}
+
+// allocate gives [off, off+n) of the file real blocks without changing its
+// size (fallocate mode FALLOC_FL_KEEP_SIZE).
+func allocate(fd int, off, n int64) error {
+	_, err := ignoringEINTR(func() (int, error) { return 0, unix.Fallocate(fd, unix.FALLOC_FL_KEEP_SIZE, off, n) })
+	return err
+}
+
+// punchHole frees the blocks of [off, off+n) without changing the file's
+// size; the range reads as zeros afterwards.
+func punchHole(fd int, off, n int64) error {
+	_, err := ignoringEINTR(func() (int, error) {
+		return 0, unix.Fallocate(fd, unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, n)
+	})
+	return err
+}
+
+// isNotSupported reports whether err is the kernel declining an operation
+// the filesystem does not implement.
+func isNotSupported(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS)
+}
+
+// isNoSpace reports whether err means the filesystem is full.
+func isNoSpace(err error) bool {
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
+}
+
+// reserve maps n bytes of inaccessible, unbacked address space: nothing is
+// committed, nothing can be touched until a file is mapped over it.
+func reserve(n uintptr) (unsafe.Pointer, error) {
+	p, err := unix.MmapPtr(-1, 0, nil, n, unix.PROT_NONE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_NORESERVE)
+	if err != nil {
+		return nil, fmt.Errorf("reserve %d bytes of address space: %w", n, err)
+	}
+	return p, nil
+}
+
+// release unmaps [p, p+n), whatever is mapped there.
+func release(p unsafe.Pointer, n uintptr) error {
+	if n == 0 {
+		return nil
+	}
+	if err := unix.MunmapPtr(p, n); err != nil {
+		return fmt.Errorf("munmap: %w", err)
+	}
+	return nil
+}
+
+// mapShared maps n bytes of fd from offset off at exactly address at
+// (MAP_FIXED, replacing the reservation there), shared, readable and, unless
+// readOnly, writable. With mapSync it asks for MAP_SHARED_VALIDATE|MAP_SYNC;
+// isSyncRefused tells a refusal of that from other errors.
+func mapShared(fd int, off int64, at unsafe.Pointer, n uintptr, readOnly, mapSync bool) error {
+	prot := unix.PROT_READ | unix.PROT_WRITE
+	if readOnly {
+		prot = unix.PROT_READ
+	}
+	flags := unix.MAP_SHARED | unix.MAP_FIXED
+	if mapSync {
+		flags = unix.MAP_SHARED_VALIDATE | unix.MAP_SYNC | unix.MAP_FIXED
+	}
+	p, err := unix.MmapPtr(fd, off, at, n, prot, flags)
+	if err != nil {
+		return err
+	}
+	if p != at {
+		// MAP_FIXED never places the mapping elsewhere; this would mean the
+		// reservation is no longer ours.
+		panic(fmt.Sprintf("daxkv: assertion failed: MAP_FIXED mapped at %p, not %p", p, at))
+	}
+	return nil
+}
+
+// isSyncRefused reports whether a mapShared error with mapSync is the kernel
+// refusing MAP_SYNC for this file: EOPNOTSUPP from a filesystem without DAX,
+// EINVAL from a kernel that predates MAP_SHARED_VALIDATE.
+func isSyncRefused(err error) bool {
+	return errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL)
+}
+
+// ignoringEINTR calls fn until it does not fail with EINTR.
+func ignoringEINTR(fn func() (int, error)) (int, error) {
+	for {
+		n, err := fn()
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+	}
+}

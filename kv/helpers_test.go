@@ -1,0 +1,96 @@
+package kv
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// shmDir is a directory on tmpfs when the machine has one (fast, and the
+// emulated mode's home), else the test's temporary directory.
+func shmDir(t testing.TB) string {
+	t.Helper()
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		d, err := os.MkdirTemp("/dev/shm", "daxkv-test-")
+		if err == nil {
+			t.Cleanup(func() { os.RemoveAll(d) })
+			return d
+		}
+	}
+	return t.TempDir()
+}
+
+// smallOpts are options for a small pool with 64 KiB chunks, so that tests
+// cross chunk and growth boundaries quickly.
+func smallOpts(mode DAXMode) *Options {
+	return &Options{Size: 128 << 10, ChunkSize: 64 << 10, DAX: mode}
+}
+
+// openTest opens a pool at path and registers a cleanup that closes it (if
+// the test did not) and checks the pool file, like bbolt's btesting.
+func openTest(t testing.TB, path string, opts *Options) *DB {
+	t.Helper()
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", path, err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil && !errors.Is(err, ErrClosed) {
+			t.Errorf("Close: %v", err)
+		}
+		checkPool(t, path, opts)
+	})
+	return db
+}
+
+// checkPool reopens the pool file and runs Check on it.
+func checkPool(t testing.TB, path string, opts *Options) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		return
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.WrapPersister = nil
+	db, err := Open(path, &o)
+	if err != nil {
+		t.Errorf("reopen for check: %v", err)
+		return
+	}
+	defer db.Close()
+	if err := db.Check(); err != nil {
+		t.Errorf("Check(%s): %v", filepath.Base(path), err)
+	}
+}
+
+func key(i int) []byte { return fmt.Appendf(nil, "%016d", i) }
+
+// value derives a self-describing value for key i at version v: a reader can
+// tell from the bytes alone which key and version they belong to.
+func value(i, v, size int) []byte {
+	b := fmt.Appendf(nil, "k=%d v=%d|", i, v)
+	for len(b) < size {
+		b = append(b, byte('a'+(i+v+len(b))%26))
+	}
+	return b[:max(size, len(fmt.Sprintf("k=%d v=%d|", i, v)))]
+}
+
+func mustPut(t testing.TB, db *DB, k, v []byte) {
+	t.Helper()
+	if err := db.Put(k, v); err != nil {
+		t.Fatalf("Put(%q): %v", k, err)
+	}
+}
+
+func mustGet(t testing.TB, db *DB, k []byte) []byte {
+	t.Helper()
+	v, err := db.Get(k)
+	if err != nil {
+		t.Fatalf("Get(%q): %v", k, err)
+	}
+	return v
+}
