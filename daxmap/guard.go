@@ -41,8 +41,12 @@ func (m *Map) Guard(prev bool, err *error) {
 // faultError describes a memory fault at address addr.
 func (m *Map) faultError(addr uintptr) error {
 	base := addrOf(m.base)
-	if addr >= base && addr-base < uintptr(len(m.region)) {
-		return fmt.Errorf("%w at offset %d of %s", ErrFault, addr-base, m.path)
+	fault := ErrFault
+	if m.faultAlso != nil {
+		fault = fmt.Errorf("%w: %w", m.faultAlso, ErrFault)
 	}
-	return fmt.Errorf("%w: address %#x is outside the pool's reservation", ErrFault, addr)
+	if addr >= base && addr-base < uintptr(len(m.region)) {
+		return fmt.Errorf("%w at offset %d of %s", fault, addr-base, m.path)
+	}
+	return fmt.Errorf("%w: address %#x is outside the pool's reservation", fault, addr)
 }

@@ -36,6 +36,8 @@ type Map struct {
 	// allocate is fallocate(FALLOC_FL_KEEP_SIZE); a seam for tests.
 	allocate func(fd int, off, n int64) error
 
+	faultAlso error // Options.FaultAlso
+
 	mu     sync.Mutex // protects mapped and the change of closed; serializes Grow and Close
 	mapped int64      // bytes from base mapped to the file; a page multiple >= Size()
 }
@@ -64,11 +66,12 @@ func Open(path string, o Options) (*Map, error) {
 		return nil, err
 	}
 	m := &Map{
-		path:     path,
-		fd:       fd,
-		chunk:    o.ChunkSize,
-		readOnly: o.ReadOnly,
-		allocate: allocate,
+		path:      path,
+		fd:        fd,
+		chunk:     o.ChunkSize,
+		readOnly:  o.ReadOnly,
+		allocate:  allocate,
+		faultAlso: o.FaultAlso,
 	}
 	if err := m.open(o, created); err != nil {
 		if m.region != nil {

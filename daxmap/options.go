@@ -99,6 +99,11 @@ type Options struct {
 	// Sync chooses whether to ask for MAP_SYNC. Default SyncAuto.
 	Sync SyncPolicy
 
+	// FaultAlso, when set, is wrapped by the errors Guard returns in
+	// addition to ErrFault, so that a caller's own sentinel (kv's
+	// ErrCorrupt) matches a memory fault too.
+	FaultAlso error
+
 	// Perm is the permission of a file Open creates (before the umask).
 	// Default 0600.
 	Perm os.FileMode

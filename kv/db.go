@@ -40,17 +40,17 @@ type DB struct {
 	al     *alloc.Allocator // nil when read-only
 	growMu sync.Mutex       // serializes pool growth
 
-	idxMu sync.RWMutex             // protects idx (readers: RLock for lookups)
-	idx   *btree.BTreeG[item]      // key -> record
-	seq   atomic.Uint64            // last sequence number handed out
-	ep    epochs                   // reader pins
-	locks stripes                  // writers, by key
-	slots chan int                 // free batch log slots
-	retired atomic.Int64           // extents retired since the last reclaim attempt
+	idxMu   sync.RWMutex        // protects idx (readers: RLock for lookups)
+	idx     *btree.BTreeG[item] // key -> record
+	seq     atomic.Uint64       // last sequence number handed out
+	ep      epochs              // reader pins
+	locks   stripes             // writers, by key
+	slots   chan int            // free batch log slots
+	retired atomic.Int64        // extents retired since the last reclaim attempt
 
 	crash func(string) // Options.CrashPoint
 
-	closed atomic.Bool
+	closed  atomic.Bool
 	closeMu sync.Mutex // serializes Close
 
 	recovery recoveryStats
@@ -101,6 +101,7 @@ func Open(path string, opts *Options) (db *DB, err error) {
 		ReadOnly:  o.ReadOnly,
 		Sync:      policy,
 		Perm:      o.Perm,
+		FaultAlso: ErrCorrupt,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("daxkv: open %s: %w", path, err)

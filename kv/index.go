@@ -35,8 +35,8 @@ func makeItem(key []byte, off int64) item {
 // small allocation per lookup (the tail copied into rest); shorter keys none.
 func probe(key []byte) item { return makeItem(key, 0) }
 
-func (it item) off() int64   { return int64(it.ref >> refKeyBits) }
-func (it item) keyLen() int  { return int(it.ref & (1<<refKeyBits - 1)) }
+func (it item) off() int64  { return int64(it.ref >> refKeyBits) }
+func (it item) keyLen() int { return int(it.ref & (1<<refKeyBits - 1)) }
 func (it item) withOff(off int64) item {
 	it.ref = uint64(off)<<refKeyBits | it.ref&(1<<refKeyBits-1)
 	return it

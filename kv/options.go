@@ -60,7 +60,6 @@ func ParseDAXMode(s string) (DAXMode, error) {
 const (
 	DefaultSize      = 64 << 20
 	DefaultChunkSize = 4 << 20
-	DefaultMaxSize   = 1 << 40
 )
 
 // Options configure Open. The zero value (or a nil *Options) means defaults.
@@ -79,7 +78,9 @@ type Options struct {
 
 	// MaxSize caps the pool: it is the size of the address range reserved
 	// once at Open, so that the mapping never moves. Default 1 TiB of
-	// address space (not memory). Growth past it fails with ErrNoSpace.
+	// address space (not memory), or less where the kernel refuses that
+	// much (down to 1 GiB or four times Size). Growth past it fails with
+	// ErrNoSpace.
 	MaxSize int64
 
 	// DAX selects the durability path; see DAXMode. Default DAXAuto, which
@@ -141,9 +142,6 @@ func (o *Options) ensureDefaults() Options {
 	if c.ChunkSize == 0 {
 		c.ChunkSize = DefaultChunkSize
 	}
-	if c.MaxSize == 0 {
-		c.MaxSize = DefaultMaxSize
-	}
 	if c.Perm == 0 {
 		c.Perm = 0o600
 	}
@@ -162,7 +160,7 @@ func (o *Options) validate() error {
 	if o.ChunkSize < recovery.MinChunkSize || o.ChunkSize > recovery.MaxChunkSize || o.ChunkSize&(o.ChunkSize-1) != 0 {
 		errs = append(errs, fmt.Errorf("ChunkSize %d is not a power of two in [%d, %d]", o.ChunkSize, recovery.MinChunkSize, recovery.MaxChunkSize))
 	}
-	if o.MaxSize < o.Size || o.MaxSize < o.ChunkSize {
+	if o.MaxSize != 0 && (o.MaxSize < o.Size || o.MaxSize < o.ChunkSize) {
 		errs = append(errs, fmt.Errorf("MaxSize %d is below Size %d or ChunkSize %d", o.MaxSize, o.Size, o.ChunkSize))
 	}
 	if o.DAX < DAXAuto || o.DAX > DAXEmulated {
