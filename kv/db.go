@@ -155,12 +155,16 @@ func Open(path string, opts *Options) (db *DB, err error) {
 // load reads or formats the superblock and recovers the heap.
 func (db *DB) load() error {
 	mem := db.m.Bytes()
+	fresh := false
 	sb, err := recovery.ReadSuperblock(mem)
-	if err != nil && !errors.Is(err, recovery.ErrVersion) && recovery.Unformatted(mem) {
+	// A new file is formatted; an existing one only if every byte is zero
+	// (a crash during creation), never one that holds anything.
+	if err != nil && !errors.Is(err, recovery.ErrVersion) && (db.m.Created() || recovery.Unformatted(mem)) {
 		if db.readOnly {
 			return fmt.Errorf("%w: pool is empty (never formatted) and the open is read-only", ErrCorrupt)
 		}
 		sb, err = recovery.Format(mem, db.p, db.m.ChunkSize(), uint32(db.opts.DAX))
+		fresh = true
 	}
 	if err != nil {
 		return err
@@ -182,7 +186,13 @@ func (db *DB) load() error {
 	if !db.readOnly {
 		p = db.p
 	}
-	res, err := recovery.Recover(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers)
+	var res *recovery.Result
+	if fresh {
+		// Just formatted: nothing to scan.
+		res = recovery.Empty(&sb, db.m.Size())
+	} else {
+		res, err = recovery.Recover(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers)
+	}
 	if err != nil {
 		return err
 	}

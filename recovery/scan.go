@@ -41,15 +41,15 @@ func (e *Entry) Key(mem []byte) []byte {
 
 // Result is what Recover found and did.
 type Result struct {
-	Live      []Entry           // the winning record of every present key, in key order
-	Alloc     *alloc.Allocator  // free space: everything but Live (nil when read-only)
-	Floor     uint64            // first sequence number the store may hand out
-	Records   int               // valid records seen
-	Discarded int               // older versions, tombstones and uncommitted records freed
-	Replayed  int               // committed batches whose records were still pending
-	Dropped   int               // batches found uncommitted, their records freed
-	Commits   []Commit          // valid log slots found (all cleared when writable)
-	Chunks    int               // chunks scanned
+	Live      []Entry          // the winning record of every present key, in key order
+	Alloc     *alloc.Allocator // free space: everything but Live (nil when read-only)
+	Floor     uint64           // first sequence number the store may hand out
+	Records   int              // valid records seen
+	Discarded int              // older versions, tombstones and uncommitted records freed
+	Replayed  int              // committed batches whose records were still pending
+	Dropped   int              // batches found uncommitted, their records freed
+	Commits   []Commit         // valid log slots found (all cleared when writable)
+	Chunks    int              // chunks scanned
 }
 
 // Recover scans the heap of a pool of poolSize bytes, decides the winner of
@@ -147,6 +147,16 @@ func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, work
 	}
 	res.Alloc = b.Build()
 	return res, nil
+}
+
+// Empty is the Result for a pool Format has just written: nothing to scan,
+// every heap byte free.
+func Empty(sb *Superblock, poolSize int64) *Result {
+	return &Result{
+		Floor:  sb.SeqFloor,
+		Alloc:  alloc.New(sb.ChunkSize, HeapStart, poolSize),
+		Chunks: int(poolSize / sb.ChunkSize),
+	}
 }
 
 // scanChunks decodes every valid record of every chunk, workers chunks at a
