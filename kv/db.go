@@ -10,8 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/btree"
-
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
@@ -40,13 +38,12 @@ type DB struct {
 	al     *alloc.Allocator // nil when read-only
 	growMu sync.Mutex       // serializes pool growth
 
-	idxMu   sync.RWMutex        // protects idx (readers: RLock for lookups)
-	idx     *btree.BTreeG[item] // key -> record
-	seq     atomic.Uint64       // last sequence number handed out
-	ep      epochs              // reader pins
-	locks   stripes             // writers, by key
-	slots   chan int            // free batch log slots
-	retired atomic.Int64        // extents retired since the last reclaim attempt
+	idx     *index        // key -> record
+	seq     atomic.Uint64 // last sequence number handed out
+	ep      epochs        // reader pins
+	locks   stripes       // writers, by key
+	slots   chan int      // free batch log slots
+	retired atomic.Int64  // extents retired since the last reclaim attempt
 
 	crash func(string) // Options.CrashPoint
 
@@ -104,9 +101,9 @@ func Open(path string, opts *Options) (db *DB, err error) {
 		FaultAlso: ErrCorrupt,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("daxkv: open %s: %w", path, err)
+		return nil, err // daxmap names the path
 	}
-	db = &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, idx: newIndex(), crash: o.CrashPoint}
+	db = &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, crash: o.CrashPoint}
 	defer func() {
 		if err != nil {
 			m.Close()
@@ -196,10 +193,7 @@ func (db *DB) load() error {
 	if err != nil {
 		return err
 	}
-	for i := range res.Live {
-		e := &res.Live[i]
-		db.idx.ReplaceOrInsert(makeItem(e.Key(mem), e.Off))
-	}
+	db.idx = buildIndex(mem, res.Live)
 	db.recovery = recoveryStats{
 		crashed:   !sb.Clean(),
 		took:      time.Since(start),

@@ -1,0 +1,60 @@
+package flush
+
+import "fmt"
+
+// cpuPersister is the CPU-path Persister. Its only state is the method, fixed
+// at construction, so it needs no lock.
+type cpuPersister struct {
+	m Method
+}
+
+// NewCPU returns the CPU-path Persister using method m. Flush writes back each
+// cache line covering b with m; Drain issues one fence and always returns
+// nil. m must be Available and not MethodNone, else NewCPU panics.
+func NewCPU(m Method) Persister {
+	if m == MethodNone || !Available(m) {
+		panic(fmt.Sprintf("daxkv: assertion failed: flush method %v is not usable on this CPU", m))
+	}
+	return cpuPersister{m: m}
+}
+
+// Flush writes back every cache line covering b.
+func (p cpuPersister) Flush(b []byte) {
+	if len(b) > 0 {
+		flushRange(p.m, ptr(b), uintptr(len(b)))
+	}
+}
+
+// Copy copies src into dst and writes the copied bytes back.
+func (p cpuPersister) Copy(dst, src []byte) {
+	n := min(len(dst), len(src))
+	if n > 0 {
+		copyPersist(p.m, dst[:n], src[:n])
+	}
+}
+
+// Drain issues one fence.
+func (p cpuPersister) Drain() error {
+	fence()
+	return nil
+}
+
+// FlushLines writes back every cache line covering b with m, without a
+// fence. It is the primitive under NewCPU(m).Flush, exported for benchmarks
+// and tests. It panics if m is MethodNone or not Available.
+func FlushLines(m Method, b []byte) {
+	if m == MethodNone || !Available(m) {
+		panic(fmt.Sprintf("daxkv: assertion failed: flush method %v is not usable on this CPU", m))
+	}
+	if len(b) > 0 {
+		flushRange(m, ptr(b), uintptr(len(b)))
+	}
+}
+
+// Fence waits until every cache-line write-back and non-temporal store
+// issued before it by this thread is complete: SFENCE on amd64, DSB SY on
+// arm64. It is the primitive under the CPU path's Drain. It panics on an
+// architecture without a CPU flush path.
+func Fence() {
+	fence()
+}
