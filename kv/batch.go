@@ -81,9 +81,11 @@ func (db *DB) Apply(b *Batch) (err error) {
 			return err
 		}
 	}
+	hashes := make([]uint64, len(ops))
 	idx := make([]int, len(ops))
 	for i, op := range ops {
-		idx[i] = stripeOf(op.key)
+		hashes[i] = hashKey(op.key)
+		idx[i] = stripeOf(hashes[i])
 	}
 	held := db.locks.lockSet(idx)
 	defer db.locks.unlockSet(held)
@@ -140,11 +142,11 @@ func (db *DB) Apply(b *Batch) (err error) {
 	// Settle (a): puts live, older versions freed; one fence.
 	olds := make([]item, len(ops))
 	has := make([]bool, len(ops))
-	db.idxMu.RLock()
+	db.idx.mu.RLock()
 	for i, op := range ops {
-		olds[i], has[i] = db.idx.Get(probe(op.key))
+		olds[i], has[i] = db.idx.getLocked(op.key, hashes[i], mem)
 	}
-	db.idxMu.RUnlock()
+	db.idx.mu.RUnlock()
 	for i, op := range ops {
 		if !op.del {
 			recovery.SetTag(db.p, mem[offs[i]:], recovery.TagLive)
@@ -158,15 +160,15 @@ func (db *DB) Apply(b *Batch) (err error) {
 		return err
 	}
 	// The batch is durable and settled: publish it to readers at once.
-	db.idxMu.Lock()
+	db.idx.mu.Lock()
 	for i, op := range ops {
 		if op.del {
-			db.idx.Delete(probe(op.key))
+			db.idx.delLocked(op.key, hashes[i])
 		} else {
-			db.idx.ReplaceOrInsert(makeItem(op.key, offs[i]))
+			db.idx.putLocked(op.key, hashes[i], offs[i])
 		}
 	}
-	db.idxMu.Unlock()
+	db.idx.mu.Unlock()
 	for i, op := range ops {
 		if has[i] {
 			db.retire(mem, olds[i].off())

@@ -1,9 +1,12 @@
 package kv
 
 import (
+	"bytes"
 	"cmp"
 	"strings"
+	"sync"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/google/btree"
 
 	"github.com/daxkv/daxkv/recovery"
@@ -61,4 +64,123 @@ func lessItem(a, b item) bool {
 // indexDegree is the B-tree degree: nodes of up to 63 items of 40 bytes.
 const indexDegree = 32
 
-func newIndex() *btree.BTreeG[item] { return btree.NewG(indexDegree, lessItem) }
+func newTree() *btree.BTreeG[item] { return btree.NewG(indexDegree, lessItem) }
+
+// refAmbiguous marks a hash shared by two present keys: lookups of that hash
+// go to the B-tree.
+const refAmbiguous = ^uint64(0)
+
+// index maps keys to records. The B-tree orders them (Scan); the hash map,
+// xxhash64(key) -> ref, answers point lookups in about one cache miss
+// instead of one per B-tree level. Invariant: a present key's hash is in
+// hash, holding the key's ref or refAmbiguous; a hash not in the map
+// belongs to no present key.
+type index struct {
+	mu   sync.RWMutex        // protects tree and hash
+	tree *btree.BTreeG[item] // every present key, ordered
+	hash map[uint64]uint64   // xxhash64(key) -> ref, or refAmbiguous
+}
+
+func newIndex(sizeHint int) *index {
+	return &index{tree: newTree(), hash: make(map[uint64]uint64, sizeHint)}
+}
+
+func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
+
+// get finds key (whose hash is h). mem is the mapping, to confirm that a
+// hash hit is the key itself.
+func (x *index) get(key []byte, h uint64, mem []byte) (item, bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.getLocked(key, h, mem)
+}
+
+func (x *index) getLocked(key []byte, h uint64, mem []byte) (item, bool) {
+	ref, ok := x.hash[h]
+	if !ok {
+		return item{}, false
+	}
+	if ref == refAmbiguous {
+		return x.tree.Get(probe(key))
+	}
+	// The item carries only ref: callers need the record's place, not
+	// the key they already have.
+	it := item{ref: ref}
+	off := it.off()
+	if it.keyLen() != len(key) || !bytes.Equal(mem[off+recovery.HeaderSize:off+recovery.HeaderSize+int64(len(key))], key) {
+		return item{}, false // another key with the same hash
+	}
+	return it, true
+}
+
+// putLocked inserts or replaces key; it returns the replaced item.
+func (x *index) putLocked(key []byte, h uint64, off int64) (item, bool) {
+	it := makeItem(key, off)
+	old, had := x.tree.ReplaceOrInsert(it)
+	switch cur, ok := x.hash[h]; {
+	case !ok:
+		x.hash[h] = it.ref
+	case cur == refAmbiguous:
+	case had && cur == old.ref:
+		x.hash[h] = it.ref
+	default:
+		x.hash[h] = refAmbiguous // a second key with this hash
+	}
+	return old, had
+}
+
+func (x *index) put(key []byte, h uint64, off int64) (item, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.putLocked(key, h, off)
+}
+
+// delLocked removes key; an ambiguous hash stays ambiguous (lookups of it
+// keep going to the B-tree, which is always right).
+func (x *index) delLocked(key []byte, h uint64) (item, bool) {
+	old, had := x.tree.Delete(probe(key))
+	if had && x.hash[h] == old.ref {
+		delete(x.hash, h)
+	}
+	return old, had
+}
+
+func (x *index) del(key []byte, h uint64) (item, bool) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.delLocked(key, h)
+}
+
+func (x *index) len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.tree.Len()
+}
+
+// buildIndex builds the index of the records recovery kept, given in key
+// order: the B-tree (ordered inserts always append at its right edge) and
+// the hash map are built side by side.
+func buildIndex(mem []byte, live []recovery.Entry) *index {
+	x := newIndex(len(live))
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range live {
+			e := &live[i]
+			x.tree.ReplaceOrInsert(makeItem(e.Key(mem), e.Off))
+		}
+	}()
+	for i := range live {
+		e := &live[i]
+		k := e.Key(mem)
+		h := hashKey(k)
+		ref := uint64(e.Off)<<refKeyBits | uint64(len(k))
+		if _, ok := x.hash[h]; ok {
+			ref = refAmbiguous
+		}
+		x.hash[h] = ref
+	}
+	wg.Wait()
+	return x
+}

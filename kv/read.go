@@ -33,9 +33,7 @@ func (db *DB) View(key []byte, fn func(value []byte) error) (err error) {
 	}
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	db.idxMu.RLock()
-	it, ok := db.idx.Get(probe(key))
-	db.idxMu.RUnlock()
+	it, ok := db.idx.get(key, hashKey(key), db.m.Bytes())
 	if !ok {
 		return ErrNotFound
 	}
@@ -127,13 +125,13 @@ func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last
 		n++
 		return n < len(buf)
 	}
-	db.idxMu.RLock()
+	db.idx.mu.RLock()
 	if from == nil {
-		db.idx.Ascend(visit)
+		db.idx.tree.Ascend(visit)
 	} else {
-		db.idx.AscendGreaterOrEqual(fromItem, visit)
+		db.idx.tree.AscendGreaterOrEqual(fromItem, visit)
 	}
-	db.idxMu.RUnlock()
+	db.idx.mu.RUnlock()
 	for i := 0; i < n; i++ {
 		k, v, err := db.record(buf[i])
 		if err != nil {

@@ -49,9 +49,7 @@ func (db *DB) Stats() Stats {
 		return Stats{}
 	}
 	defer db.ep.unpin(tok)
-	db.idxMu.RLock()
-	keys := db.idx.Len()
-	db.idxMu.RUnlock()
+	keys := db.idx.len()
 	db.sbMu.Lock()
 	pref := DAXMode(db.sb.Preferred)
 	db.sbMu.Unlock()
@@ -120,17 +118,20 @@ func (db *DB) Check() (err error) {
 		return err
 	}
 	problems := rep.Problems
-	db.idxMu.RLock()
-	keys := db.idx.Len()
+	db.idx.mu.RLock()
+	keys := db.idx.tree.Len()
 	var bad []string
-	db.idx.Ascend(func(it item) bool {
+	db.idx.tree.Ascend(func(it item) bool {
 		h, ok := db.codec.Decode(db.m.Bytes(), it.off(), (it.off()/db.m.ChunkSize()+1)*db.m.ChunkSize())
 		if !ok || h.Tag != recovery.TagLive || h.KeyLen != it.keyLen() {
 			bad = append(bad, fmt.Sprintf("offset %d: index entry points at no valid live record", it.off()))
 		}
 		return len(bad) < 100
 	})
-	db.idxMu.RUnlock()
+	if len(db.idx.hash) > keys {
+		bad = append(bad, fmt.Sprintf("hash index holds %d entries for %d keys", len(db.idx.hash), keys))
+	}
+	db.idx.mu.RUnlock()
 	problems = append(problems, bad...)
 	if keys != rep.Keys {
 		problems = append(problems, fmt.Sprintf("index holds %d keys, the pool %d", keys, rep.Keys))

@@ -3,8 +3,6 @@ package kv
 import (
 	"slices"
 	"sync"
-
-	"github.com/cespare/xxhash/v2"
 )
 
 // stripeCount is the size of the table of mutexes that serializes writers of
@@ -20,7 +18,8 @@ type stripe struct {
 
 type stripes [stripeCount]stripe
 
-func stripeOf(key []byte) int { return int(xxhash.Sum64(key) % stripeCount) }
+// stripeOf is the stripe of a key whose hash is h (hashKey).
+func stripeOf(h uint64) int { return int(h % stripeCount) }
 
 func (s *stripes) lock(i int)   { s[i].mu.Lock() }
 func (s *stripes) unlock(i int) { s[i].mu.Unlock() }

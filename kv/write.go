@@ -40,7 +40,8 @@ func (db *DB) Put(key, value []byte) (err error) {
 	if err := db.checkKV(key, value); err != nil {
 		return err
 	}
-	s := stripeOf(key)
+	h := hashKey(key)
+	s := stripeOf(h)
 	db.locks.lock(s)
 	defer db.locks.unlock(s)
 	if db.closed.Load() {
@@ -64,9 +65,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 		return err
 	}
 	db.crashPoint("put-durable")
-	db.idxMu.Lock()
-	old, had := db.idx.ReplaceOrInsert(makeItem(key, off))
-	db.idxMu.Unlock()
+	old, had := db.idx.put(key, h, off)
 	if had {
 		db.release(mem, old.off())
 	}
@@ -83,30 +82,26 @@ func (db *DB) Delete(key []byte) (err error) {
 	if err := db.checkKV(key, nil); err != nil {
 		return err
 	}
-	s := stripeOf(key)
+	h := hashKey(key)
+	s := stripeOf(h)
 	db.locks.lock(s)
 	defer db.locks.unlock(s)
 	if db.closed.Load() {
 		return ErrClosed
 	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	pr := probe(key)
-	db.idxMu.RLock()
-	it, ok := db.idx.Get(pr)
-	db.idxMu.RUnlock()
+	mem := db.m.Bytes()
+	it, ok := db.idx.get(key, h, mem)
 	if !ok {
 		return nil
 	}
-	mem := db.m.Bytes()
 	recovery.Free(db.p, mem[it.off():])
 	db.crashPoint("delete-freed")
 	if err := db.p.Drain(); err != nil {
 		return err
 	}
 	db.crashPoint("delete-durable")
-	db.idxMu.Lock()
-	db.idx.Delete(pr)
-	db.idxMu.Unlock()
+	db.idx.del(key, h)
 	db.retire(mem, it.off())
 	return nil
 }

@@ -112,6 +112,12 @@ func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, work
 				}
 				live = append(live, *e)
 				if p != nil {
+					// A valid record the allocator could never have placed
+					// (a large one off a page boundary) is a crafted or
+					// damaged pool, not something to build on.
+					if err := b.ValidExtent(e.Off, e.Size()); err != nil {
+						return nil, corruptf(e.Off, "record extent: %v", err)
+					}
 					b.Use(e.Off, e.Size())
 					if e.Tag == TagPending {
 						SetTag(p, mem[e.Off:], TagLive)

@@ -1,0 +1,251 @@
+package alloc
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+)
+
+// An extent is a byte range [off, off+size) of the pool.
+type extent struct {
+	off, size int64
+}
+
+// A region is a bump region: fresh space [cur, end) carved from the front.
+type region struct {
+	cur, end int64
+}
+
+func (r *region) len() int64 { return r.end - r.cur }
+
+// Allocator hands out extents of a pool. It is safe for concurrent use: one
+// mutex serializes every call, each of which is short (O(1) but for a merge
+// of the free extents, see coalesce). Make one with New or Builder.Build.
+type Allocator struct {
+	geometry // immutable
+
+	// limboMirror is limboBytes, readable without mu.
+	limboMirror atomic.Int64
+
+	mu sync.Mutex // protects every field below: the free space, limbo and accounting
+
+	poolSize   int64
+	freeBytes  int64 // in lists, chunks and regions
+	limboBytes int64
+
+	small     [numSmall][]int64 // small[i]: offsets of free extents of (i+1)*Unit bytes, LIFO
+	smallMask uint64            // bit i set iff small[i] is not empty
+	large     [][]int64         // large[p]: offsets of page-aligned free extents of p pages, LIFO
+	largeMask bitmap            // bit p set iff large[p] is not empty
+	chunks    []int64           // offsets of wholly free chunks, lowest on top
+	sreg      region            // bump region of the small kind
+	lreg      region            // bump region of the large kind, page-aligned
+
+	gens    []gen      // limbo generations, in ascending epoch order, from genHead on
+	genHead int        // gens[:genHead] are reclaimed
+	spare   [][]extent // emptied generation slices, kept for reuse
+
+	// coalesced is true when no two free extents, the bump regions
+	// included, are adjacent: a request that fails then is truly ErrFull.
+	coalesced bool
+	freed     int      // extents freed or reclaimed since the last merge
+	mergeAt   int      // freed count that makes a periodic merge due
+	scratch   []extent // reused by coalesce and Stats
+
+	shadow bitmap // with -tags invariants: a bit per unit, set when free or in limbo
+}
+
+// New returns an allocator for a pool of poolSize bytes, a multiple of
+// chunkSize, whose heap starts at heapStart, with every heap byte free. It
+// panics on a geometry that ValidGeometry rejects.
+func New(chunkSize, heapStart, poolSize int64) *Allocator {
+	a := newAllocator(newGeometry(chunkSize, heapStart, poolSize))
+	if heapStart > 0 {
+		// The heap part of chunk 0 is a run, never a whole chunk.
+		a.addFree(heapStart, chunkSize-heapStart)
+		a.freeBytes = chunkSize - heapStart
+		a.poolSize = chunkSize
+	}
+	a.grow(poolSize)
+	a.coalesced = true
+	a.mergeAt = minMerge
+	if invariants {
+		a.shadow = make(bitmap, poolSize/Unit/64)
+		a.shadow.set(int(heapStart/Unit), int((poolSize-heapStart)/Unit))
+	}
+	return a
+}
+
+func newAllocator(g geometry) *Allocator {
+	pages := g.chunkSize / Page
+	return &Allocator{
+		geometry:  g,
+		large:     make([][]int64, pages),
+		largeMask: make(bitmap, (pages+63)/64),
+	}
+}
+
+// MaxExtent returns the largest request Alloc accepts: half a chunk.
+func (a *Allocator) MaxExtent() int64 { return a.maxExtent }
+
+// Alloc returns the offset of a free extent of SizeOf(n) bytes. It returns
+// ErrTooLarge when n > MaxExtent, and ErrFull, unwrapped, when no free extent
+// of the size exists even after merging adjacent free space: the caller grows
+// the pool, calls Grow and retries.
+func (a *Allocator) Alloc(n int64) (off int64, err error) {
+	if n > a.maxExtent {
+		return 0, ErrTooLarge
+	}
+	size := SizeOf(n)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	off, ok := a.take(size)
+	if !ok && !a.coalesced {
+		a.coalesce(true)
+		off, ok = a.take(size)
+	}
+	if !ok {
+		return 0, ErrFull
+	}
+	a.freeBytes -= size
+	a.coalesced = false
+	if invariants {
+		a.shadowTake(off, size)
+	}
+	return off, nil
+}
+
+// take finds an extent of size bytes, merging the free lists first when a
+// periodic merge is due, but never the bump regions.
+func (a *Allocator) take(size int64) (int64, bool) {
+	if size <= SmallMax {
+		return a.takeSmall(size)
+	}
+	return a.takeLarge(size)
+}
+
+func (a *Allocator) takeSmall(size int64) (int64, bool) {
+	i := int(size/Unit) - 1
+	if a.smallMask&(1<<i) == 0 && a.sreg.len() < size && a.mergeDue() {
+		a.coalesce(false)
+	}
+	if a.smallMask&(1<<i) != 0 {
+		return a.popSmall(i), true
+	}
+	if a.sreg.len() < size && !a.newRegion(&a.sreg, true) {
+		// No fresh space: split the smallest larger small extent.
+		above := a.smallMask >> (i + 1) << (i + 1)
+		if above == 0 {
+			return 0, false
+		}
+		j := trailingZeros(above)
+		off := a.popSmall(j)
+		a.pushSmall(off+size, int64(j+1)*Unit-size)
+		return off, true
+	}
+	off := a.sreg.cur
+	a.sreg.cur += size
+	return off, true
+}
+
+func (a *Allocator) takeLarge(size int64) (int64, bool) {
+	p := int(size / Page)
+	if a.mergeDue() {
+		a.coalesce(false)
+	}
+	if p < len(a.large) && len(a.large[p]) > 0 {
+		return a.popLarge(p), true
+	}
+	if a.lreg.len() >= size {
+		off := a.lreg.cur
+		a.lreg.cur += size
+		return off, true
+	}
+	if q := a.nextLarge(p + 1); q > 0 {
+		off := a.popLarge(q)
+		a.pushLarge(off+size, q-p)
+		return off, true
+	}
+	if !a.newRegion(&a.lreg, false) {
+		return 0, false
+	}
+	off := a.lreg.cur
+	a.lreg.cur += size
+	return off, true
+}
+
+// newRegion replaces the bump region r with a wholly free chunk, else, for
+// the small kind, with the largest free large extent, and returns the
+// remainder of the old region to the free lists. A fresh region always holds
+// any request of its kind. The large kind takes no free run as a region: its
+// caller has already split the best-fitting one.
+func (a *Allocator) newRegion(r *region, small bool) bool {
+	var off, size int64
+	if n := len(a.chunks); n > 0 {
+		off, size = a.chunks[n-1], a.chunkSize
+		a.chunks = a.chunks[:n-1]
+	} else if p := a.largestLarge(); small && p > 0 {
+		off, size = a.popLarge(p), int64(p)*Page
+	} else {
+		return false
+	}
+	if r.len() > 0 {
+		a.addFree(r.cur, r.len())
+	}
+	r.cur, r.end = off, off+size
+	return true
+}
+
+// Grow adds the chunks in [old pool size, newPoolSize) as free space. A size
+// not above the current one is ignored; one that is not a multiple of the
+// chunk size panics.
+func (a *Allocator) Grow(newPoolSize int64) {
+	if newPoolSize%a.chunkSize != 0 {
+		panic(fmt.Sprintf("daxkv: assertion failed: grow to %d, not a multiple of the chunk size %d", newPoolSize, a.chunkSize))
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if newPoolSize <= a.poolSize {
+		return
+	}
+	if invariants {
+		old := a.shadow
+		a.shadow = make(bitmap, newPoolSize/Unit/64)
+		copy(a.shadow, old)
+		a.shadow.set(int(a.poolSize/Unit), int((newPoolSize-a.poolSize)/Unit))
+	}
+	a.grow(newPoolSize)
+	if invariants {
+		a.assertCheck()
+	}
+}
+
+// grow pushes the chunks in [a.poolSize, newPoolSize) as wholly free, on top
+// of the stack, the lowest first.
+func (a *Allocator) grow(newPoolSize int64) {
+	for off := newPoolSize - a.chunkSize; off >= a.poolSize; off -= a.chunkSize {
+		a.chunks = append(a.chunks, off)
+	}
+	a.freeBytes += newPoolSize - a.poolSize
+	a.poolSize = newPoolSize
+}
+
+// Free returns an extent handed out by Alloc (or marked by Builder.Use), of
+// SizeOf(n) bytes at off, for immediate reuse. Use it only when no reader can
+// hold the extent, as for a record that never became visible; otherwise
+// Retire it. It panics on an extent Alloc could not have handed out.
+func (a *Allocator) Free(off, n int64) {
+	size := SizeOf(n)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.okExtent(off, size, a.poolSize) {
+		panic("daxkv: assertion failed: free: " + a.checkExtent(off, size, a.poolSize).Error())
+	}
+	if invariants {
+		a.shadowPut(off, size)
+	}
+	a.pushFree(off, size)
+	a.freeBytes += size
+	a.freed++
+	a.coalesced = false
+}

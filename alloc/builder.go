@@ -1,0 +1,122 @@
+package alloc
+
+import "fmt"
+
+// Builder rebuilds an Allocator at open from the live records the recovery
+// scan finds. It holds one bit per Unit of the pool, set for live units, and
+// each chunk owns whole words of it, so Use, Unuse and Overlaps may run
+// concurrently from several goroutines as long as no two calls touch the same
+// chunk (scan workers own disjoint chunks). Build must happen after every Use
+// and Unuse, for instance after a sync.WaitGroup's Wait.
+//
+// The bitmap takes PoolSize/512 bytes: 2 MiB for a 1 GiB pool.
+type Builder struct {
+	geometry
+	poolSize int64
+	live     bitmap
+}
+
+// NewBuilder returns a builder for a pool of poolSize bytes, a multiple of
+// chunkSize, whose heap starts at heapStart, with no live extent. It panics on
+// a geometry that ValidGeometry rejects.
+func NewBuilder(chunkSize, heapStart, poolSize int64) *Builder {
+	return &Builder{
+		geometry: newGeometry(chunkSize, heapStart, poolSize),
+		poolSize: poolSize,
+		live:     make(bitmap, poolSize/Unit/64),
+	}
+}
+
+// ValidExtent reports, with an error wrapping ErrBadExtent, why SizeOf(n)
+// bytes at off cannot be an extent Alloc handed out: outside the heap,
+// crossing a chunk boundary, misaligned for its size class, or larger than
+// half a chunk. Use panics on such an extent; a caller holding offsets and
+// lengths read from the media checks them here first.
+func (b *Builder) ValidExtent(off, n int64) error {
+	return b.checkExtent(off, SizeOf(n), b.poolSize)
+}
+
+// Use marks the extent of SizeOf(n) bytes at off as live; n is the record's
+// byte length, rounded as Alloc rounds it. It panics on an extent that
+// ValidExtent rejects.
+func (b *Builder) Use(off, n int64) {
+	u, k := b.units("use", off, n)
+	b.live.set(u, k)
+}
+
+// Unuse undoes a Use of the same extent, as for a record found valid but
+// discarded later, such as an older version of a key.
+func (b *Builder) Unuse(off, n int64) {
+	u, k := b.units("unuse", off, n)
+	b.live.clear(u, k)
+}
+
+// Overlaps reports whether any byte of the extent of SizeOf(n) bytes at off
+// is already marked live: two live records that overlap mean corruption. It
+// panics on an extent that ValidExtent rejects.
+func (b *Builder) Overlaps(off, n int64) bool {
+	u, k := b.units("overlaps", off, n)
+	return b.live.anySet(u, k)
+}
+
+func (b *Builder) units(op string, off, n int64) (u, k int) {
+	size := SizeOf(n)
+	if !b.okExtent(off, size, b.poolSize) {
+		panic(fmt.Sprintf("daxkv: assertion failed: builder %s: %v", op, b.checkExtent(off, size, b.poolSize)))
+	}
+	return int(off / Unit), int(size / Unit)
+}
+
+// Build returns an allocator in which every heap byte not marked live is
+// free. Each run of free units inside a chunk becomes free extents, split so
+// that large extents start page-aligned; a wholly free chunk stays whole.
+// Build does not change b.
+func (b *Builder) Build() *Allocator {
+	a := newAllocator(b.geometry)
+	a.poolSize = b.poolSize
+	perChunk := int(b.chunkSize / Unit) // units
+	wordsPerChunk := perChunk / 64
+	nChunks := int(b.poolSize / b.chunkSize)
+	var whole []int64
+	runs := 0
+	for c := 0; c < nChunks; c++ {
+		words := b.live[c*wordsPerChunk : (c+1)*wordsPerChunk]
+		base := int64(c) * b.chunkSize
+		u := 0
+		if c == 0 {
+			u = int(b.heapStart / Unit)
+		}
+		if u == 0 && words.nextOne(0) == perChunk {
+			whole = append(whole, base)
+			a.freeBytes += b.chunkSize
+			continue
+		}
+		for u < perChunk {
+			z := words.nextZero(u)
+			if z >= perChunk {
+				break
+			}
+			o := words.nextOne(z)
+			off, size := base+int64(z)*Unit, int64(o-z)*Unit
+			a.addFree(off, size)
+			a.freeBytes += size
+			runs++
+			u = o
+		}
+	}
+	// Hand out the lowest free chunk first.
+	for i := len(whole) - 1; i >= 0; i-- {
+		a.chunks = append(a.chunks, whole[i])
+	}
+	a.coalesced = true
+	a.mergeAt = max(minMerge, runs)
+	if invariants {
+		a.shadow = make(bitmap, len(b.live))
+		for i, x := range b.live {
+			a.shadow[i] = ^x
+		}
+		a.shadow.clear(0, int(b.heapStart/Unit))
+		a.assertCheck()
+	}
+	return a
+}
