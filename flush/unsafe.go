@@ -43,3 +43,12 @@ func ptr(b []byte) unsafe.Pointer {
 func addr(b []byte) uintptr {
 	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 }
+
+// addrDiff is the offset of b's first byte from base's, for arithmetic only
+// (the simulator turns a flushed slice into line offsets of the mapping).
+func addrDiff(b, base []byte) int64 {
+	if len(base) == 0 {
+		return -1
+	}
+	return int64(addr(b)) - int64(addr(base))
+}

@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"slices"
 
+	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -100,6 +101,9 @@ func (db *DB) Apply(b *Batch) (err error) {
 	offs := make([]int64, len(ops))
 	sizes := make([]int64, len(ops))
 	seq := db.seq.Add(1)
+	if mutant.On("batch-commit-first") {
+		db.codec.WriteCommit(db.p, db.m.Bytes(), slot, seq, uint32(len(ops)))
+	}
 	undo := func(n int) {
 		mem := db.m.Bytes()
 		for i := 0; i < n; i++ {
@@ -123,15 +127,17 @@ func (db *DB) Apply(b *Batch) (err error) {
 		db.codec.Write(db.p, mem[off:off+sizes[i]], off, recovery.TagPending, seq, flags, op.key, op.value)
 	}
 	db.crashPoint("batch-written")
-	if err := db.p.Drain(); err != nil {
+	if err := db.fence("batch-no-record-fence"); err != nil {
 		undo(len(ops))
 		return err
 	}
 	db.crashPoint("batch-durable")
 	mem := db.m.Bytes()
-	db.codec.WriteCommit(db.p, mem, slot, seq, uint32(len(ops)))
+	if !mutant.On("batch-commit-first") {
+		db.codec.WriteCommit(db.p, mem, slot, seq, uint32(len(ops)))
+	}
 	db.crashPoint("batch-commit")
-	if err := db.p.Drain(); err != nil {
+	if err := db.fence("batch-no-commit-fence"); err != nil {
 		// The commit may or may not be durable: the batch is not
 		// acknowledged, and recovery settles it either way. In memory it
 		// stays unapplied; its records must not be reused meanwhile.
@@ -154,9 +160,12 @@ func (db *DB) Apply(b *Batch) (err error) {
 		if has[i] {
 			recovery.Free(db.p, mem[olds[i].off():])
 		}
+		if op.del && mutant.On("batch-tombstone-early") {
+			recovery.Free(db.p, mem[offs[i]:])
+		}
 	}
 	db.crashPoint("batch-settling")
-	if err := db.p.Drain(); err != nil {
+	if err := db.fence("batch-no-settle-fence"); err != nil {
 		return err
 	}
 	// The batch is durable and settled: publish it to readers at once.

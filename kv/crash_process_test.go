@@ -63,6 +63,10 @@ func TestCrashChild(t *testing.T) {
 			i := r.IntN(crashKeys)
 			line = fmt.Sprintf("D %d", i)
 			op = func() error { return db.Delete(key(i)) }
+		case x == 9 && r.IntN(3) == 0:
+			m := DAXMode(r.IntN(3))
+			line = fmt.Sprintf("M %d", m)
+			op = func() error { return db.SetPreferredMode(m) }
 		default:
 			b := db.NewBatch()
 			var sb strings.Builder
@@ -103,6 +107,8 @@ func (m crashModel) apply(line string) error {
 		m[i] = value(i, num(f[2]), num(f[3]))
 	case "D":
 		delete(m, num(f[1]))
+	case "M":
+		// The preferred mode is not part of the key model.
 	case "B":
 		// Within a batch the last operation on a key wins.
 		for j := 1; j+3 < len(f); j += 4 {

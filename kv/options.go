@@ -127,7 +127,8 @@ var CrashPoints = []string{
 	"batch-committed", // the commit point has passed, nothing settled
 	"batch-settling",  // records marked live, old versions freed, before the fence
 	"batch-settled",   // settled, published and tombstones freed; log slot not yet cleared
-	"grow",            // the pool file was extended, the new chunk not yet mapped
+	"grow",            // the pool file is about to be extended
+	"superblock",      // a superblock update (SetPreferredMode) is about to be written
 }
 
 // ensureDefaults returns a copy of o with every zero field defaulted.

@@ -5,6 +5,7 @@ import (
 	"runtime/debug"
 	"time"
 
+	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -97,7 +98,12 @@ func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
 	db.sbMu.Lock()
 	defer db.sbMu.Unlock()
 	db.sb.Preferred = uint32(mode)
-	return db.sb.Write(db.m.Bytes(), db.p)
+	db.crashPoint("superblock")
+	p := db.p
+	if mutant.On("superblock-no-fence") {
+		p = dropDrain{p}
+	}
+	return db.sb.Write(db.m.Bytes(), p)
 }
 
 // Check verifies the pool while it is open: it stops writers, checks every

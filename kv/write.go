@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 
 	"github.com/daxkv/daxkv/alloc"
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -55,9 +57,14 @@ func (db *DB) Put(key, value []byte) (err error) {
 	}
 	mem := db.m.Bytes() // after allocate: it may have grown the pool
 	seq := db.seq.Add(1)
-	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	db.codec.Write(db.flusher("put-no-flush"), mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	if mutant.On("put-free-early") {
+		if old, ok := db.idx.get(key, h, mem); ok {
+			recovery.Free(db.p, mem[old.off():])
+		}
+	}
 	db.crashPoint("put-written")
-	if err := db.p.Drain(); err != nil {
+	if err := db.fence("put-no-fence"); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and
 		// either is allowed. Take it back in memory.
 		recovery.Free(db.p, mem[off:])
@@ -95,9 +102,9 @@ func (db *DB) Delete(key []byte) (err error) {
 	if !ok {
 		return nil
 	}
-	recovery.Free(db.p, mem[it.off():])
+	recovery.Free(db.flusher("delete-no-flush"), mem[it.off():])
 	db.crashPoint("delete-freed")
-	if err := db.p.Drain(); err != nil {
+	if err := db.fence("delete-no-fence"); err != nil {
 		return err
 	}
 	db.crashPoint("delete-durable")
@@ -117,7 +124,7 @@ func (db *DB) Delete(key []byte) (err error) {
 // shared, so any later Drain covers it. Elsewhere (arm64, whose unlock is a
 // store-release that does not wait for DC CVAP) a second fence is paid here.
 func (db *DB) release(mem []byte, off int64) {
-	recovery.Free(db.p, mem[off:])
+	recovery.Free(db.flusher("free-no-flush"), mem[off:])
 	if !unlockFencesFlushes {
 		_ = db.p.Drain()
 	}
@@ -192,6 +199,9 @@ func (db *DB) grow(size int64) error {
 	db.crashPoint("grow")
 	if err := db.m.Grow(next); err != nil {
 		return fmt.Errorf("daxkv: grow pool to %d bytes: %w", next, err)
+	}
+	if r, ok := db.p.(flush.Resizer); ok {
+		r.Resized(next, !mutant.On("grow-unsynced"))
 	}
 	db.al.Grow(next)
 	return nil

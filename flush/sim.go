@@ -1,0 +1,237 @@
+package flush
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"sync"
+)
+
+// SimPath is the durability path a Sim models.
+type SimPath int
+
+const (
+	// SimCPU models the CPU-flush path: a Flush captures the content of each
+	// 64-byte line it covers at that moment, and the next Drain (the fence)
+	// makes the captured content durable.
+	SimCPU SimPath = iota
+	// SimMsync models the page-cache path: a Flush marks pages dirty, and a
+	// Drain (a completed msync) makes their content at that moment durable.
+	SimMsync
+)
+
+func (p SimPath) String() string {
+	if p == SimMsync {
+		return "msync"
+	}
+	return "cpu"
+}
+
+// Tear selects how a simulated crash image treats a line that was written
+// but is not yet durable.
+type Tear int
+
+const (
+	// TearWords (the default, pessimistic): every aligned 8-byte word of such
+	// a line is independently old or new. x86 persists the stores to one
+	// line in program order, so real hardware makes only some of these
+	// images; a protocol that survives all of them survives the hardware.
+	TearWords Tear = iota
+	// TearLines: each line is wholly old or wholly new.
+	TearLines
+)
+
+// Resizer is implemented by a Persister that wants to know when the pool
+// file grows: durable reports whether the new size was made durable
+// (fdatasync) before any byte of the new range was used.
+type Resizer interface {
+	Resized(size int64, durable bool)
+}
+
+// Sim is a Persister for the crash-injection suite: it keeps, beside the
+// real mapping, a durable image of what would survive a power failure, and
+// builds crash images from it. It wraps no other Persister: the mapping it
+// watches is never made durable by it (tests run on tmpfs).
+//
+// OnDrain, when set, is called at the start of every Drain, before the
+// drain takes effect, with the Sim locked out of Flush by nobody: the
+// callback may call Image and the other read methods.
+type Sim struct {
+	path   SimPath
+	unit   int64         // 64 (lines) or 4096 (pages)
+	mapped func() []byte // the pool mapping, as it is now
+
+	mu         sync.Mutex       // protects every field below
+	durable    []byte           // the durable image
+	durableLen int64            // length of the file that survives (synced size)
+	captured   map[int64][]byte // SimCPU: unit offset -> content captured at Flush
+	marked     map[int64]bool   // SimMsync: pages flushed since the last Drain
+	drains     int64
+
+	// OnDrain is the crash-point hook; see the type's doc.
+	OnDrain func(s *Sim)
+	// OnFlush, when set, is called after every Flush (random crash points
+	// between fences).
+	OnFlush func(s *Sim)
+}
+
+var _ Persister = (*Sim)(nil)
+var _ Resizer = (*Sim)(nil)
+
+// NewSim returns a simulator for the mapping mapped returns. The durable
+// image starts as the mapping's current content: call it right after the
+// pool is created or opened.
+func NewSim(path SimPath, mapped func() []byte) *Sim {
+	s := &Sim{path: path, unit: 64, mapped: mapped, captured: map[int64][]byte{}, marked: map[int64]bool{}}
+	if path == SimMsync {
+		s.unit = 4096
+	}
+	m := mapped()
+	s.durable = bytes.Clone(m)
+	s.durableLen = int64(len(m))
+	return s
+}
+
+// Path is the path the Sim models.
+func (s *Sim) Path() SimPath { return s.path }
+
+func (s *Sim) units(b []byte) (lo, hi int64, ok bool) {
+	if len(b) == 0 {
+		return 0, 0, false
+	}
+	m := s.mapped()
+	off := addrDiff(b, m)
+	if off < 0 || off+int64(len(b)) > int64(len(m)) {
+		panic("daxkv: assertion failed: Sim.Flush outside the pool mapping")
+	}
+	return off / s.unit * s.unit, off + int64(len(b)), true
+}
+
+// Flush implements Persister.
+func (s *Sim) Flush(b []byte) {
+	lo, hi, ok := s.units(b)
+	if !ok {
+		return
+	}
+	m := s.mapped()
+	s.mu.Lock()
+	for u := lo; u < hi; u += s.unit {
+		if s.path == SimCPU {
+			s.captured[u] = bytes.Clone(m[u : u+s.unit])
+		} else {
+			s.marked[u] = true
+		}
+	}
+	s.mu.Unlock()
+	if s.OnFlush != nil {
+		s.OnFlush(s)
+	}
+}
+
+// Copy implements Persister.
+func (s *Sim) Copy(dst, src []byte) {
+	n := copy(dst, src)
+	s.Flush(dst[:n])
+}
+
+// Drain implements Persister: OnDrain first (a crash just before the fence
+// or msync completes), then the drain takes effect.
+func (s *Sim) Drain() error {
+	if s.OnDrain != nil {
+		s.OnDrain(s)
+	}
+	m := s.mapped()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grow(int64(len(m)))
+	for u, c := range s.captured {
+		copy(s.durable[u:], c)
+	}
+	for u := range s.marked {
+		copy(s.durable[u:u+s.unit], m[u:u+s.unit])
+	}
+	clear(s.captured)
+	clear(s.marked)
+	s.drains++
+	return nil
+}
+
+// grow extends the durable image with zeros (what a file extension reads
+// as) up to n bytes.
+func (s *Sim) grow(n int64) {
+	if n > int64(len(s.durable)) {
+		s.durable = append(s.durable, make([]byte, n-int64(len(s.durable)))...)
+	}
+}
+
+// Resized implements Resizer.
+func (s *Sim) Resized(size int64, durable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grow(size)
+	if durable && size > s.durableLen {
+		s.durableLen = size
+	}
+}
+
+// Drains is the number of Drain calls so far.
+func (s *Sim) Drains() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.drains
+}
+
+// Dirty returns the offsets of the units (lines or pages) whose current
+// content is not durable, in ascending order.
+func (s *Sim) Dirty() []int64 {
+	m := s.mapped()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grow(int64(len(m)))
+	var out []int64
+	n := min(int64(len(m)), s.durableLen)
+	for u := int64(0); u < n; u += s.unit {
+		if !bytes.Equal(m[u:u+s.unit], s.durable[u:u+s.unit]) {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// Image builds one crash image: the durable image, with each unit in take
+// replaced by a newer content. On the CPU path a unit's newer content is
+// what the last Flush captured if it has not been overwritten since, else
+// the current content (a cache line can be written back at any time);
+// with TearWords and a non-nil r, each aligned 8-byte word of a taken unit
+// is independently old or new. On the msync path pages are never torn
+// (their content reaches the file whole or not at all, modelled at page
+// granularity). The image is as long as the durable file.
+func (s *Sim) Image(take []int64, tear Tear, r *rand.Rand) []byte {
+	m := s.mapped()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grow(int64(len(m)))
+	img := bytes.Clone(s.durable[:s.durableLen])
+	for _, u := range take {
+		if u+s.unit > s.durableLen || u+s.unit > int64(len(m)) {
+			continue
+		}
+		newer := m[u : u+s.unit]
+		if c, ok := s.captured[u]; ok && r != nil && r.IntN(2) == 0 {
+			newer = c
+		}
+		if s.path == SimCPU && tear == TearWords && r != nil {
+			for w := int64(0); w < s.unit; w += 8 {
+				if r.IntN(2) == 0 {
+					copy(img[u+w:u+w+8], newer[w:w+8])
+				}
+			}
+			continue
+		}
+		copy(img[u:u+s.unit], newer)
+	}
+	return img
+}
+
+// Durable returns a copy of the durable image alone: the crash image in
+// which nothing that was not made durable survives.
+func (s *Sim) Durable() []byte { return s.Image(nil, TearLines, nil) }

@@ -1,0 +1,19 @@
+//go:build mutants
+
+package mutant
+
+import "sync/atomic"
+
+// Enabled reports whether this build has the mutation gate compiled in.
+const Enabled = true
+
+var active atomic.Pointer[string]
+
+// Set activates the mutant named name ("" for none).
+func Set(name string) { active.Store(&name) }
+
+// On reports whether the mutant named name is active.
+func On(name string) bool {
+	p := active.Load()
+	return p != nil && *p == name
+}
