@@ -154,13 +154,14 @@ func (db *DB) load() error {
 	mem := db.m.Bytes()
 	fresh := false
 	sb, err := recovery.ReadSuperblock(mem)
-	// A new file is formatted; an existing one only if every byte is zero
-	// (a crash during creation), never one that holds anything.
+	// A new file is formatted; so is an existing one whose heap is all
+	// zero (a crash during creation, which may leave a torn superblock but
+	// never a record); never one that holds a record.
 	if err != nil && !errors.Is(err, recovery.ErrVersion) && (db.m.Created() || recovery.Unformatted(mem)) {
 		if db.readOnly {
 			return fmt.Errorf("%w: pool is empty (never formatted) and the open is read-only", ErrCorrupt)
 		}
-		sb, err = recovery.Format(mem, db.p, db.m.ChunkSize(), uint32(db.opts.DAX))
+		sb, err = recovery.Format(mem, db.p, db.m.ChunkSize(), uint32(DAXAuto)) // no preference until SetPreferredMode
 		fresh = true
 	}
 	if err != nil {

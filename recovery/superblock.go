@@ -185,10 +185,17 @@ func Format(mem []byte, p flush.Persister, chunkSize int64, preferred uint32) (S
 	return sb, sb.Write(mem, p)
 }
 
-// Unformatted reports whether mem holds no pool at all: every byte zero. A
-// crash during creation leaves such a file; anything else without a valid
+// Unformatted reports whether mem holds no pool yet: its heap is all zero.
+// Format writes no record, and nothing writes one before Format has made
+// both superblock copies durable, so a crash during creation leaves a zero
+// heap (and perhaps a torn header). Anything else without a valid
 // superblock is corruption, never silently reformatted.
 func Unformatted(mem []byte) bool {
+	if len(mem) < HeapStart {
+		mem = mem[:0]
+	} else {
+		mem = mem[HeapStart:]
+	}
 	for i := 0; i+8 <= len(mem); i += 8 {
 		if binary.LittleEndian.Uint64(mem[i:]) != 0 {
 			return false

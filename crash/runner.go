@@ -1,0 +1,551 @@
+package crash
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/kv"
+)
+
+// ChunkSize is the chunk size of the suite's pools: small, so that images
+// are small and growth happens within a few operations.
+const ChunkSize = 64 << 10
+
+// Config tunes a run. The zero value means the defaults noted.
+type Config struct {
+	// Paths are the durability paths to simulate; default both.
+	Paths []flush.SimPath
+	// Tear is the tearing model of the CPU path; default TearWords.
+	Tear flush.Tear
+	// Subsets: at a crash point with at most this many dirty units (lines
+	// or pages), every subset of them is an image; default 10. Above it:
+	// every subset of size at most 2 (sampled down to MaxPairs) plus
+	// Random random subsets.
+	Subsets  int
+	MaxPairs int // default 256
+	Random   int // default 8
+	// FlushPoints is the probability that a Flush is also a crash point
+	// (random points between fences); default 0.1.
+	FlushPoints float64
+	// Garble is the number of truncated or garbled images made from the
+	// final pool of each workload (truncate and replay); default 8.
+	Garble int
+	// Seed makes a run reproducible.
+	Seed uint64
+	// Dir is where images are written; default a new directory on tmpfs
+	// (/dev/shm) when there is one, removed at the end.
+	Dir string
+	// Workers is the number of goroutines opening images; default GOMAXPROCS.
+	Workers int
+	// StopAtFirst ends the run at the first violation (the mutation gate).
+	StopAtFirst bool
+	// Progress, when set, is called after each workload.
+	Progress func(*Report)
+
+	dropDrains bool // tests of the oracle: fences never take effect
+}
+
+func (c Config) withDefaults() Config {
+	if len(c.Paths) == 0 {
+		c.Paths = []flush.SimPath{flush.SimCPU, flush.SimMsync}
+	}
+	if c.Subsets == 0 {
+		c.Subsets = 10
+	}
+	if c.MaxPairs == 0 {
+		c.MaxPairs = 256
+	}
+	if c.Random == 0 {
+		c.Random = 8
+	}
+	if c.FlushPoints == 0 {
+		c.FlushPoints = 0.1
+	}
+	if c.Garble == 0 {
+		c.Garble = 8
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	return c
+}
+
+// Report is what a run found.
+type Report struct {
+	Workloads   int
+	Points      int            // crash points taken
+	Images      int            // distinct crash images opened by the real recovery
+	Garbled     int            // of Images: truncated or garbled (truncate and replay)
+	CrossChecks int            // operation boundaries compared across both paths
+	Violations  int            // images whose recovered state broke a promise
+	Sites       map[string]int // crash point label -> images
+	Examples    []string       // the first violations, described
+}
+
+func (r *Report) String() string {
+	return fmt.Sprintf("images=%d points=%d violations=%d", r.Images, r.Points, r.Violations)
+}
+
+// SiteList renders Sites sorted by label, one "label=N" per entry.
+func (r *Report) SiteList() string {
+	labels := make([]string, 0, len(r.Sites))
+	for l := range r.Sites {
+		labels = append(labels, l)
+	}
+	sort.Strings(labels)
+	for i, l := range labels {
+		labels[i] = fmt.Sprintf("%s=%d", l, r.Sites[l])
+	}
+	return strings.Join(labels, " ")
+}
+
+// FenceSites are the crash point labels that precede a fence (or an msync)
+// in the store's protocols; a complete run crashes each of them.
+var FenceSites = []string{"open", "put-written", "delete-freed", "batch-written", "batch-commit", "batch-settling", "superblock", "close"}
+
+// job is one image to open and judge.
+type job struct {
+	img     []byte
+	mode    kv.DAXMode
+	allowed []state             // the recovered state must equal one of these
+	history map[string][]string // garbled images: every value each key ever had
+	label   string
+	what    string // where the image comes from, for reports
+}
+
+type runner struct {
+	cfg  Config
+	dir  string
+	rep  *Report
+	mu   sync.Mutex // protects rep
+	jobs chan job
+	wg   sync.WaitGroup
+	stop atomic.Bool
+	nimg atomic.Int64
+}
+
+// Run runs every workload on every path of cfg, crashing it at every fence,
+// at every named crash point, at random flushes and at every operation
+// boundary, and opens every crash image with the real recovery code.
+func Run(cfg Config, workloads []Workload) (*Report, error) {
+	cfg = cfg.withDefaults()
+	r := &runner{cfg: cfg, rep: &Report{Sites: map[string]int{}}, jobs: make(chan job, 4*cfg.Workers)}
+	r.dir = cfg.Dir
+	if r.dir == "" {
+		base := ""
+		if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+			base = "/dev/shm"
+		}
+		d, err := os.MkdirTemp(base, "daxkv-crash-")
+		if err != nil {
+			return nil, err
+		}
+		r.dir = d
+		defer os.RemoveAll(d)
+	}
+	for w := 0; w < cfg.Workers; w++ {
+		r.wg.Add(1)
+		go r.checker(w)
+	}
+	var runErr error
+	for i, w := range workloads {
+		if r.stop.Load() {
+			break
+		}
+		var bounds [][]string
+		for _, p := range cfg.Paths {
+			b, err := r.runOne(i, w, p)
+			if err != nil {
+				runErr = err
+				break
+			}
+			bounds = append(bounds, b)
+		}
+		if runErr != nil {
+			break
+		}
+		r.crossCheck(w, bounds)
+		r.mu.Lock()
+		r.rep.Workloads++
+		r.mu.Unlock()
+		if cfg.Progress != nil {
+			r.mu.Lock()
+			snap := *r.rep
+			r.mu.Unlock()
+			cfg.Progress(&snap)
+		}
+	}
+	close(r.jobs)
+	r.wg.Wait()
+	return r.rep, runErr
+}
+
+func modeOf(p flush.SimPath) kv.DAXMode {
+	if p == flush.SimMsync {
+		return kv.DAXOff
+	}
+	return kv.DAXEmulated
+}
+
+// runOne runs workload w on path p and returns, for each operation
+// boundary, the state recovered from the durable image alone.
+func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) {
+	pool := filepath.Join(r.dir, fmt.Sprintf("pool-%d-%s", idx, p))
+	defer os.Remove(pool)
+	rng := rand.New(rand.NewPCG(r.cfg.Seed, uint64(idx)<<8|uint64(p)))
+	var sim *flush.Sim
+	label := "open"
+	cur := state{kv: map[string]string{}, mode: kv.DAXAuto}
+	allowed := []state{cur}
+	history := map[string][]string{}
+	point := func(l string) {
+		if r.stop.Load() {
+			return
+		}
+		r.crashPoint(sim, rng, l, allowed, fmt.Sprintf("%s [%s] %s", w.Name, p, l))
+	}
+	size := int64(2 * ChunkSize)
+	if w.Grow {
+		size = ChunkSize
+	}
+	opts := &kv.Options{
+		DAX: modeOf(p), ChunkSize: ChunkSize, Size: size,
+		WrapPersister: func(_ flush.Persister, mapped func() []byte) flush.Persister {
+			sim = flush.NewSim(p, mapped)
+			sim.OnDrain = func(*flush.Sim) { point(label) }
+			sim.OnFlush = func(*flush.Sim) {
+				if rng.Float64() < r.cfg.FlushPoints {
+					point(label + "+flush")
+				}
+			}
+			if r.cfg.dropDrains {
+				return noFence{sim}
+			}
+			return sim
+		},
+		CrashPoint: func(name string) { label = name },
+	}
+	db, err := kv.Open(pool, opts)
+	if err != nil {
+		return nil, fmt.Errorf("crash: %s: open: %w", w.Name, err)
+	}
+	var bounds []string
+	for n, op := range w.Ops {
+		next := cur.apply(op, n)
+		allowed = []state{cur, next}
+		label = "op"
+		if err := do(db, op, n); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
+		}
+		cur, allowed = next, []state{next}
+		for k, v := range cur.kv {
+			history[k] = append(history[k], v)
+		}
+		point("ack")
+		st, err := r.recoverState(sim.Durable(), modeOf(p))
+		if err != nil {
+			r.violation("ack", fmt.Sprintf("%s [%s] after op %d: durable image: %v", w.Name, p, n, err))
+			st = "error: " + err.Error()
+		}
+		bounds = append(bounds, st)
+	}
+	label = "close"
+	if err := db.Close(); err != nil {
+		return nil, fmt.Errorf("crash: %s: close: %w", w.Name, err)
+	}
+	r.garble(sim.Durable(), modeOf(p), history, rng, w.Name+" ["+p.String()+"]")
+	return bounds, nil
+}
+
+func do(db *kv.DB, op Op, n int) error {
+	switch op.Kind {
+	case OpPut:
+		return db.Put([]byte(op.Key), valueOf(op.Key, n, op.Size))
+	case OpDelete:
+		return db.Delete([]byte(op.Key))
+	case OpMode:
+		return db.SetPreferredMode(op.Mode)
+	}
+	b := db.NewBatch()
+	for _, o := range op.Batch {
+		if o.Kind == OpPut {
+			b.Put([]byte(o.Key), valueOf(o.Key, n, o.Size))
+		} else {
+			b.Delete([]byte(o.Key))
+		}
+	}
+	return db.Apply(b)
+}
+
+// crashPoint builds the images of a crash here and queues them.
+func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowed []state, what string) {
+	if sim == nil {
+		return
+	}
+	dirty := sim.Dirty()
+	var takes [][]int64
+	if len(dirty) <= r.cfg.Subsets {
+		for mask := 0; mask < 1<<len(dirty); mask++ {
+			var t []int64
+			for i, u := range dirty {
+				if mask&(1<<i) != 0 {
+					t = append(t, u)
+				}
+			}
+			takes = append(takes, t)
+		}
+	} else {
+		takes = append(takes, nil, dirty)
+		for _, u := range dirty {
+			takes = append(takes, []int64{u})
+		}
+		pairs := len(dirty) * (len(dirty) - 1) / 2
+		for i := 0; i < len(dirty); i++ {
+			for j := i + 1; j < len(dirty); j++ {
+				if pairs <= r.cfg.MaxPairs || rng.IntN(pairs) < r.cfg.MaxPairs {
+					takes = append(takes, []int64{dirty[i], dirty[j]})
+				}
+			}
+		}
+		for k := 0; k < r.cfg.Random; k++ {
+			var t []int64
+			for _, u := range dirty {
+				if rng.IntN(2) == 0 {
+					t = append(t, u)
+				}
+			}
+			takes = append(takes, t)
+		}
+	}
+	r.mu.Lock()
+	r.rep.Points++
+	r.mu.Unlock()
+	seen := map[uint64]bool{}
+	for _, t := range takes {
+		img := sim.Image(t, r.cfg.Tear, rng)
+		h := xxhash.Sum64(img)
+		if seen[h] {
+			continue
+		}
+		seen[h] = true
+		r.jobs <- job{img: img, mode: modeOf(sim.Path()), allowed: allowed, label: label,
+			what: fmt.Sprintf("%s, %d of %d dirty units taken", what, len(t), len(dirty))}
+	}
+}
+
+// garble queues truncated and garbled copies of img: recovery must refuse
+// them with ErrCorrupt or return only values some key really had.
+func (r *runner) garble(img []byte, mode kv.DAXMode, history map[string][]string, rng *rand.Rand, what string) {
+	for i := 0; i < r.cfg.Garble && !r.stop.Load(); i++ {
+		g := append([]byte(nil), img...)
+		var how string
+		switch rng.IntN(5) {
+		case 0:
+			n := rng.IntN(len(g))
+			g, how = g[:n], fmt.Sprintf("truncated to %d", n)
+		case 1:
+			p := rng.IntN(len(g)/4096) * 4096
+			clear(g[p : p+4096])
+			how = fmt.Sprintf("page %d zeroed", p)
+		case 2:
+			for k := 0; k < 32; k++ {
+				g[rng.IntN(len(g))] ^= 1 << rng.IntN(8)
+			}
+			how = "32 bits flipped"
+		case 3:
+			p := rng.IntN(len(g))
+			for k := p; k < min(len(g), p+512); k++ {
+				g[k] = byte(rng.Uint32())
+			}
+			how = fmt.Sprintf("random bytes at %d", p)
+		default:
+			g[rng.IntN(128)] ^= 0xFF
+			g[4096+rng.IntN(128)] ^= 0xFF
+			how = "both superblocks damaged"
+		}
+		r.jobs <- job{img: g, mode: mode, history: history, label: "garbled", what: what + ": " + how}
+	}
+}
+
+// crossCheck compares the states recovered at each operation boundary on
+// the two paths: both must equal the model, hence each other.
+func (r *runner) crossCheck(w Workload, bounds [][]string) {
+	if len(bounds) < 2 {
+		return
+	}
+	for i := range bounds[0] {
+		r.mu.Lock()
+		r.rep.CrossChecks++
+		r.mu.Unlock()
+		if i < len(bounds[1]) && bounds[0][i] != bounds[1][i] {
+			r.violation("cross-check", fmt.Sprintf("%s after op %d: cpu path %s, msync path %s", w.Name, i, bounds[0][i], bounds[1][i]))
+		}
+	}
+}
+
+func (r *runner) violation(label, what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rep.Violations++
+	if len(r.rep.Examples) < 20 {
+		r.rep.Examples = append(r.rep.Examples, label+": "+what)
+	}
+	if r.cfg.StopAtFirst {
+		r.stop.Store(true)
+	}
+}
+
+func (r *runner) checker(w int) {
+	defer r.wg.Done()
+	path := filepath.Join(r.dir, fmt.Sprintf("image-%d", w))
+	defer os.Remove(path)
+	for j := range r.jobs {
+		if r.stop.Load() {
+			continue
+		}
+		msg := r.judge(path, j)
+		r.mu.Lock()
+		r.rep.Images++
+		r.rep.Sites[j.label]++
+		if j.history != nil {
+			r.rep.Garbled++
+		}
+		r.mu.Unlock()
+		if msg != "" {
+			r.violation(j.label, j.what+": "+msg)
+		}
+	}
+}
+
+// judge opens one image with the real recovery and checks it; it returns
+// what is wrong, or "".
+func (r *runner) judge(path string, j job) (msg string) {
+	defer func() {
+		if p := recover(); p != nil {
+			msg = fmt.Sprintf("panic: %v", p)
+		}
+	}()
+	if err := os.WriteFile(path, j.img, 0o600); err != nil {
+		return "write image: " + err.Error()
+	}
+	opts := &kv.Options{DAX: j.mode, ChunkSize: ChunkSize}
+	db, err := kv.Open(path, opts)
+	if err != nil {
+		if j.history != nil && (errors.Is(err, kv.ErrCorrupt) || errors.Is(err, kv.ErrVersion)) {
+			return ""
+		}
+		return "open: " + err.Error()
+	}
+	defer func() {
+		if db != nil {
+			db.Close()
+		}
+	}()
+	st, err := readState(db)
+	if err != nil {
+		return "read: " + err.Error()
+	}
+	if j.history != nil {
+		for k, v := range st.kv {
+			if !contains(j.history[k], v) {
+				return fmt.Sprintf("invented key or value: %q=%.20q", k, v)
+			}
+		}
+		return ""
+	}
+	ok := false
+	for _, a := range j.allowed {
+		ok = ok || st.equal(a)
+	}
+	if !ok {
+		want := make([]string, len(j.allowed))
+		for i, a := range j.allowed {
+			want[i] = a.String()
+		}
+		return fmt.Sprintf("recovered %s, want one of [%s]", st, strings.Join(want, " | "))
+	}
+	if err := db.Check(); err != nil {
+		return "check: " + err.Error()
+	}
+	// The store accepts writes, and a second reopen shows the same state.
+	if err := db.Put([]byte(probeKey), []byte("probe")); err != nil {
+		return "put after recovery: " + err.Error()
+	}
+	if err := db.Close(); err != nil {
+		return "close after recovery: " + err.Error()
+	}
+	db = nil
+	db2, err := kv.Open(path, opts)
+	if err != nil {
+		return "second reopen: " + err.Error()
+	}
+	defer db2.Close()
+	st2, err := readState(db2)
+	if err != nil {
+		return "second reopen read: " + err.Error()
+	}
+	if st2.kv[probeKey] != "probe" {
+		return "second reopen lost the probe write"
+	}
+	delete(st2.kv, probeKey)
+	if !st2.equal(st) {
+		return fmt.Sprintf("second reopen shows %s, first %s", st2, st)
+	}
+	return ""
+}
+
+const probeKey = "\x00probe"
+
+func contains(vs []string, v string) bool {
+	for _, x := range vs {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func readState(db *kv.DB) (state, error) {
+	st := state{kv: map[string]string{}, mode: db.Stats().PreferredMode}
+	err := db.Scan(nil, nil, func(k, v []byte) error {
+		st.kv[string(k)] = string(v)
+		return nil
+	})
+	return st, err
+}
+
+// recoverState opens img and renders its state (for the cross-check).
+func (r *runner) recoverState(img []byte, mode kv.DAXMode) (string, error) {
+	path := filepath.Join(r.dir, fmt.Sprintf("bound-%d", r.nimg.Add(1)))
+	defer os.Remove(path)
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		return "", err
+	}
+	db, err := kv.Open(path, &kv.Options{DAX: mode, ChunkSize: ChunkSize})
+	if err != nil {
+		return "", err
+	}
+	defer db.Close()
+	st, err := readState(db)
+	return st.String(), err
+}
+
+// noFence is a Sim whose fences are crash points but never take effect.
+type noFence struct{ *flush.Sim }
+
+func (n noFence) Drain() error {
+	n.OnDrain(n.Sim)
+	return nil
+}

@@ -1,0 +1,71 @@
+package crash
+
+import (
+	"fmt"
+
+	"github.com/daxkv/daxkv/internal/mutant"
+)
+
+// Tier returns the workloads of a named tier: "quick" (inside make test),
+// "full" (make crash) or "exhaustive" (every sequence of up to 3
+// operations over 2 keys and up to 2 over 3 keys).
+func Tier(name string, seed uint64) ([]Workload, error) {
+	switch name {
+	case "quick":
+		ws := Exhaustive([]string{"a", "b"}, 2)
+		return append(ws, Generated(seed, 8, 14, 4)...), nil
+	case "exhaustive":
+		ws := Exhaustive([]string{"a", "b"}, 3)
+		return append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...), nil
+	case "full":
+		ws, _ := Tier("exhaustive", seed)
+		return append(ws, Generated(seed, 80, 24, 6)...), nil
+	}
+	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
+}
+
+// GateResult is the mutation gate's verdict on one mutant.
+type GateResult struct {
+	mutant.Mutant
+	Caught  bool
+	Example string // the first violation the suite reported
+}
+
+// Gate runs workloads once per mutant (build tag "mutants"), stopping at the
+// first violation, and reports which mutants the suite caught. Without the
+// tag it returns nil.
+func Gate(cfg Config, workloads []Workload) ([]GateResult, error) {
+	if !mutant.Enabled {
+		return nil, nil
+	}
+	defer mutant.Set("")
+	var out []GateResult
+	for _, m := range mutant.All {
+		mutant.Set(m.Name)
+		c := cfg
+		c.StopAtFirst = true
+		c.Progress = nil
+		rep, err := Run(c, workloads)
+		if err != nil {
+			return out, fmt.Errorf("crash: mutant %s: %w", m.Name, err)
+		}
+		g := GateResult{Mutant: m, Caught: rep.Violations > 0}
+		if len(rep.Examples) > 0 {
+			g.Example = rep.Examples[0]
+		}
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+// Summary is the suite's closing line.
+func Summary(rep *Report, gate []GateResult) string {
+	caught := 0
+	for _, g := range gate {
+		if g.Caught {
+			caught++
+		}
+	}
+	return fmt.Sprintf("crash-suite: images=%d points=%d violations=%d mutants=%d/%d",
+		rep.Images, rep.Points, rep.Violations, caught, len(gate))
+}
