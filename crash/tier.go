@@ -7,18 +7,26 @@ import (
 )
 
 // Tier returns the workloads of a named tier: "quick" (inside make test),
-// "full" (make crash) or "exhaustive" (every sequence of up to 3
-// operations over 2 keys and up to 2 over 3 keys).
+// "full" (make crash), "exhaustive" (every sequence of up to 3 operations
+// over 2 keys and up to 2 over 3 keys) or "gate" (the mutation gate's).
 func Tier(name string, seed uint64) ([]Workload, error) {
 	switch name {
 	case "quick":
 		ws := Exhaustive([]string{"a", "b"}, 2)
+		ws = append(ws, Growth())
 		return append(ws, Generated(seed, 8, 14, 4)...), nil
+	case "gate":
+		// The mutation gate's set: growth and generated workloads first
+		// (they grow the pool and change the preferred mode), so that most
+		// mutants are caught within the first few.
+		ws := append([]Workload{Growth()}, Generated(seed, 8, 14, 4)...)
+		return append(ws, Exhaustive([]string{"a", "b"}, 2)...), nil
 	case "exhaustive":
 		ws := Exhaustive([]string{"a", "b"}, 3)
 		return append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...), nil
 	case "full":
 		ws, _ := Tier("exhaustive", seed)
+		ws = append(ws, Growth())
 		return append(ws, Generated(seed, 80, 24, 6)...), nil
 	}
 	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
@@ -68,4 +76,18 @@ func Summary(rep *Report, gate []GateResult) string {
 	}
 	return fmt.Sprintf("crash-suite: images=%d points=%d violations=%d mutants=%d/%d",
 		rep.Images, rep.Points, rep.Violations, caught, len(gate))
+}
+
+// Growth is a workload that certainly grows its pool (from one 64 KiB
+// chunk) several times, with large values, overwrites, deletes and a batch
+// landing in the new chunks.
+func Growth() Workload {
+	w, err := Parse("growth", `put g0 5000; put g1 5000; put g2 5000; put g3 5000; put g4 5000;
+		put g5 5000; put g6 5000; put g7 5000; put g8 5000; put g9 5000; put g10 12000;
+		put g0 300; del g1; batch{put g11 5000, put g12 100, del g2}; put g13 12000; put g14 12000`)
+	if err != nil {
+		panic("daxkv: assertion failed: the growth workload does not parse: " + err.Error())
+	}
+	w.Grow = true
+	return w
 }

@@ -116,10 +116,11 @@ type Options struct {
 // CrashPoints names the durability boundaries of the write path, in the
 // order an operation passes them.
 var CrashPoints = []string{
-	"put-written",   // record written and flushed, before its fence
-	"put-durable",   // record durable, index not yet updated
-	"put-published", // index updated, old version freed but not fenced
-	"delete-freed",  // state word zeroed and flushed, before the fence
+	"put-written",     // record written and flushed, before its fence
+	"put-durable",     // record durable, index not yet updated
+	"put-published",   // index updated, old version freed but not fenced
+	"delete-prefence", // before the fence that makes older versions' frees durable
+	"delete-freed",    // state word zeroed and flushed, before the fence
 	"delete-durable",
 	"batch-written",   // pending records written and flushed, before the fence
 	"batch-durable",   // pending records durable, commit entry not written

@@ -3,7 +3,6 @@ package kv
 import (
 	"errors"
 	"fmt"
-	"runtime"
 	"runtime/debug"
 
 	"github.com/daxkv/daxkv/alloc"
@@ -11,9 +10,6 @@ import (
 	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/recovery"
 )
-
-// unlockFencesFlushes: see release.
-const unlockFencesFlushes = runtime.GOARCH == "amd64"
 
 // checkKV validates a key and value before any byte is written.
 func (db *DB) checkKV(key, value []byte) error {
@@ -81,7 +77,9 @@ func (db *DB) Put(key, value []byte) (err error) {
 }
 
 // Delete removes key. Deleting an absent key is not an error. When it
-// returns nil the delete is durable: the key never comes back after a crash.
+// returns nil the delete is durable: the key never comes back after a
+// crash, nor does any older version of it. It costs two fences: one for the
+// older versions' frees still in flight, one for its own.
 func (db *DB) Delete(key []byte) (err error) {
 	if db.readOnly {
 		return ErrReadOnly
@@ -102,6 +100,13 @@ func (db *DB) Delete(key []byte) (err error) {
 	if !ok {
 		return nil
 	}
+	// First make every earlier lazy free durable, the key's older versions
+	// among them: otherwise a crash could keep this free and lose theirs,
+	// and an older version would come back in place of the deleted one.
+	db.crashPoint("delete-prefence")
+	if err := db.fence("delete-no-prefence"); err != nil {
+		return err
+	}
 	recovery.Free(db.flusher("delete-no-flush"), mem[it.off():])
 	db.crashPoint("delete-freed")
 	if err := db.fence("delete-no-fence"); err != nil {
@@ -115,19 +120,14 @@ func (db *DB) Delete(key []byte) (err error) {
 
 // release frees the superseded record at off: its state word is zeroed and
 // flushed, and its extent waits in limbo. No fence: until the free is
-// durable the newer record wins by its higher sequence number. What must
-// hold is that the free is durable before a later Delete of the key is
-// acknowledged, or the old version would come back. On amd64 the stripe's
-// unlock is a LOCK-prefixed read-modify-write, which the Intel SDM lists
-// among the store-fencing operations that order CLWB/CLFLUSHOPT, and the
-// Delete takes the same stripe after it; the msync path's dirty set is
-// shared, so any later Drain covers it. Elsewhere (arm64, whose unlock is a
-// store-release that does not wait for DC CVAP) a second fence is paid here.
+// durable the newer record wins by its higher sequence number, and the
+// next operation's first fence covers it (Delete fences before it frees,
+// see there). Across cores the flush is ordered too: on amd64 the stripe's
+// unlock is a LOCK-prefixed instruction, which the Intel SDM lists among
+// the store-fencing operations that order CLWB/CLFLUSHOPT; on arm64 every
+// flush loop ends in its own DSB; the msync path's dirty set is shared.
 func (db *DB) release(mem []byte, off int64) {
 	recovery.Free(db.flusher("free-no-flush"), mem[off:])
-	if !unlockFencesFlushes {
-		_ = db.p.Drain()
-	}
 	db.retire(mem, off)
 }
 

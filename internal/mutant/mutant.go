@@ -20,6 +20,7 @@ var All = []Mutant{
 	{"put-no-fence", "Put: no fence before the Put is acknowledged"},
 	{"put-free-early", "Put: the old version is freed before the new record's fence (store reordered)"},
 	{"free-no-flush", "Put: the superseded version's free is stored but never flushed"},
+	{"delete-no-prefence", "Delete: no fence for the older versions' frees before the delete's own free"},
 	{"delete-no-flush", "Delete: the state word is zeroed but not flushed"},
 	{"delete-no-fence", "Delete: no fence before the Delete is acknowledged"},
 	{"batch-no-record-fence", "Apply: no fence between the pending records and the commit entry"},

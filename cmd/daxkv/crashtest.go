@@ -1,0 +1,168 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/daxkv/daxkv/crash"
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/mutant"
+)
+
+var errCrashFailed = errors.New("daxkv: crash suite failed")
+
+func newCrashtestCommand(g *globals) *cobra.Command {
+	var tier, ops, file, paths, tear string
+	var seed uint64
+	var gate, quiet bool
+	cmd := &cobra.Command{
+		Use:   "crashtest",
+		Short: "Run the crash-injection suite (on a tier, or on your own operations)",
+		Long: `crashtest runs workloads on simulated persistent memory, crashes them at every
+fence, named crash point, random flush and operation boundary, and opens every
+crash image with the real recovery code; see CRASH.md.
+
+Your own sequence of operations, with --ops or --file (';' or newlines apart):
+  put KEY SIZE | del KEY | batch{put KEY SIZE, del KEY, ...} | mode auto|on|off|emulated
+
+It ends with one line:
+  crash-suite: images=N points=P violations=V mutants=C/M
+and exits non-zero on any violation or uncaught mutant. --mutants runs the
+mutation gate, which needs a binary built with -tags mutants.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg := crash.Config{Seed: seed}
+			for _, p := range strings.Split(paths, ",") {
+				switch strings.TrimSpace(p) {
+				case "cpu":
+					cfg.Paths = append(cfg.Paths, flush.SimCPU)
+				case "msync":
+					cfg.Paths = append(cfg.Paths, flush.SimMsync)
+				default:
+					return fmt.Errorf("%w: --paths takes cpu, msync or both", errUsage)
+				}
+			}
+			switch tear {
+			case "words":
+				cfg.Tear = flush.TearWords
+			case "lines":
+				cfg.Tear = flush.TearLines
+			default:
+				return fmt.Errorf("%w: --tear takes words or lines", errUsage)
+			}
+			var ws []crash.Workload
+			var err error
+			switch {
+			case ops != "" || file != "":
+				text := ops
+				if file != "" {
+					b, err := os.ReadFile(file)
+					if err != nil {
+						return err
+					}
+					text = string(b)
+				}
+				w, err := crash.Parse("user", text)
+				if err != nil {
+					return err
+				}
+				// Both the pool's starting sizes: with and without growth.
+				g := w
+				g.Name, g.Grow = "user-grow", true
+				ws = []crash.Workload{w, g}
+			default:
+				if ws, err = crash.Tier(tier, seed); err != nil {
+					return err
+				}
+			}
+			stderr := cmd.ErrOrStderr()
+			p := startProgress(stderr, quiet || g.json, "crash workloads", int64(len(ws)))
+			last := time.Now()
+			cfg.Progress = func(r *crash.Report) {
+				p.done.Store(int64(r.Workloads))
+				if !quiet && !g.json && !p.tty && time.Since(last) > 10*time.Second {
+					last = time.Now()
+					fmt.Fprintf(stderr, "  %s\n", r)
+				}
+			}
+			start := time.Now()
+			rep, err := crash.Run(cfg, ws)
+			p.finish()
+			if err != nil {
+				return err
+			}
+			var results []crash.GateResult
+			if gate {
+				if !mutant.Enabled {
+					return fmt.Errorf("%w: --mutants needs a binary built with -tags mutants", errUsage)
+				}
+				gws := ws
+				if ops == "" && file == "" {
+					gws, _ = crash.Tier("gate", seed)
+				}
+				if results, err = crash.Gate(crash.Config{Seed: seed, Paths: cfg.Paths, Tear: cfg.Tear}, gws); err != nil {
+					return err
+				}
+			}
+			failed := rep.Violations > 0
+			for _, r := range results {
+				failed = failed || !r.Caught
+			}
+			if g.json {
+				out := struct {
+					*crash.Report
+					Mutants []crash.GateResult `json:"mutants"`
+					Seconds float64            `json:"seconds"`
+					Summary string             `json:"summary"`
+				}{rep, results, time.Since(start).Seconds(), crash.Summary(rep, results)}
+				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
+					return err
+				}
+			} else {
+				w := cmd.OutOrStdout()
+				fmt.Fprintf(w, "workloads %d, cross-checked boundaries %d, garbled images %d, %.1fs\n",
+					rep.Workloads, rep.CrossChecks, rep.Garbled, time.Since(start).Seconds())
+				fmt.Fprintf(w, "crash points by site: %s\n", rep.SiteList())
+				var missing []string
+				for _, s := range crash.FenceSites {
+					if rep.Sites[s] == 0 {
+						missing = append(missing, s)
+					}
+				}
+				if len(missing) > 0 && ops == "" && file == "" {
+					fmt.Fprintf(w, "fence sites never crashed: %s\n", strings.Join(missing, " "))
+					failed = true
+				}
+				for _, e := range rep.Examples {
+					fmt.Fprintf(w, "VIOLATION %s\n", e)
+				}
+				for _, r := range results {
+					verdict := "caught"
+					if !r.Caught {
+						verdict = "MISSED"
+					}
+					fmt.Fprintf(w, "mutant %-22s %s  (%s)\n", r.Name, verdict, r.Site)
+				}
+				fmt.Fprintln(w, crash.Summary(rep, results))
+			}
+			if failed {
+				return errCrashFailed
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&tier, "tier", "quick", "workload tier: quick, full or exhaustive")
+	cmd.Flags().StringVar(&ops, "ops", "", "run your own operations instead of a tier")
+	cmd.Flags().StringVar(&file, "file", "", "read your own operations from a file")
+	cmd.Flags().StringVar(&paths, "paths", "cpu,msync", "durability paths to simulate: cpu, msync, or both")
+	cmd.Flags().StringVar(&tear, "tear", "words", "torn-line model: words (8-byte words old or new) or lines")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed (runs are reproducible)")
+	cmd.Flags().BoolVar(&gate, "mutants", false, "also run the mutation gate (needs -tags mutants)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress display")
+	return cmd
+}
