@@ -40,10 +40,6 @@ func probe(key []byte) item { return makeItem(key, 0) }
 
 func (it item) off() int64  { return int64(it.ref >> refKeyBits) }
 func (it item) keyLen() int { return int(it.ref & (1<<refKeyBits - 1)) }
-func (it item) withOff(off int64) item {
-	it.ref = uint64(off)<<refKeyBits | it.ref&(1<<refKeyBits-1)
-	return it
-}
 
 // lessItem orders items by key bytes (see makeItem for why this equals
 // bytes.Compare of the full keys: zero padding ties are broken by rest, then

@@ -157,22 +157,22 @@ func (o *Options) ensureDefaults() Options {
 func (o *Options) validate() error {
 	var errs []error
 	if o.Size < 0 {
-		errs = append(errs, fmt.Errorf("Size %d is negative", o.Size))
+		errs = append(errs, fmt.Errorf("option Size %d is negative", o.Size))
 	}
 	if o.ChunkSize < recovery.MinChunkSize || o.ChunkSize > recovery.MaxChunkSize || o.ChunkSize&(o.ChunkSize-1) != 0 {
-		errs = append(errs, fmt.Errorf("ChunkSize %d is not a power of two in [%d, %d]", o.ChunkSize, recovery.MinChunkSize, recovery.MaxChunkSize))
+		errs = append(errs, fmt.Errorf("option ChunkSize %d is not a power of two in [%d, %d]", o.ChunkSize, recovery.MinChunkSize, recovery.MaxChunkSize))
 	}
 	if o.MaxSize != 0 && (o.MaxSize < o.Size || o.MaxSize < o.ChunkSize) {
-		errs = append(errs, fmt.Errorf("MaxSize %d is below Size %d or ChunkSize %d", o.MaxSize, o.Size, o.ChunkSize))
+		errs = append(errs, fmt.Errorf("option MaxSize %d is below Size %d or ChunkSize %d", o.MaxSize, o.Size, o.ChunkSize))
 	}
 	if o.DAX < DAXAuto || o.DAX > DAXEmulated {
-		errs = append(errs, fmt.Errorf("DAX mode %d is unknown", int(o.DAX)))
+		errs = append(errs, fmt.Errorf("option DAX: mode %d is unknown", int(o.DAX)))
 	}
 	if o.RecoveryWorkers < 0 {
-		errs = append(errs, fmt.Errorf("RecoveryWorkers %d is negative", o.RecoveryWorkers))
+		errs = append(errs, fmt.Errorf("option RecoveryWorkers %d is negative", o.RecoveryWorkers))
 	}
 	if o.Perm&^os.ModePerm != 0 {
-		errs = append(errs, fmt.Errorf("Perm %v has bits other than permissions", o.Perm))
+		errs = append(errs, fmt.Errorf("option Perm %v has bits other than permissions", o.Perm))
 	}
 	if len(errs) == 0 {
 		return nil

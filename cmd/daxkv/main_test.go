@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/daxkv/daxkv/kv"
+)
+
+// run executes the CLI with args and returns its stdout.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out, errb bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&errb)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func TestPutGetDeleteScan(t *testing.T) {
+	pool := filepath.Join(t.TempDir(), "cli.pool")
+	for _, kvp := range [][2]string{{"b", "2"}, {"a", "1"}, {"c", "3"}} {
+		if _, err := run(t, "put", pool, kvp[0], kvp[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if out, err := run(t, "get", "--pool", pool, "a"); err != nil || out != "1\n" {
+		t.Fatalf("get a = %q, %v", out, err)
+	}
+	if out, err := run(t, "scan", pool); err != nil || out != "a\t1\nb\t2\nc\t3\n" {
+		t.Fatalf("scan = %q, %v", out, err)
+	}
+	if out, err := run(t, "scan", pool, "--start", "b", "--end", "c", "--keys"); err != nil || out != "b\n" {
+		t.Fatalf("scan [b, c) = %q, %v", out, err)
+	}
+	if _, err := run(t, "delete", pool, "b"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := run(t, "get", pool, "b")
+	if !errors.Is(err, kv.ErrNotFound) {
+		t.Fatalf("get of a deleted key: %v", err)
+	}
+	out, err := run(t, "get", pool, "c", "--json")
+	var p jsonPair
+	if err != nil || json.Unmarshal([]byte(out), &p) != nil || p.Key != "c" || p.Value != "3" {
+		t.Fatalf("get --json = %q, %v", out, err)
+	}
+	out, err = run(t, "stats", pool, "--json")
+	var s jsonStats
+	if err != nil || json.Unmarshal([]byte(out), &s) != nil || s.Keys != 2 || s.Mode != "off" {
+		t.Fatalf("stats --json = %q, %v", out, err)
+	}
+	if out, err := run(t, "check", pool); err != nil || !strings.HasPrefix(out, "ok: 2 keys") {
+		t.Fatalf("check = %q, %v", out, err)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	if _, err := run(t, "get", "onlykey"); !errors.Is(err, errUsage) {
+		t.Fatalf("get without a pool: %v", err)
+	}
+	if _, err := run(t, "put", "--mode", "sideways", filepath.Join(t.TempDir(), "p"), "k", "v"); !errors.Is(err, kv.ErrInvalidOptions) {
+		t.Fatalf("bad mode: %v", err)
+	}
+	if _, err := run(t, "get", filepath.Join(t.TempDir(), "missing.pool"), "k"); err == nil {
+		t.Fatal("get on a missing pool succeeded")
+	}
+}
+
+func TestDemoJSON(t *testing.T) {
+	pool := filepath.Join(t.TempDir(), "demo.pool")
+	out, err := run(t, "demo", "--pool", pool, "--keys", "2000", "--json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r demoResult
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("demo --json: %v in %q", err, out)
+	}
+	if !r.Verified || r.Keys != 2000 || r.ScannedKeys != 2000 || r.Mode == "" {
+		t.Fatalf("demo result %+v", r)
+	}
+	out, err = run(t, "demo", "--pool", pool, "--keys", "500", "--batch", "100", "--mode", "emulated", "-q")
+	if err != nil || !strings.Contains(out, "ok: all 500 keys verified") || !strings.Contains(out, "emulated") {
+		t.Fatalf("demo --batch: %q, %v", out, err)
+	}
+}
+
+func TestCrashtestOwnOps(t *testing.T) {
+	out, err := run(t, "crashtest", "--ops", "put a 10; batch{put a 300, put b 5}; del a", "--paths", "cpu", "-q")
+	if err != nil {
+		t.Fatalf("crashtest: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "crash-suite: images=") || !strings.Contains(out, "violations=0") {
+		t.Fatalf("crashtest output: %q", out)
+	}
+}
