@@ -188,13 +188,15 @@ func (db *DB) load() error {
 	if fresh {
 		// Just formatted: nothing to scan.
 		res = recovery.Empty(&sb, db.m.Size())
+		db.idx = newIndex(0)
 	} else {
-		res, err = recovery.Recover(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers)
+		b := startIndexBuild(mem)
+		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers, b.add)
+		db.idx = b.finish()
 	}
 	if err != nil {
 		return err
 	}
-	db.idx = buildIndex(mem, res.Live)
 	db.recovery = recoveryStats{
 		crashed:   !sb.Clean(),
 		took:      time.Since(start),

@@ -153,30 +153,73 @@ func (x *index) len() int {
 	return x.tree.Len()
 }
 
-// buildIndex builds the index of the records recovery kept, given in key
-// order: the B-tree (ordered inserts always append at its right edge) and
-// the hash map are built side by side.
-func buildIndex(mem []byte, live []recovery.Entry) *index {
-	x := newIndex(len(live))
-	var wg sync.WaitGroup
-	wg.Add(1)
+// indexBuild builds the index at open from the winners recovery streams
+// in key order: one goroutine fills the B-tree (ordered inserts always
+// append at its right edge), another the hash map, both while recovery is
+// still deciding later keys.
+type indexBuild struct {
+	mem   []byte
+	x     *index
+	tree  chan []recovery.Entry
+	hash  chan []recovery.Entry
+	wg    sync.WaitGroup
+	sized bool
+	hint  int // records scanned, an upper bound of the keys: set before the first send
+}
+
+func startIndexBuild(mem []byte) *indexBuild {
+	b := &indexBuild{mem: mem, x: &index{tree: newTree()},
+		tree: make(chan []recovery.Entry, 64), hash: make(chan []recovery.Entry, 64)}
+	b.wg.Add(2)
 	go func() {
-		defer wg.Done()
-		for i := range live {
-			e := &live[i]
-			x.tree.ReplaceOrInsert(makeItem(e.Key(mem), e.Off))
+		defer b.wg.Done()
+		for batch := range b.tree {
+			for i := range batch {
+				e := &batch[i]
+				b.x.tree.ReplaceOrInsert(makeItem(e.Key(mem), e.Off))
+			}
 		}
 	}()
-	for i := range live {
-		e := &live[i]
-		k := e.Key(mem)
-		h := hashKey(k)
-		ref := uint64(e.Off)<<refKeyBits | uint64(len(k))
-		if _, ok := x.hash[h]; ok {
-			ref = refAmbiguous
+	go func() {
+		defer b.wg.Done()
+		for batch := range b.hash {
+			if b.x.hash == nil {
+				// Sized on the first batch (sent with the record count),
+				// before any insert: no rehashing.
+				b.x.hash = make(map[uint64]uint64, b.hint)
+			}
+			for i := range batch {
+				e := &batch[i]
+				k := e.Key(mem)
+				h := hashKey(k)
+				ref := uint64(e.Off)<<refKeyBits | uint64(len(k))
+				if _, ok := b.x.hash[h]; ok {
+					ref = refAmbiguous
+				}
+				b.x.hash[h] = ref
+			}
 		}
-		x.hash[h] = ref
+	}()
+	return b
+}
+
+// add is recovery.RecoverStream's callback.
+func (b *indexBuild) add(batch []recovery.Entry, total int) {
+	if !b.sized {
+		b.sized = true
+		b.hint = total
 	}
-	wg.Wait()
-	return x
+	b.tree <- batch
+	b.hash <- batch
+}
+
+// finish waits for both builders and returns the index.
+func (b *indexBuild) finish() *index {
+	close(b.tree)
+	close(b.hash)
+	b.wg.Wait()
+	if b.x.hash == nil {
+		b.x.hash = map[uint64]uint64{}
+	}
+	return b.x
 }

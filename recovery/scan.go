@@ -60,6 +60,20 @@ type Result struct {
 // committed pending records turn live and every loser is freed (drain), then
 // winning tombstones are freed and the log is cleared (drain).
 func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int) (*Result, error) {
+	return RecoverStream(mem, poolSize, sb, p, workers, nil)
+}
+
+// liveBatch is how many winners RecoverStream hands over at a time.
+const liveBatch = 4096
+
+// RecoverStream is Recover, handing the winners to live in key order, in
+// batches, as soon as they are decided, so that the caller can build its
+// index while recovery goes on; Result.Live is then empty. total is the
+// number of valid records scanned, an upper bound of the winners, for
+// sizing. live runs on Recover's goroutine and must not retain a batch
+// after returning unless it copies it: batches are not reused, so keeping
+// them is fine.
+func RecoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int, live func(batch []Entry, total int)) (*Result, error) {
 	c := NewCodec(sb)
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
@@ -85,7 +99,12 @@ func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, work
 	var tombs []int64
 	replayed := map[uint64]bool{}
 	dropped := map[uint64]bool{}
-	live := make([]Entry, 0, len(all))
+	var winners []Entry
+	if live == nil {
+		winners = make([]Entry, 0, len(all))
+	} else {
+		winners = make([]Entry, 0, liveBatch)
+	}
 	for i := 0; i < len(all); {
 		j := i + 1
 		for j < len(all) && sameKey(mem, &all[i], &all[j]) {
@@ -110,7 +129,11 @@ func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, work
 					tombs = append(tombs, e.Off)
 					continue
 				}
-				live = append(live, *e)
+				winners = append(winners, *e)
+				if live != nil && len(winners) == liveBatch {
+					live(winners, len(all))
+					winners = make([]Entry, 0, liveBatch)
+				}
 				if p != nil {
 					// A valid record the allocator could never have placed
 					// (a large one off a page boundary) is a crafted or
@@ -132,7 +155,13 @@ func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, work
 		}
 		i = j
 	}
-	res.Live = live
+	if live != nil {
+		if len(winners) > 0 {
+			live(winners, len(all))
+		}
+	} else {
+		res.Live = winners
+	}
 	res.Replayed = len(replayed)
 	res.Dropped = len(dropped)
 	if p == nil {
