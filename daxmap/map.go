@@ -351,6 +351,41 @@ func (m *Map) Grow(newSize int64) error {
 	return nil
 }
 
+// Remap maps the pool again, at the same addresses, as policy asks: the
+// online switch between MAP_SYNC and the page cache. MAP_FIXED replaces the
+// old mapping in one step, so no address is ever unmapped; the caller must
+// still guarantee that nothing accesses the mapping meanwhile (kv drains
+// every reader and stops every writer first), since the durability of the
+// stores in flight changes with it. When the new mapping is refused (MAP_SYNC
+// under SyncRequire), the old one is restored and the error wraps
+// ErrDAXUnsupported. Device DAX is always synchronous and cannot be remapped.
+func (m *Map) Remap(policy SyncPolicy) error {
+	if m.readOnly {
+		return fmt.Errorf("daxkv: remap %s: %w", m.path, ErrReadOnly)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if m.deviceDAX {
+		if policy == SyncNever {
+			return fmt.Errorf("daxkv: remap %s: device DAX has no page cache: %w", m.path, errors.ErrUnsupported)
+		}
+		return nil
+	}
+	was := m.mapSync
+	m.mapSync = false
+	if err := m.mapFirst(policy, m.mapped); err != nil {
+		if rerr := mapShared(m.fd, 0, m.base, uintptr(m.mapped), false, was); rerr != nil {
+			panic(fmt.Sprintf("daxkv: assertion failed: restoring the mapping of %s after a refused remap: %v", m.path, rerr))
+		}
+		m.mapSync = was
+		return fmt.Errorf("daxkv: remap %s: %w", m.path, err)
+	}
+	return nil
+}
+
 // Sync makes every store to the mapping and the file's size durable
 // (fdatasync): the catch-all of the page-cache path. It is a no-op on device
 // DAX, which has no page cache, and on a read-only Map.

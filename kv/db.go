@@ -47,8 +47,9 @@ type DB struct {
 
 	crash func(string) // Options.CrashPoint
 
-	closed  atomic.Bool
-	closeMu sync.Mutex // serializes Close
+	switching atomic.Bool // SwitchMode is draining readers: enter waits
+	closed    atomic.Bool
+	closeMu   sync.Mutex // serializes Close
 
 	recovery recoveryStats
 }
@@ -112,30 +113,7 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	}()
 	defer m.Guard(debug.SetPanicOnFault(true), &err)
 
-	switch {
-	case m.MapSync():
-		db.mode = DAXOn
-		if method = flush.Detect(); method == flush.MethodNone {
-			// MAP_SYNC without a flush instruction: stay correct with msync.
-			db.mode = DAXOff
-		}
-	case o.DAX == DAXEmulated:
-		db.mode = DAXEmulated
-	default:
-		db.mode = DAXOff
-	}
-	var p flush.Persister
-	if db.mode == DAXOff {
-		p = flush.NewMsync(m.Region())
-		db.method = "msync"
-	} else {
-		p = flush.NewCPU(method)
-		db.method = method.String()
-	}
-	if o.WrapPersister != nil {
-		p = o.WrapPersister(p, m.Bytes)
-	}
-	db.p = p
+	db.setPersister(o.DAX, method)
 
 	if err := db.load(); err != nil {
 		var pm *preferredModeError
@@ -284,12 +262,21 @@ func (db *DB) Path() string { return db.path }
 // enter pins the current epoch for an operation that does not hold a key
 // stripe (reads, Sync, Stats); Close waits for every pin to go.
 func (db *DB) enter() (uint32, error) {
-	tok := db.ep.pin()
-	if db.closed.Load() {
+	for {
+		tok := db.ep.pin()
+		if db.closed.Load() {
+			db.ep.unpin(tok)
+			return 0, ErrClosed
+		}
+		if !db.switching.Load() {
+			return tok, nil
+		}
+		// SwitchMode is waiting for the mapping to be idle: step aside.
 		db.ep.unpin(tok)
-		return 0, ErrClosed
+		for db.switching.Load() && !db.closed.Load() {
+			time.Sleep(20 * time.Microsecond)
+		}
 	}
-	return tok, nil
 }
 
 // crashPoint calls the test seam Options.CrashPoint, if any.

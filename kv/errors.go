@@ -38,8 +38,8 @@ var (
 	// ErrReadOnly is returned by writes to a DB opened with ReadOnly.
 	ErrReadOnly = errors.New("daxkv: database is read-only")
 
-	// ErrBusy is returned when an operation that needs the pool quiescent
-	// (a mode switch) could not drain its readers before its deadline.
+	// ErrBusy is returned by SwitchMode when the readers holding the
+	// mapping did not finish before the caller's deadline.
 	ErrBusy = errors.New("daxkv: database is busy")
 
 	// ErrKeyRequired is returned for an empty key.

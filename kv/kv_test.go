@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -9,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/daxkv/daxkv/flush"
 )
@@ -482,5 +484,49 @@ func TestPreferredMode(t *testing.T) {
 	}
 	if err := db.SetPreferredMode(DAXAuto); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestSwitchModeOnline(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	db := openTest(t, path, smallOpts(DAXOff))
+	for i := 0; i < 100; i++ {
+		mustPut(t, db, key(i), value(i, 0, 50))
+	}
+	ctx := context.Background()
+	if err := db.SwitchMode(ctx, DAXEmulated); err != nil {
+		t.Fatal(err)
+	}
+	if s := db.Stats(); s.Mode != DAXEmulated || s.FlushMethod == "msync" {
+		t.Fatalf("after switching to emulated: %v, %s", s.Mode, s.FlushMethod)
+	}
+	mustPut(t, db, key(100), value(100, 0, 50))
+	if err := db.SwitchMode(ctx, DAXOn); !errors.Is(err, ErrDAXUnsupported) {
+		t.Fatalf("switch to DAXOn without MAP_SYNC: %v", err)
+	}
+	if s := db.Stats(); s.Mode != DAXEmulated {
+		t.Fatalf("a refused switch changed the mode to %v", s.Mode)
+	}
+	// A reader inside View holds the mapping: the switch gives up with
+	// ErrBusy when its deadline passes, and works once the reader is done.
+	inView, release := make(chan struct{}), make(chan struct{})
+	go db.View(key(1), func([]byte) error { close(inView); <-release; return nil })
+	<-inView
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if err := db.SwitchMode(short, DAXOff); !errors.Is(err, ErrBusy) {
+		t.Fatalf("switch with a reader inside View: %v, want ErrBusy", err)
+	}
+	close(release)
+	if err := db.SwitchMode(ctx, DAXOff); err != nil {
+		t.Fatal(err)
+	}
+	if s := db.Stats(); s.Mode != DAXOff || s.FlushMethod != "msync" {
+		t.Fatalf("after switching back: %v, %s", s.Mode, s.FlushMethod)
+	}
+	for i := 0; i <= 100; i++ {
+		if v := mustGet(t, db, key(i)); !bytes.Equal(v, value(i, 0, 50)) {
+			t.Fatalf("key %d changed across switches", i)
+		}
 	}
 }
