@@ -74,11 +74,11 @@ const refAmbiguous = ^uint64(0)
 type index struct {
 	mu   sync.RWMutex        // protects tree and hash
 	tree *btree.BTreeG[item] // every present key, ordered
-	hash map[uint64]uint64   // xxhash64(key) -> ref, or refAmbiguous
+	hash *hashTable          // xxhash64(key) -> ref, or refAmbiguous
 }
 
 func newIndex(sizeHint int) *index {
-	return &index{tree: newTree(), hash: make(map[uint64]uint64, sizeHint)}
+	return &index{tree: newTree(), hash: newHashTable(sizeHint)}
 }
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
@@ -92,7 +92,7 @@ func (x *index) get(key []byte, h uint64, mem []byte) (item, bool) {
 }
 
 func (x *index) getLocked(key []byte, h uint64, mem []byte) (item, bool) {
-	ref, ok := x.hash[h]
+	ref, ok := x.hash.get(h)
 	if !ok {
 		return item{}, false
 	}
@@ -113,14 +113,14 @@ func (x *index) getLocked(key []byte, h uint64, mem []byte) (item, bool) {
 func (x *index) putLocked(key []byte, h uint64, off int64) (item, bool) {
 	it := makeItem(key, off)
 	old, had := x.tree.ReplaceOrInsert(it)
-	switch cur, ok := x.hash[h]; {
+	switch cur, ok := x.hash.get(h); {
 	case !ok:
-		x.hash[h] = it.ref
+		x.hash.set(h, it.ref)
 	case cur == refAmbiguous:
 	case had && cur == old.ref:
-		x.hash[h] = it.ref
+		x.hash.set(h, it.ref)
 	default:
-		x.hash[h] = refAmbiguous // a second key with this hash
+		x.hash.set(h, refAmbiguous) // a second key with this hash
 	}
 	return old, had
 }
@@ -135,8 +135,8 @@ func (x *index) put(key []byte, h uint64, off int64) (item, bool) {
 // keep going to the B-tree, which is always right).
 func (x *index) delLocked(key []byte, h uint64) (item, bool) {
 	old, had := x.tree.Delete(probe(key))
-	if had && x.hash[h] == old.ref {
-		delete(x.hash, h)
+	if cur, ok := x.hash.get(h); had && ok && cur == old.ref {
+		x.hash.del(h)
 	}
 	return old, had
 }
@@ -186,17 +186,17 @@ func startIndexBuild(mem []byte) *indexBuild {
 			if b.x.hash == nil {
 				// Sized on the first batch (sent with the record count),
 				// before any insert: no rehashing.
-				b.x.hash = make(map[uint64]uint64, b.hint)
+				b.x.hash = newHashTable(b.hint)
 			}
 			for i := range batch {
 				e := &batch[i]
 				k := e.Key(mem)
 				h := hashKey(k)
 				ref := uint64(e.Off)<<refKeyBits | uint64(len(k))
-				if _, ok := b.x.hash[h]; ok {
+				if _, ok := b.x.hash.get(h); ok {
 					ref = refAmbiguous
 				}
-				b.x.hash[h] = ref
+				b.x.hash.set(h, ref)
 			}
 		}
 	}()
@@ -219,7 +219,7 @@ func (b *indexBuild) finish() *index {
 	close(b.hash)
 	b.wg.Wait()
 	if b.x.hash == nil {
-		b.x.hash = map[uint64]uint64{}
+		b.x.hash = newHashTable(0)
 	}
 	return b.x
 }

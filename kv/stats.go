@@ -134,8 +134,8 @@ func (db *DB) Check() (err error) {
 		}
 		return len(bad) < 100
 	})
-	if len(db.idx.hash) > keys {
-		bad = append(bad, fmt.Sprintf("hash index holds %d entries for %d keys", len(db.idx.hash), keys))
+	if db.idx.hash.len() > keys {
+		bad = append(bad, fmt.Sprintf("hash index holds %d entries for %d keys", db.idx.hash.len(), keys))
 	}
 	db.idx.mu.RUnlock()
 	problems = append(problems, bad...)
