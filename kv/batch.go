@@ -148,11 +148,9 @@ func (db *DB) Apply(b *Batch) (err error) {
 	// Settle (a): puts live, older versions freed; one fence.
 	olds := make([]item, len(ops))
 	has := make([]bool, len(ops))
-	db.idx.mu.RLock()
 	for i, op := range ops {
-		olds[i], has[i] = db.idx.getLocked(op.key, hashes[i], mem)
+		olds[i], has[i] = db.idx.get(op.key, hashes[i], mem)
 	}
-	db.idx.mu.RUnlock()
 	for i, op := range ops {
 		if !op.del {
 			recovery.SetTag(db.p, mem[offs[i]:], recovery.TagLive)
@@ -170,14 +168,17 @@ func (db *DB) Apply(b *Batch) (err error) {
 	}
 	// The batch is durable and settled: publish it to readers at once.
 	db.idx.mu.Lock()
+	n := 0
 	for i, op := range ops {
-		if op.del {
-			db.idx.delLocked(op.key, hashes[i])
-		} else {
-			db.idx.putLocked(op.key, hashes[i], offs[i])
+		switch {
+		case !op.del:
+			n = db.idx.putLocked(op.key, hashes[i], offs[i], olds[i], has[i])
+		case has[i]:
+			n = db.idx.delLocked(op.key, hashes[i], olds[i])
 		}
 	}
 	db.idx.mu.Unlock()
+	db.idx.queued(n)
 	for i, op := range ops {
 		if has[i] {
 			db.retire(mem, olds[i].off())

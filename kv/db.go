@@ -104,9 +104,13 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err != nil {
 		return nil, err // daxmap names the path
 	}
-	db = &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, crash: o.CrashPoint}
+	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, crash: o.CrashPoint}
+	db = d
 	defer func() {
 		if err != nil {
+			if d.idx != nil {
+				d.idx.close()
+			}
 			m.Close()
 			db = nil
 		}
@@ -231,6 +235,7 @@ func (db *DB) Close() (err error) {
 			err = db.sb.Write(db.m.Bytes(), db.p)
 		}()
 	}
+	db.idx.close()
 	if cerr := db.m.Close(); err == nil {
 		err = cerr
 	}

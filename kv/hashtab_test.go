@@ -6,14 +6,19 @@ import (
 )
 
 // TestHashTableModel checks the table against a Go map through random
-// sets and deletes, with hashes crowded into few home slots so that probe
-// runs wrap around and backward-shift deletion is exercised.
+// sets and deletes, with some hashes crowded into the last home slots so
+// that probe runs wrap around and backward-shift deletion is exercised.
 func TestHashTableModel(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	tab := newHashTable(0)
 	model := map[uint64]uint64{}
-	for n := 0; n < 200000; n++ {
-		h := r.Uint64N(3000)<<20 | r.Uint64N(3) // many share low bits
+	for n := 0; n < 60000; n++ {
+		// Spread hashes, plus a fifth crowded into 16 home slots so that
+		// probe runs are long and wrap around.
+		h := r.Uint64N(4000) * 0x9E3779B97F4A7C15
+		if r.IntN(5) == 0 {
+			h = r.Uint64N(300)<<32 | uint64(1008+r.IntN(16))
+		}
 		if n%5000 == 0 {
 			h = 0 // the stored-as-1 case
 		}
@@ -26,7 +31,7 @@ func TestHashTableModel(t *testing.T) {
 			tab.set(h, ref)
 			model[stored(h)] = ref
 		}
-		if n%997 == 0 {
+		if n%1999 == 0 {
 			for k, v := range model {
 				if got, ok := tab.get(k); !ok || got != v {
 					t.Fatalf("op %d: get(%#x) = %#x, %v; want %#x", n, k, got, ok, v)

@@ -66,53 +66,192 @@ func newTree() *btree.BTreeG[item] { return btree.NewG(indexDegree, lessItem) }
 // go to the B-tree.
 const refAmbiguous = ^uint64(0)
 
-// index maps keys to records. The B-tree orders them (Scan); the hash map,
-// xxhash64(key) -> ref, answers point lookups in about one cache miss
-// instead of one per B-tree level. Invariant: a present key's hash is in
-// hash, holding the key's ref or refAmbiguous; a hash not in the map
-// belongs to no present key.
+// maxPending bounds the tree updates waiting for the applier: a writer that
+// finds more waits for it (backpressure).
+const maxPending = 1 << 16
+
+// index maps keys to records. The hash table, xxhash64(key) -> ref, is the
+// point index: it is updated by every write before the write returns, and
+// answers Get, View, Delete and a batch's lookups in about one cache miss.
+// The B-tree orders the keys for Scan; writers do not update it themselves
+// but queue the change, and an applier goroutine applies the queue in order,
+// on the other core, so that a Put does not pay a B-tree descent. Everything
+// that reads the tree first waits until the changes queued before it are
+// applied (drain).
+//
+// Invariants: a present key's hash is in hash, holding the key's ref or
+// refAmbiguous; a hash not in hash belongs to no present key; pend holds,
+// in order, every change not yet in tree; a change is queued before the
+// record it supersedes is retired, so a reader that drains after pinning
+// never finds a reclaimed record in the tree.
+//
+// Lock order: mu, then treeMu (only Check holds both); amu alone. The
+// applier never holds one of mu and treeMu while taking the other.
 type index struct {
-	mu   sync.RWMutex        // protects tree and hash
-	tree *btree.BTreeG[item] // every present key, ordered
-	hash *hashTable          // xxhash64(key) -> ref, or refAmbiguous
+	mu   sync.RWMutex // protects hash, keys, pend and enq
+	hash *hashTable   // xxhash64(key) -> ref, or refAmbiguous
+	keys int          // present keys
+	pend []treeOp     // changes not yet applied to tree, in order
+	enq  uint64       // changes ever queued
+
+	treeMu sync.RWMutex        // protects tree
+	tree   *btree.BTreeG[item] // every present key as of the last applied change
+
+	amu     sync.Mutex // protects applied; cond waits on it
+	cond    *sync.Cond
+	applied uint64 // changes applied to tree
+
+	kick  chan struct{} // wakes the applier (buffered, 1)
+	stop  chan struct{} // closed by close
+	done  chan struct{} // closed when the applier has exited
+	spare []treeOp      // the applier's recycled queue
+}
+
+type treeOp struct {
+	it  item
+	del bool
 }
 
 func newIndex(sizeHint int) *index {
-	return &index{tree: newTree(), hash: newHashTable(sizeHint)}
+	x := &index{tree: newTree(), hash: newHashTable(sizeHint)}
+	x.start()
+	return x
+}
+
+// start launches the applier.
+func (x *index) start() {
+	x.cond = sync.NewCond(&x.amu)
+	x.kick = make(chan struct{}, 1)
+	x.stop = make(chan struct{})
+	x.done = make(chan struct{})
+	go x.applier()
+}
+
+func (x *index) applier() {
+	defer close(x.done)
+	for {
+		select {
+		case <-x.kick:
+		case <-x.stop:
+			x.applyPending()
+			return
+		}
+		x.applyPending()
+	}
+}
+
+// applyPending applies the queue to the tree until it is empty.
+func (x *index) applyPending() {
+	for {
+		x.mu.Lock()
+		batch, target := x.pend, x.enq
+		x.pend = x.spare[:0]
+		x.mu.Unlock()
+		if len(batch) == 0 {
+			x.spare = batch
+			return
+		}
+		x.treeMu.Lock()
+		for _, op := range batch {
+			if op.del {
+				x.tree.Delete(op.it)
+			} else {
+				x.tree.ReplaceOrInsert(op.it)
+			}
+		}
+		x.treeMu.Unlock()
+		clear(batch) // drop the key tails the items hold
+		x.spare = batch
+		x.amu.Lock()
+		x.applied = target
+		x.cond.Broadcast()
+		x.amu.Unlock()
+	}
+}
+
+// drain waits until every change queued before the call is in the tree.
+func (x *index) drain() {
+	x.mu.RLock()
+	target := x.enq
+	x.mu.RUnlock()
+	x.amu.Lock()
+	defer x.amu.Unlock()
+	if x.applied >= target {
+		return
+	}
+	x.wake()
+	for x.applied < target {
+		x.cond.Wait()
+	}
+}
+
+func (x *index) wake() {
+	select {
+	case x.kick <- struct{}{}:
+	default:
+	}
+}
+
+// close applies what is queued and stops the applier. No write may run
+// meanwhile or after.
+func (x *index) close() {
+	close(x.stop)
+	<-x.done
 }
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
-// get finds key (whose hash is h). mem is the mapping, to confirm that a
-// hash hit is the key itself.
-func (x *index) get(key []byte, h uint64, mem []byte) (item, bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	return x.getLocked(key, h, mem)
-}
-
-func (x *index) getLocked(key []byte, h uint64, mem []byte) (item, bool) {
-	ref, ok := x.hash.get(h)
-	if !ok {
-		return item{}, false
-	}
-	if ref == refAmbiguous {
-		return x.tree.Get(probe(key))
-	}
-	// The item carries only ref: callers need the record's place, not
-	// the key they already have.
+// keyAt reports whether the record of ref holds key.
+func keyAt(mem []byte, ref uint64, key []byte) bool {
 	it := item{ref: ref}
 	off := it.off()
-	if it.keyLen() != len(key) || !bytes.Equal(mem[off+recovery.HeaderSize:off+recovery.HeaderSize+int64(len(key))], key) {
-		return item{}, false // another key with the same hash
-	}
-	return it, true
+	return it.keyLen() == len(key) && bytes.Equal(mem[off+recovery.HeaderSize:off+recovery.HeaderSize+int64(len(key))], key)
 }
 
-// putLocked inserts or replaces key; it returns the replaced item.
-func (x *index) putLocked(key []byte, h uint64, off int64) (item, bool) {
+// get finds key (whose hash is h). mem is the mapping, to confirm that a
+// hash hit is the key itself. The returned item carries only ref: callers
+// need the record's place, not the key they already have.
+func (x *index) get(key []byte, h uint64, mem []byte) (item, bool) {
+	ref, ok, ambiguous := x.getHashed(key, h, mem)
+	if !ambiguous {
+		return item{ref: ref}, ok
+	}
+	// Two present keys share this hash: ask the tree, once it has caught up.
+	x.drain()
+	x.treeMu.RLock()
+	defer x.treeMu.RUnlock()
+	it, ok := x.tree.Get(probe(key))
+	return item{ref: it.ref}, ok
+}
+
+// getHashed is get's fast path, through the hash table. The key comparison
+// reads the mapping, which can fault (a file truncated underneath): the
+// unlock is deferred so that a fault turned into an error leaves no lock
+// held.
+func (x *index) getHashed(key []byte, h uint64, mem []byte) (ref uint64, ok, ambiguous bool) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	ref, ok = x.hash.get(h)
+	switch {
+	case !ok:
+		return 0, false, false
+	case ref == refAmbiguous:
+		return 0, false, true
+	}
+	return ref, keyAt(mem, ref, key), false // a mismatch is another key with the same hash
+}
+
+// put records that key (hash h) now lives at off. old is the key's previous
+// item (from get, under the key's stripe), had whether it was present.
+func (x *index) put(key []byte, h uint64, off int64, old item, had bool) {
+	x.mu.Lock()
+	n := x.putLocked(key, h, off, old, had)
+	x.mu.Unlock()
+	x.queued(n)
+}
+
+func (x *index) putLocked(key []byte, h uint64, off int64, old item, had bool) int {
 	it := makeItem(key, off)
-	old, had := x.tree.ReplaceOrInsert(it)
 	switch cur, ok := x.hash.get(h); {
 	case !ok:
 		x.hash.set(h, it.ref)
@@ -122,35 +261,49 @@ func (x *index) putLocked(key []byte, h uint64, off int64) (item, bool) {
 	default:
 		x.hash.set(h, refAmbiguous) // a second key with this hash
 	}
-	return old, had
+	if !had {
+		x.keys++
+	}
+	x.pend = append(x.pend, treeOp{it: it})
+	x.enq++
+	return len(x.pend)
 }
 
-func (x *index) put(key []byte, h uint64, off int64) (item, bool) {
+// del records that key (hash h), present as old, is gone. An ambiguous hash
+// stays ambiguous (lookups of it keep going to the tree, which is always
+// right).
+func (x *index) del(key []byte, h uint64, old item) {
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.putLocked(key, h, off)
+	n := x.delLocked(key, h, old)
+	x.mu.Unlock()
+	x.queued(n)
 }
 
-// delLocked removes key; an ambiguous hash stays ambiguous (lookups of it
-// keep going to the B-tree, which is always right).
-func (x *index) delLocked(key []byte, h uint64) (item, bool) {
-	old, had := x.tree.Delete(probe(key))
-	if cur, ok := x.hash.get(h); had && ok && cur == old.ref {
+func (x *index) delLocked(key []byte, h uint64, old item) int {
+	if cur, ok := x.hash.get(h); ok && cur == old.ref {
 		x.hash.del(h)
 	}
-	return old, had
+	x.keys--
+	x.pend = append(x.pend, treeOp{it: probe(key), del: true})
+	x.enq++
+	return len(x.pend)
 }
 
-func (x *index) del(key []byte, h uint64) (item, bool) {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.delLocked(key, h)
+// queued wakes the applier after n changes are waiting, and makes the
+// writer wait for it when too many are.
+func (x *index) queued(n int) {
+	switch {
+	case n > maxPending:
+		x.drain()
+	case n == 1:
+		x.wake()
+	}
 }
 
 func (x *index) len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	return x.tree.Len()
+	return x.keys
 }
 
 // indexBuild builds the index at open from the winners recovery streams
@@ -178,6 +331,7 @@ func startIndexBuild(mem []byte) *indexBuild {
 				e := &batch[i]
 				b.x.tree.ReplaceOrInsert(makeItem(e.Key(mem), e.Off))
 			}
+			b.x.keys += len(batch)
 		}
 	}()
 	go func() {
@@ -221,5 +375,6 @@ func (b *indexBuild) finish() *index {
 	if b.x.hash == nil {
 		b.x.hash = newHashTable(0)
 	}
+	b.x.start()
 	return b.x
 }

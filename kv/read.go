@@ -125,13 +125,16 @@ func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last
 		n++
 		return n < len(buf)
 	}
-	db.idx.mu.RLock()
+	// The tree must hold every change queued before this pin: a record
+	// retired before it could otherwise be found and already reused.
+	db.idx.drain()
+	db.idx.treeMu.RLock()
 	if from == nil {
 		db.idx.tree.Ascend(visit)
 	} else {
 		db.idx.tree.AscendGreaterOrEqual(fromItem, visit)
 	}
-	db.idx.mu.RUnlock()
+	db.idx.treeMu.RUnlock()
 	for i := 0; i < n; i++ {
 		k, v, err := db.record(buf[i])
 		if err != nil {

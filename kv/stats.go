@@ -124,20 +124,7 @@ func (db *DB) Check() (err error) {
 		return err
 	}
 	problems := rep.Problems
-	db.idx.mu.RLock()
-	keys := db.idx.tree.Len()
-	var bad []string
-	db.idx.tree.Ascend(func(it item) bool {
-		h, ok := db.codec.Decode(db.m.Bytes(), it.off(), (it.off()/db.m.ChunkSize()+1)*db.m.ChunkSize())
-		if !ok || h.Tag != recovery.TagLive || h.KeyLen != it.keyLen() {
-			bad = append(bad, fmt.Sprintf("offset %d: index entry points at no valid live record", it.off()))
-		}
-		return len(bad) < 100
-	})
-	if db.idx.hash.len() > keys {
-		bad = append(bad, fmt.Sprintf("hash index holds %d entries for %d keys", db.idx.hash.len(), keys))
-	}
-	db.idx.mu.RUnlock()
+	keys, bad := db.checkIndex(rep.Keys)
 	problems = append(problems, bad...)
 	if keys != rep.Keys {
 		problems = append(problems, fmt.Sprintf("index holds %d keys, the pool %d", keys, rep.Keys))
@@ -165,3 +152,32 @@ func (e *CheckError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true.
 func (e *CheckError) Unwrap() error { return ErrCorrupt }
+
+// checkIndex compares the index with the pool: every B-tree item must point
+// at a valid live record of its key length, the key count must match the
+// tree, and the hash table may not hold more entries than keys. It reads the
+// mapping under the index locks, so the unlocks are deferred (a fault there
+// becomes an error, not a held lock).
+func (db *DB) checkIndex(poolKeys int) (keys int, bad []string) {
+	db.idx.drain()
+	db.idx.mu.RLock()
+	defer db.idx.mu.RUnlock()
+	db.idx.treeMu.RLock()
+	defer db.idx.treeMu.RUnlock()
+	keys = db.idx.tree.Len()
+	if keys != db.idx.keys {
+		bad = append(bad, fmt.Sprintf("B-tree holds %d keys, the key count says %d", keys, db.idx.keys))
+	}
+	mem, chunk := db.m.Bytes(), db.m.ChunkSize()
+	db.idx.tree.Ascend(func(it item) bool {
+		h, ok := db.codec.Decode(mem, it.off(), (it.off()/chunk+1)*chunk)
+		if !ok || h.Tag != recovery.TagLive || h.KeyLen != it.keyLen() {
+			bad = append(bad, fmt.Sprintf("offset %d: index entry points at no valid live record", it.off()))
+		}
+		return len(bad) < 100
+	})
+	if db.idx.hash.len() > keys {
+		bad = append(bad, fmt.Sprintf("hash index holds %d entries for %d keys", db.idx.hash.len(), keys))
+	}
+	return keys, bad
+}

@@ -68,7 +68,8 @@ func (db *DB) Put(key, value []byte) (err error) {
 		return err
 	}
 	db.crashPoint("put-durable")
-	old, had := db.idx.put(key, h, off)
+	old, had := db.idx.get(key, h, mem)
+	db.idx.put(key, h, off, old, had)
 	if had {
 		db.release(mem, old.off())
 	}
@@ -113,7 +114,7 @@ func (db *DB) Delete(key []byte) (err error) {
 		return err
 	}
 	db.crashPoint("delete-durable")
-	db.idx.del(key, h)
+	db.idx.del(key, h, it)
 	db.retire(mem, it.off())
 	return nil
 }
