@@ -42,6 +42,7 @@ export PATH=$PATH:/usr/sbin:/sbin
 CHECKS="
 write  test  dax-mount-kv           TestDAXOnMount
 write  test  auto-picks-dax         TestAutoPicksDAX
+write  test  switch-mode-online     TestSwitchModeOnDAX
 write  test  auto-on-tmpfs          TestAutoOnTmpfs
 write  test  daxon-on-tmpfs-refused TestDAXOnTmpfs
 write  test  devdax-kv              TestDeviceDAX
