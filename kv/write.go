@@ -24,6 +24,25 @@ func (db *DB) checkKV(key, value []byte) error {
 	return nil
 }
 
+// lockKey validates a write of key (and value), then takes the key's
+// stripe; the caller unlocks stripe s. It returns the key's hash.
+func (db *DB) lockKey(key, value []byte) (h uint64, s int, err error) {
+	if db.readOnly {
+		return 0, 0, ErrReadOnly
+	}
+	if err := db.checkKV(key, value); err != nil {
+		return 0, 0, err
+	}
+	h = hashKey(key)
+	s = stripeOf(h)
+	db.locks.lock(s)
+	if db.closed.Load() {
+		db.locks.unlock(s)
+		return 0, 0, ErrClosed
+	}
+	return h, s, nil
+}
+
 // Put stores value under key. When it returns nil the pair is durable: a
 // crash at any later instant keeps it (or a later write of the key). The
 // protocol is: lock the key's stripe, take the next sequence number,
@@ -32,19 +51,11 @@ func (db *DB) checkKV(key, value []byte) error {
 // updated and the older version freed (one 8-byte store and a flush, made
 // durable by the next fence: until then the higher sequence number wins).
 func (db *DB) Put(key, value []byte) (err error) {
-	if db.readOnly {
-		return ErrReadOnly
-	}
-	if err := db.checkKV(key, value); err != nil {
+	h, s, err := db.lockKey(key, value)
+	if err != nil {
 		return err
 	}
-	h := hashKey(key)
-	s := stripeOf(h)
-	db.locks.lock(s)
 	defer db.locks.unlock(s)
-	if db.closed.Load() {
-		return ErrClosed
-	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	size := recovery.RecordSize(len(key), len(value))
 	off, err := db.allocate(size)
@@ -82,19 +93,11 @@ func (db *DB) Put(key, value []byte) (err error) {
 // crash, nor does any older version of it. It costs two fences: one for the
 // older versions' frees still in flight, one for its own.
 func (db *DB) Delete(key []byte) (err error) {
-	if db.readOnly {
-		return ErrReadOnly
-	}
-	if err := db.checkKV(key, nil); err != nil {
+	h, s, err := db.lockKey(key, nil)
+	if err != nil {
 		return err
 	}
-	h := hashKey(key)
-	s := stripeOf(h)
-	db.locks.lock(s)
 	defer db.locks.unlock(s)
-	if db.closed.Load() {
-		return ErrClosed
-	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	mem := db.m.Bytes()
 	it, ok := db.idx.get(key, h, mem)

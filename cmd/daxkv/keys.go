@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+
+	"github.com/daxkv/daxkv/kv"
 )
 
 // jsonPair is how a key and value print as JSON: as strings when they are
@@ -37,17 +39,10 @@ func newPutCommand(g *globals) *cobra.Command {
 		Use:   "put [POOL] KEY VALUE",
 		Short: "Store VALUE under KEY (durable when the command returns)",
 		Args:  cobra.RangeArgs(2, 3),
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			path, rest, err := g.poolArgs(args, 2)
-			if err != nil {
-				return err
-			}
-			db, err := g.open(path, false)
-			if err != nil {
-				return err
-			}
-			defer closeDB(db, &err)
-			return db.Put([]byte(rest[0]), []byte(rest[1]))
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withDB(args, 2, false, func(db *kv.DB, rest []string) error {
+				return db.Put([]byte(rest[0]), []byte(rest[1]))
+			})
 		},
 	}
 }
@@ -57,25 +52,18 @@ func newGetCommand(g *globals) *cobra.Command {
 		Use:   "get [POOL] KEY",
 		Short: "Print the value stored under KEY",
 		Args:  cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			path, rest, err := g.poolArgs(args, 1)
-			if err != nil {
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withDB(args, 1, true, func(db *kv.DB, rest []string) error {
+				v, err := db.Get([]byte(rest[0]))
+				if err != nil {
+					return fmt.Errorf("get %q: %w", rest[0], err)
+				}
+				if g.json {
+					return writeJSON(cmd.OutOrStdout(), makePair([]byte(rest[0]), v))
+				}
+				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", v)
 				return err
-			}
-			db, err := g.open(path, true)
-			if err != nil {
-				return err
-			}
-			defer closeDB(db, &err)
-			v, err := db.Get([]byte(rest[0]))
-			if err != nil {
-				return fmt.Errorf("get %q: %w", rest[0], err)
-			}
-			if g.json {
-				return writeJSON(cmd.OutOrStdout(), makePair([]byte(rest[0]), v))
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", v)
-			return err
+			})
 		},
 	}
 }
@@ -86,17 +74,10 @@ func newDeleteCommand(g *globals) *cobra.Command {
 		Aliases: []string{"del", "rm"},
 		Short:   "Remove KEY (removing an absent key is not an error)",
 		Args:    cobra.RangeArgs(1, 2),
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			path, rest, err := g.poolArgs(args, 1)
-			if err != nil {
-				return err
-			}
-			db, err := g.open(path, false)
-			if err != nil {
-				return err
-			}
-			defer closeDB(db, &err)
-			return db.Delete([]byte(rest[0]))
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withDB(args, 1, false, func(db *kv.DB, rest []string) error {
+				return db.Delete([]byte(rest[0]))
+			})
 		},
 	}
 }

@@ -73,6 +73,21 @@ func (g *globals) open(path string, readOnly bool) (*kv.DB, error) {
 	return kv.Open(path, &kv.Options{DAX: mode, ReadOnly: readOnly})
 }
 
+// withDB splits args (the pool and want more), opens the pool and runs fn
+// on it, closing it afterwards and keeping the first error.
+func (g *globals) withDB(args []string, want int, readOnly bool, fn func(db *kv.DB, rest []string) error) (err error) {
+	path, rest, err := g.poolArgs(args, want)
+	if err != nil {
+		return err
+	}
+	db, err := g.open(path, readOnly)
+	if err != nil {
+		return err
+	}
+	defer closeDB(db, &err)
+	return fn(db, rest)
+}
+
 // closeDB closes db and keeps the first error.
 func closeDB(db *kv.DB, err *error) {
 	if cerr := db.Close(); *err == nil {

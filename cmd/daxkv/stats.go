@@ -45,29 +45,26 @@ func newStatsCommand(g *globals) *cobra.Command {
 		Use:   "stats [POOL]",
 		Short: "Print the pool's figures and modes",
 		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) (err error) {
-			path, _, err := g.poolArgs(args, 0)
-			if err != nil {
-				return err
-			}
-			db, err := g.open(path, true)
-			if err != nil {
-				return err
-			}
-			defer closeDB(db, &err)
-			s := db.Stats()
-			if g.json {
-				return writeJSON(cmd.OutOrStdout(), toJSONStats(s))
-			}
-			w := cmd.OutOrStdout()
-			fmt.Fprintf(w, "keys            %d\n", s.Keys)
-			fmt.Fprintf(w, "pool size       %d bytes (chunks of %d)\n", s.PoolSize, s.ChunkSize)
-			fmt.Fprintf(w, "mode            %s (preferred %s), map_sync=%v, device_dax=%v, flush=%s\n",
-				s.Mode, s.PreferredMode, s.MapSync, s.DeviceDAX, s.FlushMethod)
-			fmt.Fprintf(w, "max value size  %d bytes\n", s.MaxValueSize)
-			fmt.Fprintf(w, "last open       recovered=%v in %v, batches replayed=%d dropped=%d, records discarded=%d\n",
-				s.Recovered, s.RecoveryTime.Round(time.Microsecond), s.ReplayedBatches, s.DroppedBatches, s.DiscardedRecords)
-			return nil
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return g.withDB(args, 0, true, func(db *kv.DB, _ []string) error {
+				return printStats(cmd, g, db)
+			})
 		},
 	}
+}
+
+func printStats(cmd *cobra.Command, g *globals, db *kv.DB) error {
+	s := db.Stats()
+	if g.json {
+		return writeJSON(cmd.OutOrStdout(), toJSONStats(s))
+	}
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "keys            %d\n", s.Keys)
+	fmt.Fprintf(w, "pool size       %d bytes (chunks of %d)\n", s.PoolSize, s.ChunkSize)
+	fmt.Fprintf(w, "mode            %s (preferred %s), map_sync=%v, device_dax=%v, flush=%s\n",
+		s.Mode, s.PreferredMode, s.MapSync, s.DeviceDAX, s.FlushMethod)
+	fmt.Fprintf(w, "max value size  %d bytes\n", s.MaxValueSize)
+	fmt.Fprintf(w, "last open       recovered=%v in %v, batches replayed=%d dropped=%d, records discarded=%d\n",
+		s.Recovered, s.RecoveryTime.Round(time.Microsecond), s.ReplayedBatches, s.DroppedBatches, s.DiscardedRecords)
+	return nil
 }
