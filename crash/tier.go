@@ -7,8 +7,10 @@ import (
 )
 
 // Tier returns the workloads of a named tier: "quick" (inside make test),
-// "full" (make crash), "exhaustive" (every sequence of up to 3 operations
-// over 2 keys and up to 2 over 3 keys) or "gate" (the mutation gate's).
+// "full" (make crash: every sequence of up to 2 operations over 2 and 3
+// keys, growth, and generated workloads), "exhaustive" (every sequence of
+// up to 3 operations over 2 keys and up to 2 over 3 keys; long) or "gate"
+// (the mutation gate's).
 func Tier(name string, seed uint64) ([]Workload, error) {
 	switch name {
 	case "quick":
@@ -25,9 +27,13 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 		ws := Exhaustive([]string{"a", "b"}, 3)
 		return append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...), nil
 	case "full":
-		ws, _ := Tier("exhaustive", seed)
+		// Every sequence of up to 2 operations over 2 and over 3 keys, the
+		// growth workload, and long generated workloads; the sequences of
+		// 3 operations are the exhaustive tier's.
+		ws := Exhaustive([]string{"a", "b"}, 2)
+		ws = append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...)
 		ws = append(ws, Growth())
-		return append(ws, Generated(seed, 80, 24, 6)...), nil
+		return append(ws, Generated(seed, 30, 24, 6)...), nil
 	}
 	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
 }
