@@ -2,6 +2,7 @@ package crash
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/daxkv/daxkv/internal/mutant"
 )
@@ -21,7 +22,7 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 		// The mutation gate's set: growth and generated workloads first
 		// (they grow the pool and change the preferred mode), so that most
 		// mutants are caught within the first few.
-		ws := append([]Workload{Growth()}, Generated(seed, 8, 14, 4)...)
+		ws := append([]Workload{Targeted(), Growth()}, Generated(seed, 8, 14, 4)...)
 		return append(ws, Exhaustive([]string{"a", "b"}, 2)...), nil
 	case "exhaustive":
 		ws := Exhaustive([]string{"a", "b"}, 3)
@@ -42,7 +43,9 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 type GateResult struct {
 	mutant.Mutant
 	Caught  bool
-	Example string // the first violation the suite reported
+	Example string  // the first violation the suite reported
+	Images  int     // images opened until the first violation (or in all)
+	Seconds float64 // how long the run took
 }
 
 // Gate runs workloads once per mutant (build tag "mutants"), stopping at the
@@ -56,6 +59,7 @@ func Gate(cfg Config, workloads []Workload) ([]GateResult, error) {
 	var out []GateResult
 	for _, m := range mutant.All {
 		mutant.Set(m.Name)
+		start := time.Now()
 		c := cfg
 		c.StopAtFirst = true
 		c.Progress = nil
@@ -63,7 +67,7 @@ func Gate(cfg Config, workloads []Workload) ([]GateResult, error) {
 		if err != nil {
 			return out, fmt.Errorf("crash: mutant %s: %w", m.Name, err)
 		}
-		g := GateResult{Mutant: m, Caught: rep.Violations > 0}
+		g := GateResult{Mutant: m, Caught: rep.Violations > 0, Images: rep.Images, Seconds: time.Since(start).Seconds()}
 		if len(rep.Examples) > 0 {
 			g.Example = rep.Examples[0]
 		}
@@ -95,5 +99,18 @@ func Growth() Workload {
 		panic("daxkv: assertion failed: the growth workload does not parse: " + err.Error())
 	}
 	w.Grow = true
+	return w
+}
+
+// Targeted is a short workload that passes every durability site early:
+// overwrites then deletes (the lazy free of an older version, and the
+// delete's two fences), a batch with a put and a delete, and a preferred
+// mode change. The gate runs it first, so most mutants are caught in it.
+func Targeted() Workload {
+	w, err := Parse("targeted", "put a 20; put a 5000; del a; put b 20; put b 30; del b; "+
+		"put c 10; batch{put c 40, del d, put e 300}; mode off; put f 300; put f 10; del f")
+	if err != nil {
+		panic("daxkv: assertion failed: the targeted workload does not parse: " + err.Error())
+	}
 	return w
 }

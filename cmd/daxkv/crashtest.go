@@ -146,7 +146,7 @@ mutation gate, which needs a binary built with -tags mutants.`,
 					if !r.Caught {
 						verdict = "MISSED"
 					}
-					fmt.Fprintf(w, "mutant %-22s %s  (%s)\n", r.Name, verdict, r.Site)
+					fmt.Fprintf(w, "mutant %-22s %s after %d images, %.1fs  (%s)\n", r.Name, verdict, r.Images, r.Seconds, r.Site)
 				}
 				fmt.Fprintln(w, crash.Summary(rep, results))
 			}
