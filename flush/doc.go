@@ -37,8 +37,12 @@
 // [Store64] is the one aligned 8-byte store with which a state word changes:
 // the unit of failure atomicity on the media.
 //
-// The crash-injection suite replaces [Persister] with a simulator; [Counting]
-// wraps any Persister to count fences per operation.
+// [Sim] is the persistence simulator the crash-injection suite (package
+// crash) installs in place of the real Persister: it keeps a durable image
+// beside the mapping (lines captured at Flush and made durable at Drain on
+// the CPU path; pages written whole at Drain on the msync path) and builds
+// crash images from it. [Counting] wraps any Persister to count fences per
+// operation.
 //
 // The environment variable DAXKV_FLUSH ([EnvFlush]) forces a weaker flush
 // method than the best one the CPU has; see [Detect].
