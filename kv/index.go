@@ -241,6 +241,27 @@ func (x *index) getHashed(key []byte, h uint64, mem []byte) (ref uint64, ok, amb
 	return ref, keyAt(mem, ref, key), false // a mismatch is another key with the same hash
 }
 
+// replace is Put's one trip through the index: under a single lock it
+// finds key's current record (its item is returned, had whether present)
+// and records that key now lives at off. When two present keys share the
+// hash it changes nothing and reports ambiguous: the caller then asks get
+// (which consults the tree) and put. The unlock is deferred because the key
+// comparison reads the mapping, which can fault.
+func (x *index) replace(key []byte, h uint64, off int64, mem []byte) (old item, had, ambiguous bool) {
+	n := 0
+	defer func() { x.queued(n) }()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	cur, ok := x.hash.get(h)
+	if ok && cur == refAmbiguous {
+		return item{}, false, true
+	}
+	had = ok && keyAt(mem, cur, key)
+	old = item{ref: cur}
+	n = x.putLocked(key, h, off, old, had)
+	return old, had, false
+}
+
 // put records that key (hash h) now lives at off. old is the key's previous
 // item (from get, under the key's stripe), had whether it was present.
 func (x *index) put(key []byte, h uint64, off int64, old item, had bool) {

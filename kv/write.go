@@ -79,8 +79,11 @@ func (db *DB) Put(key, value []byte) (err error) {
 		return err
 	}
 	db.crashPoint("put-durable")
-	old, had := db.idx.get(key, h, mem)
-	db.idx.put(key, h, off, old, had)
+	old, had, ambiguous := db.idx.replace(key, h, off, mem)
+	if ambiguous {
+		old, had = db.idx.get(key, h, mem)
+		db.idx.put(key, h, off, old, had)
+	}
 	if had {
 		db.release(mem, old.off())
 	}
