@@ -15,6 +15,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/kv"
 )
 
@@ -219,8 +220,8 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	if w.Grow {
 		size = ChunkSize
 	}
-	opts := &kv.Options{
-		DAX: modeOf(p), ChunkSize: ChunkSize, Size: size,
+	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size}
+	seam.Attach(opts, &seam.Hooks{
 		WrapPersister: func(_ flush.Persister, mapped func() []byte) flush.Persister {
 			sim = flush.NewSim(p, mapped)
 			sim.OnDrain = func(*flush.Sim) { point(label) }
@@ -234,8 +235,8 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 			}
 			return sim
 		},
-		CrashPoint: func(name string) { label = name },
-	}
+		At: func(pt seam.Point) { label = string(pt) },
+	})
 	db, err := kv.Open(pool, opts)
 	if err != nil {
 		return nil, fmt.Errorf("crash: %s: open: %w", w.Name, err)

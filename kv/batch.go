@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/daxkv/daxkv/internal/mutant"
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -126,24 +127,24 @@ func (db *DB) Apply(b *Batch) (err error) {
 		}
 		db.codec.Write(db.p, mem[off:off+sizes[i]], off, recovery.TagPending, seq, flags, op.key, op.value)
 	}
-	db.crashPoint("batch-written")
+	db.at(seam.BatchWritten)
 	if err := db.fence("batch-no-record-fence"); err != nil {
 		undo(len(ops))
 		return err
 	}
-	db.crashPoint("batch-durable")
+	db.at(seam.BatchDurable)
 	mem := db.m.Bytes()
 	if !mutant.On("batch-commit-first") {
 		db.codec.WriteCommit(db.p, mem, slot, seq, uint32(len(ops)))
 	}
-	db.crashPoint("batch-commit")
+	db.at(seam.BatchCommit)
 	if err := db.fence("batch-no-commit-fence"); err != nil {
 		// The commit may or may not be durable: the batch is not
 		// acknowledged, and recovery settles it either way. In memory it
 		// stays unapplied; its records must not be reused meanwhile.
 		return err
 	}
-	db.crashPoint("batch-committed")
+	db.at(seam.BatchCommitted)
 
 	// Settle (a): puts live, older versions freed; one fence.
 	olds := make([]item, len(ops))
@@ -162,7 +163,7 @@ func (db *DB) Apply(b *Batch) (err error) {
 			recovery.Free(db.p, mem[offs[i]:])
 		}
 	}
-	db.crashPoint("batch-settling")
+	db.at(seam.BatchSettling)
 	if err := db.fence("batch-no-settle-fence"); err != nil {
 		return err
 	}
@@ -189,7 +190,7 @@ func (db *DB) Apply(b *Batch) (err error) {
 			db.al.Free(offs[i], sizes[i])
 		}
 	}
-	db.crashPoint("batch-settled")
+	db.at(seam.BatchSettled)
 	recovery.ClearCommit(db.p, mem, slot)
 	return nil
 }

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/daxkv/daxkv/internal/seam"
 )
 
 // The child side of TestProcessCrash: it writes forever and reports on
@@ -35,14 +37,14 @@ func TestCrashChild(t *testing.T) {
 		if name == "grow" {
 			opts.Size = opts.ChunkSize // one chunk: the first few puts grow it
 		}
-		opts.CrashPoint = func(p string) {
-			if p == name {
+		opts.hooks = &seam.Hooks{At: func(p seam.Point) {
+			if string(p) == name {
 				if k--; k == 0 {
 					syscall.Kill(os.Getpid(), syscall.SIGKILL)
 					select {} // the signal is on its way
 				}
 			}
-		}
+		}}
 	}
 	db, err := Open(path, opts)
 	if err != nil {
@@ -190,7 +192,7 @@ func TestProcessCrash(t *testing.T) {
 }
 
 // TestProcessCrashAtPoints kills the child at each named crash point of the
-// write path (CrashPoints), on both durability paths, so that every
+// write path (seam.CrashPoints), on both durability paths, so that every
 // boundary of the put, delete and batch protocols is crashed at least once
 // by a real process death, not only when a random kill happens to land
 // there.
@@ -199,12 +201,12 @@ func TestProcessCrashAtPoints(t *testing.T) {
 		t.Skip("child")
 	}
 	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
-		for pi, point := range CrashPoints {
-			t.Run(mode.String()+"/"+point, func(t *testing.T) {
+		for pi, point := range seam.CrashPoints {
+			t.Run(mode.String()+"/"+string(point), func(t *testing.T) {
 				path := filepath.Join(shmDir(t), "pool")
 				model := crashModel{}
 				kills, spread := 2, 40
-				if point == "grow" {
+				if point == seam.Grow {
 					// A small pool grows only a few times early on.
 					kills, spread = 1, 1
 				}

@@ -13,6 +13,7 @@ import (
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -45,7 +46,7 @@ type DB struct {
 	slots   chan int      // free batch log slots
 	retired atomic.Int64  // extents retired since the last reclaim attempt
 
-	crash func(string) // Options.CrashPoint
+	hooks *seam.Hooks // test seams, from Options
 
 	switching atomic.Bool // SwitchMode is draining readers: enter waits
 	closed    atomic.Bool
@@ -104,7 +105,7 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err != nil {
 		return nil, err // daxmap names the path
 	}
-	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, crash: o.CrashPoint}
+	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, hooks: o.hooks}
 	db = d
 	defer func() {
 		if err != nil {
@@ -284,9 +285,9 @@ func (db *DB) enter() (uint32, error) {
 	}
 }
 
-// crashPoint calls the test seam Options.CrashPoint, if any.
-func (db *DB) crashPoint(name string) {
-	if db.crash != nil {
-		db.crash(name)
+// at calls the test seam attached to the named point, if any.
+func (db *DB) at(p seam.Point) {
+	if db.hooks != nil && db.hooks.At != nil {
+		db.hooks.At(p)
 	}
 }

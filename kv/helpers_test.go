@@ -55,7 +55,7 @@ func checkPool(t testing.TB, path string, opts *Options) {
 	if opts != nil {
 		o = *opts
 	}
-	o.WrapPersister = nil
+	o.hooks = nil
 	db, err := Open(path, &o)
 	if err != nil {
 		t.Errorf("reopen for check: %v", err)

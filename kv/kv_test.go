@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/seam"
 )
 
 // modes are the durability paths that run on this machine (DAXOn needs a
@@ -423,10 +424,10 @@ func TestArgumentLimits(t *testing.T) {
 func TestOneFencePerPut(t *testing.T) {
 	var c *flush.Counting
 	opts := smallOpts(DAXEmulated)
-	opts.WrapPersister = func(p flush.Persister, _ func() []byte) flush.Persister {
+	opts.hooks = &seam.Hooks{WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister {
 		c = &flush.Counting{P: p}
 		return c
-	}
+	}}
 	db := openTest(t, filepath.Join(shmDir(t), "pool"), opts)
 	const n = 1000
 	start := c.Drains.Load()

@@ -6,7 +6,7 @@ import (
 	"os"
 	"runtime"
 
-	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -99,37 +99,13 @@ type Options struct {
 	// Default GOMAXPROCS.
 	RecoveryWorkers int
 
-	// WrapPersister, when set, wraps the Persister every write goes through.
-	// mapped returns the pool's current mapping. It is a test seam: the
-	// crash-injection suite installs its persistence simulator here, tests
-	// count fences. Hazard: a wrapper that drops Flush or Drain calls breaks
-	// durability.
-	WrapPersister func(inner flush.Persister, mapped func() []byte) flush.Persister
-
-	// CrashPoint, when set, is called at every named crash point of the
-	// write path (see CrashPoints) with the point's name. It is a test seam:
-	// the crash tests kill the process or snapshot the pool from it. It runs
-	// with the key's stripe held; it must not call back into the DB.
-	CrashPoint func(point string)
+	// hooks are the test seams (package internal/seam), attached with
+	// seam.Attach; nil in every Options a user makes.
+	hooks *seam.Hooks
 }
 
-// CrashPoints names the durability boundaries of the write path, in the
-// order an operation passes them.
-var CrashPoints = []string{
-	"put-written",     // record written and flushed, before its fence
-	"put-durable",     // record durable, index not yet updated
-	"put-published",   // index updated, old version freed but not fenced
-	"delete-prefence", // before the fence that makes older versions' frees durable
-	"delete-freed",    // state word zeroed and flushed, before the fence
-	"delete-durable",
-	"batch-written",   // pending records written and flushed, before the fence
-	"batch-durable",   // pending records durable, commit entry not written
-	"batch-commit",    // commit entry written and flushed, before the fence
-	"batch-committed", // the commit point has passed, nothing settled
-	"batch-settling",  // records marked live, old versions freed, before the fence
-	"batch-settled",   // settled, published and tombstones freed; log slot not yet cleared
-	"grow",            // the pool file is about to be extended
-	"superblock",      // a superblock update (SetPreferredMode) is about to be written
+func init() {
+	seam.Register(func(o any, h *seam.Hooks) { o.(*Options).hooks = h })
 }
 
 // ensureDefaults returns a copy of o with every zero field defaulted.

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/daxkv/daxkv/internal/mutant"
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -98,7 +99,7 @@ func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
 	db.sbMu.Lock()
 	defer db.sbMu.Unlock()
 	db.sb.Preferred = uint32(mode)
-	db.crashPoint("superblock")
+	db.at(seam.Superblock)
 	p := db.p
 	if mutant.On("superblock-no-fence") {
 		p = dropDrain{p}

@@ -63,7 +63,7 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 }
 
 // setPersister picks the effective mode and the Persister for the mapping
-// as it is now, honouring Options.WrapPersister.
+// as it is now, wrapped by the test seam if one is attached.
 func (db *DB) setPersister(asked DAXMode, method flush.Method) {
 	switch {
 	case db.m.MapSync():
@@ -85,8 +85,8 @@ func (db *DB) setPersister(asked DAXMode, method flush.Method) {
 		p = flush.NewCPU(method)
 		db.method = method.String()
 	}
-	if db.opts.WrapPersister != nil {
-		p = db.opts.WrapPersister(p, db.m.Bytes)
+	if db.hooks != nil && db.hooks.WrapPersister != nil {
+		p = db.hooks.WrapPersister(p, db.m.Bytes)
 	}
 	db.p = p
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/mutant"
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -70,7 +71,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 			recovery.Free(db.p, mem[old.off():])
 		}
 	}
-	db.crashPoint("put-written")
+	db.at(seam.PutWritten)
 	if err := db.fence("put-no-fence"); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and
 		// either is allowed. Take it back in memory.
@@ -78,7 +79,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 		db.al.Free(off, size)
 		return err
 	}
-	db.crashPoint("put-durable")
+	db.at(seam.PutDurable)
 	old, had, ambiguous := db.idx.replace(key, h, off, mem)
 	if ambiguous {
 		old, had = db.idx.get(key, h, mem)
@@ -87,7 +88,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 	if had {
 		db.release(mem, old.off())
 	}
-	db.crashPoint("put-published")
+	db.at(seam.PutPublished)
 	return nil
 }
 
@@ -110,16 +111,16 @@ func (db *DB) Delete(key []byte) (err error) {
 	// First make every earlier lazy free durable, the key's older versions
 	// among them: otherwise a crash could keep this free and lose theirs,
 	// and an older version would come back in place of the deleted one.
-	db.crashPoint("delete-prefence")
+	db.at(seam.DeletePrefence)
 	if err := db.fence("delete-no-prefence"); err != nil {
 		return err
 	}
 	recovery.Free(db.flusher("delete-no-flush"), mem[it.off():])
-	db.crashPoint("delete-freed")
+	db.at(seam.DeleteFreed)
 	if err := db.fence("delete-no-fence"); err != nil {
 		return err
 	}
-	db.crashPoint("delete-durable")
+	db.at(seam.DeleteDurable)
 	db.idx.del(key, h, it)
 	db.retire(mem, it.off())
 	return nil
@@ -203,7 +204,7 @@ func (db *DB) grow(size int64) error {
 	chunk := db.m.ChunkSize()
 	step := max(before/4, size, chunk)
 	next := (before + step + chunk - 1) / chunk * chunk
-	db.crashPoint("grow")
+	db.at(seam.Grow)
 	if err := db.m.Grow(next); err != nil {
 		return fmt.Errorf("daxkv: grow pool to %d bytes: %w", next, err)
 	}

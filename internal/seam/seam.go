@@ -1,0 +1,76 @@
+// Package seam holds daxkv's test seams: the hooks that the crash suite and
+// the tests attach to a kv.Options, kept out of the public API the way
+// pebble keeps its testing knobs in Options.private. Being internal, it can
+// be imported only from inside the daxkv module.
+//
+// A seam never changes what the store does unless a hook is attached, and
+// the store pays one nil check per named point when none is.
+package seam
+
+import "github.com/daxkv/daxkv/flush"
+
+// Point names a place in the store's protocols where a hook may run: the
+// durability boundaries of the write path (the crash points), and the places
+// tests stall a goroutine to force an interleaving.
+type Point string
+
+// The write path's durability boundaries, in the order an operation passes
+// them.
+const (
+	PutWritten     Point = "put-written"     // record written and flushed, before its fence
+	PutDurable     Point = "put-durable"     // record durable, index not yet updated
+	PutPublished   Point = "put-published"   // index updated, old version freed but not fenced
+	DeletePrefence Point = "delete-prefence" // before the fence that makes older versions' frees durable
+	DeleteFreed    Point = "delete-freed"    // state word zeroed and flushed, before the fence
+	DeleteDurable  Point = "delete-durable"  // the delete is durable, index not yet updated
+	BatchWritten   Point = "batch-written"   // pending records written and flushed, before the fence
+	BatchDurable   Point = "batch-durable"   // pending records durable, commit entry not written
+	BatchCommit    Point = "batch-commit"    // commit entry written and flushed, before the fence
+	BatchCommitted Point = "batch-committed" // the commit point has passed, nothing settled
+	BatchSettling  Point = "batch-settling"  // records marked live, old versions freed, before the fence
+	BatchSettled   Point = "batch-settled"   // settled and published; log slot not yet cleared
+	Grow           Point = "grow"            // the pool file is about to be extended
+	Superblock     Point = "superblock"      // a superblock update is about to be written
+)
+
+// CrashPoints lists the write path's durability boundaries in order.
+var CrashPoints = []Point{
+	PutWritten, PutDurable, PutPublished,
+	DeletePrefence, DeleteFreed, DeleteDurable,
+	BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
+	Grow, Superblock,
+}
+
+// Read-path points: where tests stall a reader to force an interleaving
+// with writers.
+const (
+	// ReadLookup: a reader has pinned its epoch and is about to look its
+	// key up in the index.
+	ReadLookup Point = "read-lookup"
+)
+
+// Hooks are the seams of one kv.Options. Every field is optional.
+type Hooks struct {
+	// WrapPersister wraps the Persister every write goes through, each time
+	// the store makes one (at Open and at every SwitchMode). mapped returns
+	// the pool's current mapping. The crash suite installs its persistence
+	// simulator here; tests count fences and inject Drain errors. A wrapper
+	// that drops Flush or Drain calls breaks durability.
+	WrapPersister func(inner flush.Persister, mapped func() []byte) flush.Persister
+
+	// At is called at every named point, on the goroutine passing it. On
+	// the write path it runs with the key's stripe held and must not call
+	// back into the DB.
+	At func(p Point)
+}
+
+// attach is installed by package kv: it stores h in the kv.Options o.
+var attach func(o any, h *Hooks)
+
+// Register is called once, by package kv, to install the function Attach
+// uses.
+func Register(f func(o any, h *Hooks)) { attach = f }
+
+// Attach attaches h to opts, a *kv.Options. The hooks are copied into the
+// DB that Open makes from opts.
+func Attach(opts any, h *Hooks) { attach(opts, h) }
