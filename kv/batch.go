@@ -150,7 +150,7 @@ func (db *DB) Apply(b *Batch) (err error) {
 	olds := make([]item, len(ops))
 	has := make([]bool, len(ops))
 	for i, op := range ops {
-		olds[i], has[i] = db.idx.get(op.key, hashes[i], mem)
+		olds[i], has[i] = db.idx.get(op.key, hashes[i])
 	}
 	for i, op := range ops {
 		if !op.del {

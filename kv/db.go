@@ -171,9 +171,9 @@ func (db *DB) load() error {
 	if fresh {
 		// Just formatted: nothing to scan.
 		res = recovery.Empty(&sb, db.m.Size())
-		db.idx = newIndex(0)
+		db.idx = newIndex(0, db.m.Bytes)
 	} else {
-		b := startIndexBuild(mem)
+		b := startIndexBuild(mem, db.m.Bytes)
 		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers, b.add)
 		db.idx = b.finish()
 	}

@@ -88,6 +88,13 @@ const maxPending = 1 << 16
 // Lock order: mu, then treeMu (only Check holds both); amu alone. The
 // applier never holds one of mu and treeMu while taking the other.
 type index struct {
+	// view returns the pool mapping as it is now (daxmap.Map.Bytes). A key
+	// comparison takes its view after reading the ref it checks, under mu:
+	// a writer grows the pool before it publishes a record in the new
+	// chunk, so that view covers every offset the index can hold then. A
+	// view taken before the lookup could end short of it.
+	view func() []byte
+
 	mu   sync.RWMutex // protects hash, keys, pend and enq
 	hash *hashTable   // xxhash64(key) -> ref, or refAmbiguous
 	keys int          // present keys
@@ -112,8 +119,8 @@ type treeOp struct {
 	del bool
 }
 
-func newIndex(sizeHint int) *index {
-	x := &index{tree: newTree(), hash: newHashTable(sizeHint)}
+func newIndex(sizeHint int, view func() []byte) *index {
+	x := &index{view: view, tree: newTree(), hash: newHashTable(sizeHint)}
 	x.start()
 	return x
 }
@@ -201,18 +208,18 @@ func (x *index) close() {
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
-// keyAt reports whether the record of ref holds key.
+// keyAt reports whether the record of ref holds key. mem must be a view of
+// the mapping taken after ref was read (see index.view).
 func keyAt(mem []byte, ref uint64, key []byte) bool {
 	it := item{ref: ref}
 	off := it.off()
 	return it.keyLen() == len(key) && bytes.Equal(mem[off+recovery.HeaderSize:off+recovery.HeaderSize+int64(len(key))], key)
 }
 
-// get finds key (whose hash is h). mem is the mapping, to confirm that a
-// hash hit is the key itself. The returned item carries only ref: callers
-// need the record's place, not the key they already have.
-func (x *index) get(key []byte, h uint64, mem []byte) (item, bool) {
-	ref, ok, ambiguous := x.getHashed(key, h, mem)
+// get finds key (whose hash is h). The returned item carries only ref:
+// callers need the record's place, not the key they already have.
+func (x *index) get(key []byte, h uint64) (item, bool) {
+	ref, ok, ambiguous := x.getHashed(key, h)
 	if !ambiguous {
 		return item{ref: ref}, ok
 	}
@@ -228,7 +235,7 @@ func (x *index) get(key []byte, h uint64, mem []byte) (item, bool) {
 // reads the mapping, which can fault (a file truncated underneath): the
 // unlock is deferred so that a fault turned into an error leaves no lock
 // held.
-func (x *index) getHashed(key []byte, h uint64, mem []byte) (ref uint64, ok, ambiguous bool) {
+func (x *index) getHashed(key []byte, h uint64) (ref uint64, ok, ambiguous bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	ref, ok = x.hash.get(h)
@@ -238,7 +245,7 @@ func (x *index) getHashed(key []byte, h uint64, mem []byte) (ref uint64, ok, amb
 	case ref == refAmbiguous:
 		return 0, false, true
 	}
-	return ref, keyAt(mem, ref, key), false // a mismatch is another key with the same hash
+	return ref, keyAt(x.view(), ref, key), false // a mismatch is another key with the same hash
 }
 
 // replace is Put's one trip through the index: under a single lock it
@@ -247,7 +254,7 @@ func (x *index) getHashed(key []byte, h uint64, mem []byte) (ref uint64, ok, amb
 // hash it changes nothing and reports ambiguous: the caller then asks get
 // (which consults the tree) and put. The unlock is deferred because the key
 // comparison reads the mapping, which can fault.
-func (x *index) replace(key []byte, h uint64, off int64, mem []byte) (old item, had, ambiguous bool) {
+func (x *index) replace(key []byte, h uint64, off int64) (old item, had, ambiguous bool) {
 	n := 0
 	defer func() { x.queued(n) }()
 	x.mu.Lock()
@@ -256,7 +263,7 @@ func (x *index) replace(key []byte, h uint64, off int64, mem []byte) (old item, 
 	if ok && cur == refAmbiguous {
 		return item{}, false, true
 	}
-	had = ok && keyAt(mem, cur, key)
+	had = ok && keyAt(x.view(), cur, key)
 	old = item{ref: cur}
 	n = x.putLocked(key, h, off, old, had)
 	return old, had, false
@@ -341,8 +348,8 @@ type indexBuild struct {
 	hint  int // records scanned, an upper bound of the keys: set before the first send
 }
 
-func startIndexBuild(mem []byte) *indexBuild {
-	b := &indexBuild{mem: mem, x: &index{tree: newTree()},
+func startIndexBuild(mem []byte, view func() []byte) *indexBuild {
+	b := &indexBuild{mem: mem, x: &index{view: view, tree: newTree()},
 		tree: make(chan []recovery.Entry, 64), hash: make(chan []recovery.Entry, 64)}
 	b.wg.Add(2)
 	go func() {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"runtime/debug"
 
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -33,7 +34,8 @@ func (db *DB) View(key []byte, fn func(value []byte) error) (err error) {
 	}
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	it, ok := db.idx.get(key, hashKey(key), db.m.Bytes())
+	db.at(seam.ReadLookup)
+	it, ok := db.idx.get(key, hashKey(key))
 	if !ok {
 		return ErrNotFound
 	}

@@ -67,7 +67,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 	seq := db.seq.Add(1)
 	db.codec.Write(db.flusher("put-no-flush"), mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
 	if mutant.On("put-free-early") {
-		if old, ok := db.idx.get(key, h, mem); ok {
+		if old, ok := db.idx.get(key, h); ok {
 			recovery.Free(db.p, mem[old.off():])
 		}
 	}
@@ -80,9 +80,9 @@ func (db *DB) Put(key, value []byte) (err error) {
 		return err
 	}
 	db.at(seam.PutDurable)
-	old, had, ambiguous := db.idx.replace(key, h, off, mem)
+	old, had, ambiguous := db.idx.replace(key, h, off)
 	if ambiguous {
-		old, had = db.idx.get(key, h, mem)
+		old, had = db.idx.get(key, h)
 		db.idx.put(key, h, off, old, had)
 	}
 	if had {
@@ -104,7 +104,7 @@ func (db *DB) Delete(key []byte) (err error) {
 	defer db.locks.unlock(s)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	mem := db.m.Bytes()
-	it, ok := db.idx.get(key, h, mem)
+	it, ok := db.idx.get(key, h)
 	if !ok {
 		return nil
 	}
