@@ -28,6 +28,12 @@ var (
 	// with Options.ReadOnly.
 	ErrReadOnly = errors.New("daxkv: pool is read-only")
 
+	// ErrSync is wrapped by the errors of Grow and Sync when fdatasync
+	// fails: the file's size or its pages may not be durable, and a later
+	// fdatasync that succeeds does not prove they are (the kernel may have
+	// dropped the dirty state of what it failed to write).
+	ErrSync = errors.New("daxkv: fdatasync failed")
+
 	// ErrClosed is returned by Grow, Fault, Punch and Sync after Close.
 	ErrClosed = errors.New("daxkv: pool is closed")
 )

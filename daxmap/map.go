@@ -304,7 +304,8 @@ func (m *Map) Path() string { return m.path }
 //
 // Grow returns an error wrapping ErrNoSpace for device DAX, for a size past
 // the reservation (Options.MaxSize), and when the filesystem refuses the
-// size; ErrReadOnly on a read-only Map; ErrClosed after Close.
+// size; ErrSync when the new size could not be made durable; ErrReadOnly on
+// a read-only Map; ErrClosed after Close.
 func (m *Map) Grow(newSize int64) error {
 	if m.readOnly {
 		return fmt.Errorf("daxkv: grow %s: %w", m.path, ErrReadOnly)
@@ -334,13 +335,16 @@ func (m *Map) Grow(newSize int64) error {
 	}
 	if st.size < newSize {
 		if err := truncateFD(m.fd, newSize); err != nil {
+			if isNoSpace(err) {
+				return fmt.Errorf("%w: grow %s to %d bytes: %w", ErrNoSpace, m.path, newSize, err)
+			}
 			return fmt.Errorf("daxkv: grow %s: %w", m.path, err)
 		}
 	}
 	// The size is metadata: make it durable even under MAP_SYNC, which only
 	// covers the blocks a write fault allocates.
 	if err := datasyncFD(m.fd); err != nil {
-		return fmt.Errorf("daxkv: grow %s: %w", m.path, err)
+		return fmt.Errorf("daxkv: grow %s: %w: %w", m.path, ErrSync, err)
 	}
 	n := newSize - m.mapped
 	if err := mapShared(m.fd, m.mapped, addPtr(m.base, m.mapped), uintptr(n), false, m.mapSync); err != nil {
@@ -388,7 +392,8 @@ func (m *Map) Remap(policy SyncPolicy) error {
 
 // Sync makes every store to the mapping and the file's size durable
 // (fdatasync): the catch-all of the page-cache path. It is a no-op on device
-// DAX, which has no page cache, and on a read-only Map.
+// DAX, which has no page cache, and on a read-only Map. Its error wraps
+// ErrSync when fdatasync fails.
 func (m *Map) Sync() error {
 	if m.closed.Load() {
 		return ErrClosed
@@ -397,7 +402,7 @@ func (m *Map) Sync() error {
 		return nil
 	}
 	if err := datasyncFD(m.fd); err != nil {
-		return fmt.Errorf("daxkv: sync %s: %w", m.path, err)
+		return fmt.Errorf("daxkv: sync %s: %w: %w", m.path, ErrSync, err)
 	}
 	return nil
 }

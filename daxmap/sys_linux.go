@@ -175,7 +175,7 @@ func isNotSupported(err error) bool {
 
 // isNoSpace reports whether err means the filesystem is full.
 func isNoSpace(err error) bool {
-	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT)
+	return errors.Is(err, unix.ENOSPC) || errors.Is(err, unix.EDQUOT) || errors.Is(err, unix.EFBIG)
 }
 
 // reserve maps n bytes of inaccessible, unbacked address space: nothing is

@@ -25,8 +25,10 @@
 //     Go memory model sense (for example, under the same mutex).
 //   - A byte that was flushed is never forgotten: on the msync path a page's
 //     dirty mark is cleared before the page is written back, so a store that
-//     races with the write-back re-marks the page and a later Drain catches it;
-//     a failed msync re-marks every page it did not write back.
+//     races with the write-back re-marks the page and a later Drain catches it.
+//   - A failed Drain is final on the msync path: every later Drain returns the
+//     first failure, since a later msync that succeeds proves nothing about
+//     pages whose write-back failed.
 //
 // Invariants: Flush and Copy never touch memory outside the slices they are
 // given, except that the CPU path writes back whole cache lines (which only

@@ -16,9 +16,14 @@ import (
 // written back successfully, by its own pass or by another caller's. The
 // dirty mark of a page is cleared under the lock before the page is written
 // back, so a store that races with the write-back re-marks the page and a
-// later Drain writes it again: nothing dirty is ever forgotten. When msync
-// fails, the pages it did not write back are marked dirty again and the error
-// is returned, wrapped with the offset range of the pages.
+// later Drain writes it again: nothing dirty is ever forgotten.
+//
+// A failure is final. When msync fails, the error is returned, wrapped with
+// the offset range of the pages, and every later Drain returns it too,
+// without writing anything back: after a failed write-back the kernel may
+// have dropped the pages' dirty state (the fsyncgate lesson of PostgreSQL),
+// so a later msync that succeeds proves nothing about them. The caller
+// must stop trusting the mapping and recover from the file.
 //
 // Adjacent dirty pages are coalesced into one msync call per run.
 type Msync struct {
@@ -43,6 +48,8 @@ type Msync struct {
 	started, done uint64
 	// lastErr is the result of pass number done.
 	lastErr error
+	// failed is the first pass's error, returned by every Drain after it.
+	failed error
 	// waiters counts the Drain callers parked in passDone.Wait; tests read
 	// it to know a caller is waiting.
 	waiters int
@@ -103,9 +110,13 @@ func (p *Msync) Copy(dst, src []byte) {
 
 // Drain writes back every page dirtied before the call and returns nil once
 // they are all durable, or the error of the pass that was to write them.
+// After any pass has failed, Drain returns that first failure.
 func (p *Msync) Drain() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.failed != nil {
+		return p.failed
+	}
 	running := p.started > p.done
 	if len(p.dirty) == 0 && !running {
 		// Every page ever dirtied was written back: a failed pass would
@@ -128,8 +139,9 @@ func (p *Msync) Drain() error {
 		p.passDone.Wait()
 		p.waiters--
 	}
-	// If a later pass than target finished, it took every page that target
-	// failed to write back, so its result is the one that counts.
+	if p.failed != nil {
+		return p.failed
+	}
 	return p.lastErr
 }
 
@@ -158,6 +170,9 @@ func (p *Msync) pass() {
 		p.spare = runs[:0]
 		p.done++
 		p.lastErr = err
+		if err != nil && p.failed == nil {
+			p.failed = err
+		}
 		p.passDone.Broadcast()
 	}()
 	for ; written < len(runs); written++ {

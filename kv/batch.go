@@ -91,8 +91,8 @@ func (db *DB) Apply(b *Batch) (err error) {
 	}
 	held := db.locks.lockSet(idx)
 	defer db.locks.unlockSet(held)
-	if db.closed.Load() {
-		return ErrClosed
+	if err := db.writeErr(); err != nil {
+		return err
 	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 
@@ -129,8 +129,7 @@ func (db *DB) Apply(b *Batch) (err error) {
 	}
 	db.at(seam.BatchWritten)
 	if err := db.fence("batch-no-record-fence"); err != nil {
-		undo(len(ops))
-		return err
+		return err // the DB has failed: the next Open decides from the media
 	}
 	db.at(seam.BatchDurable)
 	mem := db.m.Bytes()
@@ -140,8 +139,8 @@ func (db *DB) Apply(b *Batch) (err error) {
 	db.at(seam.BatchCommit)
 	if err := db.fence("batch-no-commit-fence"); err != nil {
 		// The commit may or may not be durable: the batch is not
-		// acknowledged, and recovery settles it either way. In memory it
-		// stays unapplied; its records must not be reused meanwhile.
+		// acknowledged, and the next Open settles it either way. The DB
+		// has failed, so nothing in memory can contradict that meanwhile.
 		return err
 	}
 	db.at(seam.BatchCommitted)

@@ -49,6 +49,7 @@ type DB struct {
 	hooks *seam.Hooks // test seams, from Options
 
 	switching atomic.Bool // SwitchMode is draining readers: enter waits
+	failed    atomic.Pointer[failure] // the first I/O failure of a write (fail.go)
 	closed    atomic.Bool
 	closeMu   sync.Mutex // serializes Close
 
@@ -212,8 +213,10 @@ func (e *preferredModeError) Error() string {
 
 // Close makes everything durable, marks the pool cleanly closed and releases
 // the mapping and the lock, in reverse order of acquisition. It waits for
-// operations in progress. The first call returns the first error met; every
-// later call returns ErrClosed.
+// operations in progress. The first call returns the first error met (after
+// a write failed, an error wrapping ErrFailed: the pool is then left as the
+// media hold it, for the next Open to recover); every later call returns
+// ErrClosed.
 func (db *DB) Close() (err error) {
 	db.closeMu.Lock()
 	defer db.closeMu.Unlock()
@@ -223,17 +226,26 @@ func (db *DB) Close() (err error) {
 	db.ep.drain()
 	db.locks.lockAll()
 	defer db.locks.unlockAll()
-	if !db.readOnly {
+	switch {
+	case db.readOnly:
+	case db.failed.Load() != nil:
+		// Memory and media may disagree: write nothing, leave the pool
+		// marked in use, and let the next Open recover from the media.
+		err = db.failedErr()
+	default:
 		func() {
 			defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 			if err = db.p.Drain(); err != nil {
+				err = db.fail(err)
 				return
 			}
 			db.sbMu.Lock()
 			defer db.sbMu.Unlock()
 			db.sb.SeqFloor = db.seq.Load() + 1
 			db.sb.Flags |= recovery.FlagClean
-			err = db.sb.Write(db.m.Bytes(), db.p)
+			if err = db.sb.Write(db.m.Bytes(), db.p); err != nil {
+				err = db.fail(err)
+			}
 		}()
 	}
 	db.idx.close()
@@ -255,11 +267,17 @@ func (db *DB) Sync() (err error) {
 	if db.readOnly {
 		return nil
 	}
-	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	if err := db.p.Drain(); err != nil {
+	if err := db.failedErr(); err != nil {
 		return err
 	}
-	return db.m.Sync()
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	if err := db.p.Drain(); err != nil {
+		return db.fail(err)
+	}
+	if err := db.m.Sync(); err != nil {
+		return db.fail(err)
+	}
+	return nil
 }
 
 // Path returns the pool's file name.

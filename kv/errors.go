@@ -38,6 +38,14 @@ var (
 	// ErrReadOnly is returned by writes to a DB opened with ReadOnly.
 	ErrReadOnly = errors.New("daxkv: database is read-only")
 
+	// ErrFailed is returned by every write (and by Sync and Close) once a
+	// write failed to reach the media: a fence, an msync or an fdatasync
+	// returned an error. From then on memory and media may disagree, so the
+	// DB refuses writes; reads keep working on what memory holds. The error
+	// also wraps the first failure. Close the DB and open it again: Open
+	// recovers from the media, where every acknowledged write is.
+	ErrFailed = errors.New("daxkv: a write failed to reach the media; writes are refused until the pool is reopened")
+
 	// ErrBusy is returned by SwitchMode when the readers holding the
 	// mapping did not finish before the caller's deadline.
 	ErrBusy = errors.New("daxkv: database is busy")

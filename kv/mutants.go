@@ -18,12 +18,16 @@ func (db *DB) flusher(name string) flush.Persister {
 	return db.p
 }
 
-// fence drains db.p, unless mutant name drops this fence.
+// fence drains db.p, unless mutant name drops this fence. A failed drain
+// fails the DB (fail.go).
 func (db *DB) fence(name string) error {
 	if mutant.On(name) {
 		return nil
 	}
-	return db.p.Drain()
+	if err := db.p.Drain(); err != nil {
+		return db.fail(err)
+	}
+	return nil
 }
 
 type dropFlush struct{ flush.Persister }

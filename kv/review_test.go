@@ -1,10 +1,13 @@
 package kv
 
 import (
+	"errors"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 
+	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/seam"
 )
 
@@ -51,5 +54,98 @@ func TestGetWhileGrowing(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+// errInjected is the I/O error the tests' Persister wrappers return.
+var errInjected = errors.New("injected EIO")
+
+// failNext is a Persister whose next Drain fails once armed.
+type failNext struct {
+	flush.Persister
+	armed *atomic.Bool
+}
+
+func (f failNext) Drain() error {
+	if f.armed.CompareAndSwap(true, false) {
+		return errInjected
+	}
+	return f.Persister.Drain()
+}
+
+// failAt returns hooks whose Persister fails the first Drain after the
+// write path passes point.
+func failAt(point seam.Point) *seam.Hooks {
+	armed := new(atomic.Bool)
+	return &seam.Hooks{
+		WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister { return failNext{p, armed} },
+		At: func(p seam.Point) {
+			if p == point {
+				armed.Store(true)
+			}
+		},
+	}
+}
+
+// TestFenceErrorFailsTheDB: after a failed Drain, memory and media may
+// disagree, so the DB refuses every write. Before, a batch whose commit or
+// settle fence failed stayed in the pool's log while the index kept the old
+// version; a later Delete of the key, acknowledged, freed only the old
+// version, and the next Open replayed the batch: the deleted key came back.
+func TestFenceErrorFailsTheDB(t *testing.T) {
+	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
+		for _, point := range []seam.Point{seam.BatchCommit, seam.BatchSettling} {
+			t.Run(mode.String()+"/"+string(point), func(t *testing.T) {
+				path := filepath.Join(shmDir(t), "pool")
+				opts := smallOpts(mode)
+				opts.hooks = failAt(point)
+				db, err := Open(path, opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				k := []byte("k")
+				mustPut(t, db, k, []byte("v1"))
+				b := db.NewBatch()
+				b.Put(k, []byte("v2"))
+				if err := db.Apply(b); !errors.Is(err, errInjected) {
+					t.Fatalf("Apply with a failing fence: %v, want the injected error", err)
+				}
+				delErr := db.Delete(k)
+				if !errors.Is(delErr, ErrFailed) || !errors.Is(delErr, errInjected) {
+					t.Errorf("Delete after the failure: %v, want ErrFailed naming the first failure", delErr)
+				}
+				if err := db.Put([]byte("other"), []byte("x")); !errors.Is(err, ErrFailed) {
+					t.Errorf("Put after the failure: %v, want ErrFailed", err)
+				}
+				if err := db.Apply(db.NewBatch()); err != nil {
+					t.Errorf("an empty Apply writes nothing: %v", err)
+				}
+				if err := db.Sync(); !errors.Is(err, ErrFailed) {
+					t.Errorf("Sync after the failure: %v, want ErrFailed", err)
+				}
+				if err := db.SetPreferredMode(DAXOff); !errors.Is(err, ErrFailed) {
+					t.Errorf("SetPreferredMode after the failure: %v, want ErrFailed", err)
+				}
+				if v, err := db.Get(k); err != nil || string(v) != "v1" {
+					t.Errorf("Get after the failure: %q, %v; reads keep working on memory", v, err)
+				}
+				if err := db.Close(); !errors.Is(err, ErrFailed) {
+					t.Errorf("Close after the failure: %v, want ErrFailed", err)
+				}
+				db = openTest(t, path, smallOpts(mode))
+				v, err := db.Get(k)
+				switch {
+				case delErr == nil && !errors.Is(err, ErrNotFound):
+					t.Fatalf("the acknowledged Delete was undone by the reopen: %q, %v", v, err)
+				case err == nil && string(v) != "v1" && string(v) != "v2":
+					t.Fatalf("after reopen: %q", v)
+				case err != nil && !errors.Is(err, ErrNotFound):
+					t.Fatal(err)
+				}
+				if s := db.Stats(); !s.Recovered {
+					t.Error("the failed DB was marked cleanly closed")
+				}
+			})
+		}
 	}
 }

@@ -98,13 +98,19 @@ func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	db.sbMu.Lock()
 	defer db.sbMu.Unlock()
+	if err := db.failedErr(); err != nil {
+		return err
+	}
 	db.sb.Preferred = uint32(mode)
 	db.at(seam.Superblock)
 	p := db.p
 	if mutant.On("superblock-no-fence") {
 		p = dropDrain{p}
 	}
-	return db.sb.Write(db.m.Bytes(), p)
+	if err := db.sb.Write(db.m.Bytes(), p); err != nil {
+		return db.fail(err)
+	}
+	return nil
 }
 
 // Check verifies the pool while it is open: it stops writers, checks every

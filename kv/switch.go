@@ -50,8 +50,11 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 		}
 	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	if err := db.p.Drain(); err != nil {
+	if err := db.failedErr(); err != nil {
 		return err
+	}
+	if err := db.p.Drain(); err != nil {
+		return db.fail(err)
 	}
 	policy := map[DAXMode]daxmap.SyncPolicy{DAXAuto: daxmap.SyncAuto, DAXOn: daxmap.SyncRequire,
 		DAXOff: daxmap.SyncNever, DAXEmulated: daxmap.SyncNever}[mode]

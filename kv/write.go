@@ -25,6 +25,17 @@ func (db *DB) checkKV(key, value []byte) error {
 	return nil
 }
 
+// writeErr returns the error a write must return now: ErrClosed after
+// Close, an error wrapping ErrFailed after a failed write, else nil. Writers
+// call it with their stripes held, so that Close (which takes every stripe)
+// and a failure recorded under a stripe are seen.
+func (db *DB) writeErr() error {
+	if db.closed.Load() {
+		return ErrClosed
+	}
+	return db.failedErr()
+}
+
 // lockKey validates a write of key (and value), then takes the key's
 // stripe; the caller unlocks stripe s. It returns the key's hash.
 func (db *DB) lockKey(key, value []byte) (h uint64, s int, err error) {
@@ -37,9 +48,9 @@ func (db *DB) lockKey(key, value []byte) (h uint64, s int, err error) {
 	h = hashKey(key)
 	s = stripeOf(h)
 	db.locks.lock(s)
-	if db.closed.Load() {
+	if err := db.writeErr(); err != nil {
 		db.locks.unlock(s)
-		return 0, 0, ErrClosed
+		return 0, 0, err
 	}
 	return h, s, nil
 }
@@ -74,9 +85,8 @@ func (db *DB) Put(key, value []byte) (err error) {
 	db.at(seam.PutWritten)
 	if err := db.fence("put-no-fence"); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and
-		// either is allowed. Take it back in memory.
-		recovery.Free(db.p, mem[off:])
-		db.al.Free(off, size)
+		// either is allowed. The DB has failed; the index keeps the old
+		// version until the next Open decides from the media.
 		return err
 	}
 	db.at(seam.PutDurable)
@@ -206,7 +216,11 @@ func (db *DB) grow(size int64) error {
 	next := (before + step + chunk - 1) / chunk * chunk
 	db.at(seam.Grow)
 	if err := db.m.Grow(next); err != nil {
-		return fmt.Errorf("daxkv: grow pool to %d bytes: %w", next, err)
+		err = fmt.Errorf("daxkv: grow pool to %d bytes: %w", next, err)
+		if syncFailed(err) {
+			return db.fail(err)
+		}
+		return err
 	}
 	if r, ok := db.p.(flush.Resizer); ok {
 		r.Resized(next, !mutant.On("grow-unsynced"))
