@@ -50,3 +50,56 @@ func (m *Map) faultError(addr uintptr) error {
 	}
 	return fmt.Errorf("%w: address %#x is outside the pool's reservation", fault, addr)
 }
+
+// FaultError is a memory fault caught by Catch.
+type FaultError struct {
+	// Off is the faulting address's offset from the start of the slice
+	// Catch was given, or -1 when the address lies outside it.
+	Off int64
+	// Addr is the faulting address.
+	Addr uintptr
+}
+
+func (e *FaultError) Error() string {
+	if e.Off < 0 {
+		return fmt.Sprintf("%v: address %#x is outside the mapping", ErrFault, e.Addr)
+	}
+	return fmt.Sprintf("%v at offset %d", ErrFault, e.Off)
+}
+
+// Unwrap makes errors.Is(err, ErrFault) true.
+func (e *FaultError) Unwrap() error { return ErrFault }
+
+// Catch calls fn with memory faults turned into errors, for code that
+// reads a mapping without a Map at hand (package recovery) and for every
+// goroutine that touches one: SetPanicOnFault is per goroutine, so a
+// worker goroutine that reads the mapping without its own guard turns a bad
+// block or a truncated file into a fatal fault of the whole process. A
+// fault during fn is returned as a *FaultError with the offset from the
+// start of mem; any other panic is re-panicked.
+func Catch(mem []byte, fn func() error) (err error) {
+	defer catch(mem, debug.SetPanicOnFault(true), &err)
+	return fn()
+}
+
+// catch is Catch's deferred half; it must be deferred directly because it
+// calls recover.
+func catch(mem []byte, prev bool, err *error) {
+	debug.SetPanicOnFault(prev)
+	r := recover()
+	if r == nil {
+		return
+	}
+	f, ok := r.(interface {
+		runtime.Error
+		Addr() uintptr
+	})
+	if !ok {
+		panic(r)
+	}
+	fe := &FaultError{Off: -1, Addr: f.Addr()}
+	if base := sliceAddr(mem); len(mem) > 0 && fe.Addr >= base && fe.Addr-base < uintptr(len(mem)) {
+		fe.Off = int64(fe.Addr - base)
+	}
+	*err = fe
+}

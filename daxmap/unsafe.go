@@ -38,3 +38,10 @@ func alignPtr(p unsafe.Pointer, align uintptr) (unsafe.Pointer, uintptr) {
 func addrOf(p unsafe.Pointer) uintptr {
 	return uintptr(p)
 }
+
+// sliceAddr returns the numeric address of b's first byte, to compare it
+// with fault addresses (Catch). Like addrOf, the number is never turned
+// back into a pointer.
+func sliceAddr(b []byte) uintptr {
+	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+}

@@ -48,7 +48,7 @@ type DB struct {
 
 	hooks *seam.Hooks // test seams, from Options
 
-	switching atomic.Bool // SwitchMode is draining readers: enter waits
+	switching atomic.Bool             // SwitchMode is draining readers: enter waits
 	failed    atomic.Pointer[failure] // the first I/O failure of a write (fail.go)
 	closed    atomic.Bool
 	closeMu   sync.Mutex // serializes Close
@@ -176,7 +176,17 @@ func (db *DB) load() error {
 	} else {
 		b := startIndexBuild(mem, db.m.Bytes)
 		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers, b.add)
-		db.idx = b.finish()
+		idx, berr := b.finish()
+		switch {
+		case err != nil:
+			if idx != nil {
+				idx.close()
+			}
+		case berr != nil:
+			err = berr
+		default:
+			db.idx = idx
+		}
 	}
 	if err != nil {
 		return err

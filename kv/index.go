@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"cmp"
+	"errors"
 	"strings"
 	"sync"
 
@@ -337,13 +338,17 @@ func (x *index) len() int {
 // indexBuild builds the index at open from the winners recovery streams
 // in key order: one goroutine fills the B-tree (ordered inserts always
 // append at its right edge), another the hash map, both while recovery is
-// still deciding later keys.
+// still deciding later keys. Both read keys from the mapping, so each runs
+// its work under a guard: a memory fault becomes an error wrapping
+// ErrCorrupt from finish, and the goroutine keeps draining its channel so
+// that recovery never blocks on it.
 type indexBuild struct {
 	mem   []byte
 	x     *index
 	tree  chan []recovery.Entry
 	hash  chan []recovery.Entry
 	wg    sync.WaitGroup
+	errs  [2]error // the first error of each builder, read after wg.Wait
 	sized bool
 	hint  int // records scanned, an upper bound of the keys: set before the first send
 }
@@ -352,37 +357,46 @@ func startIndexBuild(mem []byte, view func() []byte) *indexBuild {
 	b := &indexBuild{mem: mem, x: &index{view: view, tree: newTree()},
 		tree: make(chan []recovery.Entry, 64), hash: make(chan []recovery.Entry, 64)}
 	b.wg.Add(2)
-	go func() {
-		defer b.wg.Done()
-		for batch := range b.tree {
-			for i := range batch {
-				e := &batch[i]
-				b.x.tree.ReplaceOrInsert(makeItem(e.Key(mem), e.Off))
-			}
-			b.x.keys += len(batch)
-		}
-	}()
-	go func() {
-		defer b.wg.Done()
-		for batch := range b.hash {
-			if b.x.hash == nil {
-				// Sized on the first batch (sent with the record count),
-				// before any insert: no rehashing.
-				b.x.hash = newHashTable(b.hint)
-			}
-			for i := range batch {
-				e := &batch[i]
-				k := e.Key(mem)
-				h := hashKey(k)
-				ref := uint64(e.Off)<<refKeyBits | uint64(len(k))
-				if _, ok := b.x.hash.get(h); ok {
-					ref = refAmbiguous
-				}
-				b.x.hash.set(h, ref)
-			}
-		}
-	}()
+	go b.build(b.tree, &b.errs[0], b.addTree)
+	go b.build(b.hash, &b.errs[1], b.addHash)
 	return b
+}
+
+// build feeds every batch received on ch to add, under a guard, until ch
+// is closed; after a failure it only drains ch.
+func (b *indexBuild) build(ch <-chan []recovery.Entry, first *error, add func([]recovery.Entry)) {
+	defer b.wg.Done()
+	for batch := range ch {
+		if *first == nil {
+			*first = recovery.Guard(b.mem, func() error { add(batch); return nil })
+		}
+	}
+}
+
+func (b *indexBuild) addTree(batch []recovery.Entry) {
+	for i := range batch {
+		e := &batch[i]
+		b.x.tree.ReplaceOrInsert(makeItem(e.Key(b.mem), e.Off))
+	}
+	b.x.keys += len(batch)
+}
+
+func (b *indexBuild) addHash(batch []recovery.Entry) {
+	if b.x.hash == nil {
+		// Sized on the first batch (sent with the record count), before
+		// any insert: no rehashing.
+		b.x.hash = newHashTable(b.hint)
+	}
+	for i := range batch {
+		e := &batch[i]
+		k := e.Key(b.mem)
+		h := hashKey(k)
+		ref := uint64(e.Off)<<refKeyBits | uint64(len(k))
+		if _, ok := b.x.hash.get(h); ok {
+			ref = refAmbiguous
+		}
+		b.x.hash.set(h, ref)
+	}
 }
 
 // add is recovery.RecoverStream's callback.
@@ -395,14 +409,18 @@ func (b *indexBuild) add(batch []recovery.Entry, total int) {
 	b.hash <- batch
 }
 
-// finish waits for both builders and returns the index.
-func (b *indexBuild) finish() *index {
+// finish waits for both builders and returns the index, or the first error
+// of either.
+func (b *indexBuild) finish() (*index, error) {
 	close(b.tree)
 	close(b.hash)
 	b.wg.Wait()
+	if err := errors.Join(b.errs[0], b.errs[1]); err != nil {
+		return nil, err
+	}
 	if b.x.hash == nil {
 		b.x.hash = newHashTable(0)
 	}
 	b.x.start()
-	return b.x
+	return b.x, nil
 }

@@ -2,13 +2,16 @@ package kv
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 
+	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/seam"
+	"github.com/daxkv/daxkv/recovery"
 )
 
 // Regression tests for the defects found by reading the store to break it
@@ -147,5 +150,56 @@ func TestFenceErrorFailsTheDB(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestCheckFaultIsAnError: Check's scan workers read the mapping on their
+// own goroutines; with the pool truncated underneath, each memory fault
+// must become an error wrapping ErrCorrupt with the offset. Before, the
+// workers had no guard and the fault killed the process.
+func TestCheckFaultIsAnError(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	db, err := Open(path, &Options{Size: 512 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := 0; i < 800; i++ {
+		mustPut(t, db, key(i), value(i, 0, 300))
+	}
+	if err := os.Truncate(path, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	err = db.Check()
+	var ce *recovery.CorruptError
+	if !errors.As(err, &ce) || ce.Off < 64<<10 {
+		t.Fatalf("Check of a pool truncated underneath: %v, want ErrCorrupt past offset 64 KiB", err)
+	}
+}
+
+// TestIndexBuildFaultIsAnError feeds the index builders of Open entries
+// whose keys lie in a range truncated underneath the mapping: both builder
+// goroutines read keys, and each must report the fault through finish
+// instead of killing the process, and keep draining so that recovery never
+// blocks on them.
+func TestIndexBuildFaultIsAnError(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	m, err := daxmap.Open(path, daxmap.Options{Size: 256 << 10, ChunkSize: 64 << 10, Sync: daxmap.SyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := os.Truncate(path, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	b := startIndexBuild(m.Bytes(), m.Bytes)
+	for n := 0; n < 100; n++ { // more batches than the channels buffer
+		batch := []recovery.Entry{{Off: 128<<10 + int64(n)*64, KeyLen: 16}}
+		b.add(batch, 100)
+	}
+	x, err := b.finish()
+	var ce *recovery.CorruptError
+	if !errors.As(err, &ce) || ce.Off < 128<<10 || x != nil {
+		t.Fatalf("index build over a truncated mapping: %v, %v; want ErrCorrupt at the entry's offset", x, err)
 	}
 }

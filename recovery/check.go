@@ -20,7 +20,19 @@ type Report struct {
 // record per key. Crash images are not clean until Recover has run on them.
 // It returns an error wrapping ErrCorrupt when the pool cannot be read at
 // all; inconsistencies go into Report.Problems.
-func Check(mem []byte, poolSize int64, workers int) (*Report, error) {
+func Check(mem []byte, poolSize int64, workers int) (rep *Report, err error) {
+	err = Guard(mem, func() error {
+		rep, err = check(mem, poolSize, workers)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// check is Check's work, on the caller's goroutine, under its Guard.
+func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 	sb, err := ReadSuperblock(mem)
 	if err != nil {
 		return nil, err
@@ -39,7 +51,14 @@ func Check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("batch log slot %d still holds committed batch %d", cm.Slot, cm.Seq))
 	}
 	rep.Chunks = int(poolSize / sb.ChunkSize)
-	all := mergeSorted(mem, scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers), workers)
+	parts, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers)
+	if err != nil {
+		return nil, err
+	}
+	all, err := mergeSorted(mem, parts, workers)
+	if err != nil {
+		return nil, err
+	}
 	rep.Records = len(all)
 	for i := range all {
 		e := &all[i]

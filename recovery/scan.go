@@ -73,7 +73,20 @@ const liveBatch = 4096
 // sizing. live runs on Recover's goroutine and must not retain a batch
 // after returning unless it copies it: batches are not reused, so keeping
 // them is fine.
-func RecoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int, live func(batch []Entry, total int)) (*Result, error) {
+func RecoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int, live func(batch []Entry, total int)) (res *Result, err error) {
+	err = Guard(mem, func() error {
+		res, err = recoverStream(mem, poolSize, sb, p, workers, live)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// recoverStream is RecoverStream's work, on the caller's goroutine, under
+// its guard.
+func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int, live func(batch []Entry, total int)) (*Result, error) {
 	c := NewCodec(sb)
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
@@ -86,11 +99,17 @@ func RecoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 		res.Floor = max(res.Floor, cm.Seq+1)
 	}
 
-	entries := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers)
+	entries, err := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers)
+	if err != nil {
+		return nil, err
+	}
 	for i := range entries {
 		res.Records += len(entries[i])
 	}
-	all := mergeSorted(mem, entries, workers)
+	all, err := mergeSorted(mem, entries, workers)
+	if err != nil {
+		return nil, err
+	}
 
 	var b *alloc.Builder
 	if p != nil {
@@ -196,25 +215,30 @@ func Empty(sb *Superblock, poolSize int64) *Result {
 
 // scanChunks decodes every valid record of every chunk, workers chunks at a
 // time. Each worker's slice comes back sorted by key, then by sequence
-// number descending.
-func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) [][]Entry {
+// number descending. A memory fault in any worker is returned as a
+// CorruptError at its offset.
+func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][]Entry, error) {
 	workers = max(1, min(workers, chunks))
 	out := make([][]Entry, workers)
+	first := newFirstError()
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
-			var es []Entry
-			for ch := w; ch < chunks; ch += workers {
-				es = scanChunk(c, mem, chunkSize, int64(ch), es)
-			}
-			slices.SortFunc(es, func(a, b Entry) int { return compareEntries(mem, &a, &b) })
-			out[w] = es
+			first.set(Guard(mem, func() error {
+				var es []Entry
+				for ch := w; ch < chunks; ch += workers {
+					es = scanChunk(c, mem, chunkSize, int64(ch), es)
+				}
+				slices.SortFunc(es, func(a, b Entry) int { return compareEntries(mem, &a, &b) })
+				out[w] = es
+				return nil
+			}))
 		}(w)
 	}
 	wg.Wait()
-	return out
+	return out, first.get()
 }
 
 func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry) []Entry {
@@ -266,10 +290,11 @@ func compareEntries(mem []byte, a, b *Entry) int {
 }
 
 // mergeSorted merges the workers' sorted slices into one, pairwise and in
-// parallel.
-func mergeSorted(mem []byte, parts [][]Entry, workers int) []Entry {
+// parallel (comparing long keys reads the pool, so each merge is guarded).
+func mergeSorted(mem []byte, parts [][]Entry, workers int) ([]Entry, error) {
 	for len(parts) > 1 {
 		next := make([][]Entry, (len(parts)+1)/2)
+		first := newFirstError()
 		var wg sync.WaitGroup
 		for i := 0; i < len(parts); i += 2 {
 			if i+1 == len(parts) {
@@ -279,16 +304,22 @@ func mergeSorted(mem []byte, parts [][]Entry, workers int) []Entry {
 			wg.Add(1)
 			go func(i int) {
 				defer wg.Done()
-				next[i/2] = merge2(mem, parts[i], parts[i+1])
+				first.set(Guard(mem, func() error {
+					next[i/2] = merge2(mem, parts[i], parts[i+1])
+					return nil
+				}))
 			}(i)
 		}
 		wg.Wait()
+		if err := first.get(); err != nil {
+			return nil, err
+		}
 		parts = next
 	}
 	if len(parts) == 0 {
-		return nil
+		return nil, nil
 	}
-	return parts[0]
+	return parts[0], nil
 }
 
 func merge2(mem []byte, a, b []Entry) []Entry {
