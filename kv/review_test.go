@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -201,5 +202,60 @@ func TestIndexBuildFaultIsAnError(t *testing.T) {
 	var ce *recovery.CorruptError
 	if !errors.As(err, &ce) || ce.Off < 128<<10 || x != nil {
 		t.Fatalf("index build over a truncated mapping: %v, %v; want ErrCorrupt at the entry's offset", x, err)
+	}
+}
+
+// nopPersister makes nothing durable: for editing pool images in memory.
+type nopPersister struct{}
+
+func (nopPersister) Flush([]byte)         {}
+func (nopPersister) Copy(dst, src []byte) { copy(dst, src) }
+func (nopPersister) Drain() error         { return nil }
+
+// TestNewerFormatCopyIsRefused: when the newest superblock copy was
+// written by a newer format and the other copy is valid, Open must refuse
+// the pool with ErrVersion and write nothing. Before, it opened through
+// the older copy and wrote its next generation over the newer-version copy.
+func TestNewerFormatCopyIsRefused(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	db, err := Open(path, smallOpts(DAXEmulated))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, key(1), value(1, 0, 100))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := recovery.ReadSuperblock(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb.Version = recovery.Version + 1
+	if err := sb.Write(img, nopPersister{}); err != nil { // the next generation, into the older copy
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, ro := range []bool{false, true} {
+		o := smallOpts(DAXEmulated)
+		o.ReadOnly = ro
+		if db, err := Open(path, o); !errors.Is(err, ErrVersion) {
+			if err == nil {
+				db.Close()
+			}
+			t.Fatalf("Open (read-only %v) of a pool whose newest copy is a newer format: %v, want ErrVersion", ro, err)
+		}
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(after, img) {
+		t.Fatal("the refused Open wrote to the pool")
 	}
 }

@@ -74,6 +74,27 @@ func TestSuperblockNewerVersion(t *testing.T) {
 	}
 }
 
+// TestSuperblockOneCopyNewer: a valid copy written by a newer format
+// beside a valid copy of ours means a newer daxkv upgraded the pool (or
+// was writing it): the pool is refused, whichever copy has the higher
+// generation, never read through the older copy and then overwritten.
+func TestSuperblockOneCopyNewer(t *testing.T) {
+	for _, newerIsNewest := range []bool{true, false} {
+		mem, sb := newPool(t, 1) // copies 1 and 0 hold generations 1 and 2
+		up := sb
+		up.Version = Version + 1
+		if newerIsNewest {
+			up.Write(mem, &memPersister{}) // generation 3, into copy 1
+		} else {
+			up.Generation = 0
+			up.Write(mem, &memPersister{}) // generation 1, over copy 1
+		}
+		if _, err := ReadSuperblock(mem); !errors.Is(err, ErrVersion) {
+			t.Fatalf("newer copy is the newest %v: %v, want ErrVersion", newerIsNewest, err)
+		}
+	}
+}
+
 func TestRecordRoundTripAndSeeding(t *testing.T) {
 	mem, sb := newPool(t, 2)
 	c := NewCodec(&sb)

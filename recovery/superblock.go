@@ -96,7 +96,8 @@ func validChunkSize(n int64) bool {
 	return n >= MinChunkSize && n <= MaxChunkSize && n&(n-1) == 0
 }
 
-// ReadSuperblock returns the newer valid copy of the superblock in mem.
+// ReadSuperblock returns the newer valid copy of the superblock in mem. It
+// returns ErrVersion when either copy is a valid copy of a newer format.
 func ReadSuperblock(mem []byte) (Superblock, error) {
 	if int64(len(mem)) < HeapStart {
 		return Superblock{}, corruptf(int64(len(mem)), "pool shorter than its header (%d bytes)", len(mem))
@@ -104,6 +105,11 @@ func ReadSuperblock(mem []byte) (Superblock, error) {
 	a, errA := decodeSuperblock(mem[superOff0:], superOff0)
 	b, errB := decodeSuperblock(mem[superOff1:], superOff1)
 	switch {
+	case errA == ErrVersion || errB == ErrVersion:
+		// A newer daxkv wrote (or is writing) this pool: whatever the
+		// other copy says, the pool's format is no longer ours to read or
+		// to overwrite.
+		return Superblock{}, ErrVersion
 	case errA == nil && errB == nil:
 		if a.UUID != b.UUID {
 			// Both copies validate but name different pools: refuse to guess.
@@ -117,8 +123,6 @@ func ReadSuperblock(mem []byte) (Superblock, error) {
 		return a, nil
 	case errB == nil:
 		return b, nil
-	case errA == ErrVersion || errB == ErrVersion:
-		return Superblock{}, ErrVersion
 	default:
 		return Superblock{}, errA
 	}
