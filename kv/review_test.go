@@ -3,8 +3,10 @@ package kv
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -257,5 +259,95 @@ func TestNewerFormatCopyIsRefused(t *testing.T) {
 	}
 	if !bytes.Equal(after, img) {
 		t.Fatal("the refused Open wrote to the pool")
+	}
+}
+
+// TestOverlappingExtentsAfterOpen writes a valid record of another key into
+// the slack of a large record's extent (whole pages; the record ends inside
+// its last page), as a damaged pool could hold. A read-only Check must
+// report the overlap with both offsets; a writable Open keeps the record
+// with the higher sequence number (FORMAT.md) and frees the other, so that
+// no two live extents overlap. Before, the scan accepted both, Check said
+// nothing, and reusing the large extent later silently destroyed the
+// other key.
+func TestOverlappingExtentsAfterOpen(t *testing.T) {
+	for _, slackNewer := range []bool{true, false} {
+		t.Run(map[bool]string{true: "slack-newer", false: "slack-older"}[slackNewer], func(t *testing.T) {
+			path := filepath.Join(shmDir(t), "pool")
+			db, err := Open(path, smallOpts(DAXEmulated))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < 8; i++ {
+				mustPut(t, db, key(100+i), value(100+i, 0, 40))
+			}
+			big, small := []byte("big"), []byte("small")
+			mustPut(t, db, big, value(1, 0, 5000))
+			it, _ := db.idx.get(big, hashKey(big))
+			hdr, _ := recovery.ReadHeader(db.m.Bytes(), it.off())
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			img, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			sb, err := recovery.ReadSuperblock(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seq := hdr.Seq - 3
+			if slackNewer {
+				seq = hdr.Seq + 3
+			}
+			at := it.off() + hdr.Size()
+			rec := img[at : at+recovery.RecordSize(len(small), 40)]
+			recovery.NewCodec(&sb).Write(nopPersister{}, rec, at, recovery.TagLive, seq, 0, small, value(2, 0, 40))
+			if err := os.WriteFile(path, img, 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			ro := smallOpts(DAXEmulated)
+			ro.ReadOnly = true
+			rdb, err := Open(path, ro)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept, dropped := it.off(), at
+			if slackNewer {
+				kept, dropped = at, it.off()
+			}
+			cerr := rdb.Check()
+			rdb.Close()
+			if want := fmt.Sprintf("offset %d: record overlaps the extent of the record at offset %d", dropped, kept); cerr == nil || !strings.Contains(cerr.Error(), want) {
+				t.Fatalf("read-only Check: %v, want it to report %q", cerr, want)
+			}
+
+			db = openTest(t, path, smallOpts(DAXEmulated))
+			if err := db.Check(); err != nil {
+				t.Fatalf("Check after a writable Open: %v", err)
+			}
+			survivor, sv, gone := small, value(2, 0, 40), big
+			if !slackNewer {
+				survivor, sv, gone = big, value(1, 0, 5000), small
+			}
+			if _, err := db.Get(gone); !errors.Is(err, ErrNotFound) {
+				t.Fatalf("the overlapped record with the lower sequence number: %v, want it dropped", err)
+			}
+			// Reuse the pool's space many times: the survivor's extent must
+			// never be handed out while it lives.
+			for n := 0; n < 300; n++ {
+				mustPut(t, db, gone, value(3, n, 40+n%5000))
+				mustPut(t, db, key(n%20), value(n%20, n, 40+(n*37)%3000))
+				if n%3 == 0 {
+					if err := db.Delete(gone); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			if v, err := db.Get(survivor); err != nil || !bytes.Equal(v, sv) {
+				t.Fatalf("the surviving record after reuse of the space: %.30q, %v", v, err)
+			}
+		})
 	}
 }

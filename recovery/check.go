@@ -16,10 +16,11 @@ type Report struct {
 // Check verifies a quiescent pool (closed, or open with every writer
 // stopped) without changing it: both superblock copies, the batch log, and
 // every record. A clean pool has one valid copy of each superblock, no
-// committed batch left in the log, no pending record, and exactly one live
-// record per key. Crash images are not clean until Recover has run on them.
-// It returns an error wrapping ErrCorrupt when the pool cannot be read at
-// all; inconsistencies go into Report.Problems.
+// committed batch left in the log, no pending record, exactly one live
+// record per key, and no two records whose extents overlap. Crash images
+// are not clean until Recover has run on them. It returns an error wrapping
+// ErrCorrupt when the pool cannot be read at all (a memory fault among
+// them); inconsistencies go into Report.Problems, with their offsets.
 func Check(mem []byte, poolSize int64, workers int) (rep *Report, err error) {
 	err = Guard(mem, func() error {
 		rep, err = check(mem, poolSize, workers)
@@ -51,15 +52,18 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		rep.Problems = append(rep.Problems, fmt.Sprintf("batch log slot %d still holds committed batch %d", cm.Slot, cm.Seq))
 	}
 	rep.Chunks = int(poolSize / sb.ChunkSize)
-	parts, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers)
+	parts, overlaps, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers)
 	if err != nil {
 		return nil, err
+	}
+	for _, o := range overlaps {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: record overlaps the extent of the record at offset %d, which has the higher sequence number (recovery frees the first)", o.Dropped, o.Kept))
 	}
 	all, err := mergeSorted(mem, parts, workers)
 	if err != nil {
 		return nil, err
 	}
-	rep.Records = len(all)
+	rep.Records = len(all) + len(overlaps)
 	for i := range all {
 		e := &all[i]
 		rep.Bytes += e.Size()

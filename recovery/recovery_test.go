@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/daxkv/daxkv/flush"
@@ -184,5 +186,52 @@ func TestRecoverRules(t *testing.T) {
 	ro, err := Recover(mem, int64(len(mem)), &sb, nil, 1)
 	if err != nil || len(ro.Live) != 2 || !bytes.Equal(before, mem) {
 		t.Fatalf("read-only recover: %v, %d keys, bytes changed %v", err, len(ro.Live), !bytes.Equal(before, mem))
+	}
+}
+
+// TestOverlappingRecords places a valid record inside the slack of a large
+// record's extent (a large extent is whole pages; the record ends before
+// its last page does). Check reports the overlap with both offsets; Recover
+// keeps the record with the higher sequence number, frees the other, and
+// leaves no two live extents overlapping.
+func TestOverlappingRecords(t *testing.T) {
+	for _, slackNewer := range []bool{true, false} {
+		mem, sb := newPool(t, 2)
+		c := NewCodec(&sb)
+		p := &memPersister{}
+		big := int64(HeapStart) // page-aligned: an extent of 8 KiB
+		bigSize := RecordSize(3, 5000)
+		c.Write(p, mem[big:big+bigSize], big, TagLive, 10, 0, []byte("big"), make([]byte, 5000))
+		small := big + bigSize // inside the big extent's second page
+		seq := uint64(5)
+		if slackNewer {
+			seq = 20
+		}
+		c.Write(p, mem[small:small+RecordSize(5, 10)], small, TagLive, seq, 0, []byte("small"), []byte("0123456789"))
+		rep, err := Check(mem, int64(len(mem)), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		kept, dropped := big, small
+		if slackNewer {
+			kept, dropped = small, big
+		}
+		want := fmt.Sprintf("offset %d: record overlaps the extent of the record at offset %d", dropped, kept)
+		if len(rep.Problems) != 1 || !strings.HasPrefix(rep.Problems[0], want) {
+			t.Fatalf("slack newer %v: Check reported %q, want %q", slackNewer, rep.Problems, want)
+		}
+		res, err := Recover(mem, int64(len(mem)), &sb, p, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Live) != 1 || res.Live[0].Off != kept || res.Discarded != 1 || res.Floor != 21 && slackNewer {
+			t.Fatalf("slack newer %v: recovered %+v", slackNewer, res)
+		}
+		if _, ok := c.Decode(mem, dropped, testChunk); ok {
+			t.Fatal("the dropped record still validates after Recover")
+		}
+		if rep, err := Check(mem, int64(len(mem)), 1); err != nil || len(rep.Problems) != 0 {
+			t.Fatalf("after Recover: %v, %v", rep.Problems, err)
+		}
 	}
 }

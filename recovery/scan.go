@@ -99,10 +99,20 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 		res.Floor = max(res.Floor, cm.Seq+1)
 	}
 
-	entries, err := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers)
+	entries, overlaps, err := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers)
 	if err != nil {
 		return nil, err
 	}
+	// Records dropped because they overlap a later record's extent are
+	// losers like any older version: freed with the first fence.
+	for _, o := range overlaps {
+		res.Floor = max(res.Floor, o.DroppedSeq+1)
+		res.Discarded++
+		if p != nil {
+			Free(p, mem[o.Dropped:])
+		}
+	}
+	res.Records = len(overlaps)
 	for i := range entries {
 		res.Records += len(entries[i])
 	}
@@ -213,13 +223,25 @@ func Empty(sb *Superblock, poolSize int64) *Result {
 	}
 }
 
+// Overlap is a pair of valid records whose extents overlap: a damaged or
+// crafted pool, since the allocator never hands out overlapping extents and
+// an extent is reused only after the free of its previous record is
+// durable. The record with the higher sequence number is kept: it was
+// written later, into space the other's (lost) free had released.
+type Overlap struct {
+	Kept, Dropped int64  // offsets of the two records
+	DroppedSeq    uint64 // the dropped record's sequence number
+}
+
 // scanChunks decodes every valid record of every chunk, workers chunks at a
 // time. Each worker's slice comes back sorted by key, then by sequence
-// number descending. A memory fault in any worker is returned as a
-// CorruptError at its offset.
-func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][]Entry, error) {
+// number descending; no two entries' extents overlap (see scanChunk), and
+// the records dropped to make it so come back in the overlaps. A memory
+// fault in any worker is returned as a CorruptError at its offset.
+func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][]Entry, []Overlap, error) {
 	workers = max(1, min(workers, chunks))
 	out := make([][]Entry, workers)
+	ovs := make([][]Overlap, workers)
 	first := newFirstError()
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
@@ -229,7 +251,7 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][
 			first.set(Guard(mem, func() error {
 				var es []Entry
 				for ch := w; ch < chunks; ch += workers {
-					es = scanChunk(c, mem, chunkSize, int64(ch), es)
+					es = scanChunk(c, mem, chunkSize, int64(ch), es, &ovs[w])
 				}
 				slices.SortFunc(es, func(a, b Entry) int { return compareEntries(mem, &a, &b) })
 				out[w] = es
@@ -238,14 +260,24 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][
 		}(w)
 	}
 	wg.Wait()
-	return out, first.get()
+	return out, slices.Concat(ovs...), first.get()
 }
 
-func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry) []Entry {
+// scanChunk appends the valid records of chunk ch to es, in offset order.
+// At each 64-byte offset a valid record is taken and skipped by its length;
+// anything else advances 64 bytes. A record's extent, as the allocator
+// hands it out, can be longer than the record (large extents are whole
+// pages), so a valid record may start inside the extent of the one before
+// it. Of two such records only the one with the higher sequence number is
+// kept (ties keep the lower offset); the other is reported in *ov. The
+// entries kept never overlap: each starts at or after the end of the
+// extent of the one kept before it.
+func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry, ov *[]Overlap) []Entry {
 	start, limit := ch*chunkSize, (ch+1)*chunkSize
 	if ch == 0 {
 		start = HeapStart
 	}
+	first := len(es) // this chunk's entries are es[first:]
 	for off := start; off+HeaderSize <= limit; {
 		h, ok := c.Decode(mem, off, limit)
 		if !ok {
@@ -253,8 +285,19 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry) []Entry {
 			continue
 		}
 		p0, p1 := Prefix(Key(mem, off, &h))
-		es = append(es, Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag})
+		e := Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag}
 		off += h.Size()
+		if n := len(es); n > first && es[n-1].Off+alloc.SizeOf(es[n-1].Size()) > e.Off {
+			prev := &es[n-1]
+			if e.Seq > prev.Seq {
+				*ov = append(*ov, Overlap{Kept: e.Off, Dropped: prev.Off, DroppedSeq: prev.Seq})
+				*prev = e
+			} else {
+				*ov = append(*ov, Overlap{Kept: prev.Off, Dropped: e.Off, DroppedSeq: e.Seq})
+			}
+			continue
+		}
+		es = append(es, e)
 	}
 	return es
 }
