@@ -20,10 +20,10 @@ type Map struct {
 	chunk     int64
 	readOnly  bool
 	deviceDAX bool
-	mapSync   bool   // the file is mapped with MAP_SYNC; Grow maps with the same flags
-	created   bool   // Open created the file or found it empty
-	extended  bool   // Open extended an empty file (undone if Open fails)
-	dev, ino  uint64 // the pool's identity in the stripe hash
+	mapSync   atomic.Bool // the file is mapped with MAP_SYNC; Grow maps with the same flags; changed by Remap under mu
+	created   bool        // Open created the file or found it empty
+	extended  bool        // Open extended an empty file (undone if Open fails)
+	dev, ino  uint64      // the pool's identity in the stripe hash
 
 	// base and region are the reservation, fixed from Open to Close.
 	base   unsafe.Pointer
@@ -173,7 +173,7 @@ func (m *Map) mapFirst(policy SyncPolicy, n int64) error {
 	err := mapShared(m.fd, 0, m.base, uintptr(n), m.readOnly, true)
 	switch {
 	case err == nil:
-		m.mapSync = true
+		m.mapSync.Store(true)
 		return nil
 	case !isSyncRefused(err):
 		return fmt.Errorf("mmap: %w", err)
@@ -211,7 +211,7 @@ func (m *Map) openDeviceDAX(o Options, st fileStat) error {
 	if err != nil {
 		return fmt.Errorf("mmap: %w", err)
 	}
-	m.mapSync = true
+	m.mapSync.Store(true)
 	m.mapped = mapLen
 	m.size.Store(size)
 	m.created, err = m.zeroPrefix(4 << 10)
@@ -283,7 +283,7 @@ func (m *Map) Created() bool { return m.created }
 // filesystem, or device DAX): CPU cache flushes and a fence alone make
 // stores durable. When false, stores are durable only after msync or Sync.
 // It is false when Open mapped nothing (a read-only handle on an empty file).
-func (m *Map) MapSync() bool { return m.mapSync }
+func (m *Map) MapSync() bool { return m.mapSync.Load() }
 
 // DeviceDAX reports whether the pool is a device-DAX character device.
 func (m *Map) DeviceDAX() bool { return m.deviceDAX }
@@ -347,7 +347,7 @@ func (m *Map) Grow(newSize int64) error {
 		return fmt.Errorf("daxkv: grow %s: %w: %w", m.path, ErrSync, err)
 	}
 	n := newSize - m.mapped
-	if err := mapShared(m.fd, m.mapped, addPtr(m.base, m.mapped), uintptr(n), false, m.mapSync); err != nil {
+	if err := mapShared(m.fd, m.mapped, addPtr(m.base, m.mapped), uintptr(n), false, m.mapSync.Load()); err != nil {
 		return fmt.Errorf("daxkv: grow %s: mmap %d bytes at offset %d: %w", m.path, n, m.mapped, err)
 	}
 	m.mapped = newSize
@@ -357,10 +357,11 @@ func (m *Map) Grow(newSize int64) error {
 
 // Remap maps the pool again, at the same addresses, as policy asks: the
 // online switch between MAP_SYNC and the page cache. MAP_FIXED replaces the
-// old mapping in one step, so no address is ever unmapped; the caller must
-// still guarantee that nothing accesses the mapping meanwhile (kv drains
-// every reader and stops every writer first), since the durability of the
-// stores in flight changes with it. When the new mapping is refused (MAP_SYNC
+// old mapping in one step, under the kernel's mmap lock, so no address is
+// ever unmapped and a concurrent read sees the same file bytes through the
+// old mapping or the new one: readers may run meanwhile. Writers may not,
+// since the durability of the stores in flight changes with the mapping (kv
+// stops every writer first). When the new mapping is refused (MAP_SYNC
 // under SyncRequire), the old one is restored and the error wraps
 // ErrDAXUnsupported. Device DAX is always synchronous and cannot be remapped.
 func (m *Map) Remap(policy SyncPolicy) error {
@@ -378,13 +379,13 @@ func (m *Map) Remap(policy SyncPolicy) error {
 		}
 		return nil
 	}
-	was := m.mapSync
-	m.mapSync = false
+	was := m.mapSync.Load()
+	m.mapSync.Store(false)
 	if err := m.mapFirst(policy, m.mapped); err != nil {
 		if rerr := mapShared(m.fd, 0, m.base, uintptr(m.mapped), false, was); rerr != nil {
 			panic(fmt.Sprintf("daxkv: assertion failed: restoring the mapping of %s after a refused remap: %v", m.path, rerr))
 		}
-		m.mapSync = was
+		m.mapSync.Store(was)
 		return fmt.Errorf("daxkv: remap %s: %w", m.path, err)
 	}
 	return nil
@@ -432,4 +433,20 @@ func (m *Map) Close() error {
 		}
 	}
 	return first
+}
+
+// DirtyBytes returns how many bytes of the pool file's page cache are dirty
+// or being written back: stored through the mapping but not yet on the
+// media. It reads the kernel's page-cache statistics (cachestat, Linux 6.5
+// and later) and returns an error where they are not available. Device DAX
+// has no page cache: 0. It is a diagnostic: in the emulated mode it is what a
+// power failure would lose.
+func (m *Map) DirtyBytes() (int64, error) {
+	if m.closed.Load() {
+		return 0, ErrClosed
+	}
+	if m.deviceDAX {
+		return 0, nil
+	}
+	return dirtyBytes(m.fd)
 }

@@ -240,3 +240,14 @@ func ignoringEINTR(fn func() (int, error)) (int, error) {
 		}
 	}
 }
+
+// dirtyBytes returns the bytes of the file's page cache that are dirty or
+// under write-back (cachestat, Linux 6.5 and later): written through the
+// mapping but not yet durable.
+func dirtyBytes(fd int) (int64, error) {
+	var st unix.Cachestat_t
+	if err := unix.Cachestat(uint(fd), &unix.CachestatRange{}, &st, 0); err != nil {
+		return 0, fmt.Errorf("cachestat: %w", err)
+	}
+	return int64(st.Dirty+st.Writeback) * int64(os.Getpagesize()), nil
+}

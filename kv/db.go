@@ -27,13 +27,19 @@ type DB struct {
 	path     string
 	opts     Options
 	m        *daxmap.Map
-	p        flush.Persister
 	codec    *recovery.Codec
-	sb       recovery.Superblock // guarded by sbMu after Open
-	sbMu     sync.Mutex          // protects sb and superblock writes
-	mode     DAXMode             // effective mode
-	method   string              // flush method name
 	maxValue int
+
+	// sbMu protects sb and superblock writes; together with every key
+	// stripe it protects p, mode and method, which SwitchMode replaces.
+	// Writers read p under their stripe; Sync, Stats and SetPreferredMode
+	// under sbMu. Lock order: stripes, then sbMu.
+	sbMu   sync.Mutex
+	sb     recovery.Superblock
+	p      flush.Persister // the durability path every write goes through
+	mode   DAXMode         // effective mode
+	method string          // flush method name
+
 	readOnly bool
 
 	al     *alloc.Allocator // nil when read-only
@@ -226,7 +232,8 @@ func (e *preferredModeError) Error() string {
 // operations in progress. The first call returns the first error met (after
 // a write failed, an error wrapping ErrFailed: the pool is then left as the
 // media hold it, for the next Open to recover); every later call returns
-// ErrClosed.
+// ErrClosed. Close must not be called from inside a View or Scan callback:
+// it would wait for that reader to finish.
 func (db *DB) Close() (err error) {
 	db.closeMu.Lock()
 	defer db.closeMu.Unlock()
@@ -281,6 +288,8 @@ func (db *DB) Sync() (err error) {
 		return err
 	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	db.sbMu.Lock() // against SwitchMode replacing the Persister
+	defer db.sbMu.Unlock()
 	if err := db.p.Drain(); err != nil {
 		return db.fail(err)
 	}
@@ -296,21 +305,12 @@ func (db *DB) Path() string { return db.path }
 // enter pins the current epoch for an operation that does not hold a key
 // stripe (reads, Sync, Stats); Close waits for every pin to go.
 func (db *DB) enter() (uint32, error) {
-	for {
-		tok := db.ep.pin()
-		if db.closed.Load() {
-			db.ep.unpin(tok)
-			return 0, ErrClosed
-		}
-		if !db.switching.Load() {
-			return tok, nil
-		}
-		// SwitchMode is waiting for the mapping to be idle: step aside.
+	tok := db.ep.pin()
+	if db.closed.Load() {
 		db.ep.unpin(tok)
-		for db.switching.Load() && !db.closed.Load() {
-			time.Sleep(20 * time.Microsecond)
-		}
+		return 0, ErrClosed
 	}
+	return tok, nil
 }
 
 // at calls the test seam attached to the named point, if any.

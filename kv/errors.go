@@ -46,8 +46,8 @@ var (
 	// recovers from the media, where every acknowledged write is.
 	ErrFailed = errors.New("daxkv: a write failed to reach the media; writes are refused until the pool is reopened")
 
-	// ErrBusy is returned by SwitchMode when the readers holding the
-	// mapping did not finish before the caller's deadline.
+	// ErrBusy is returned by SwitchMode when the writers in progress did
+	// not finish before the caller's context ended.
 	ErrBusy = errors.New("daxkv: database is busy")
 
 	// ErrKeyRequired is returned for an empty key.

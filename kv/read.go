@@ -24,6 +24,11 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 // (like database/sql's RawBytes): fn must not retain it or write to it. The
 // record cannot be reused while fn runs, whatever writers do meanwhile. View
 // returns ErrNotFound for an absent key, and otherwise what fn returns.
+//
+// fn may call the DB: reads nest and always complete; writes (Put, Delete,
+// Apply, even of the same key) complete too and never deadlock, and leave
+// the slice fn holds intact until fn returns. Only Close must not be called
+// from fn: it waits for every reader, fn's own among them.
 func (db *DB) View(key []byte, fn func(value []byte) error) (err error) {
 	if err := db.checkKV(key, nil); err != nil {
 		return err
@@ -77,7 +82,7 @@ const scanBatch = 128
 // only until fn returns. An error returned by fn stops the scan and is
 // returned unchanged. Scan sees every key present for its whole duration;
 // keys written or deleted while it runs may or may not be seen. Writers are
-// not blocked while fn runs.
+// not blocked while fn runs, and fn may call the DB as View's may.
 func (db *DB) Scan(start, end []byte, fn func(key, value []byte) error) error {
 	if end != nil && start != nil && bytes.Compare(start, end) >= 0 {
 		if db.closed.Load() {

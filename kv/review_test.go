@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
@@ -349,5 +351,125 @@ func TestOverlappingExtentsAfterOpen(t *testing.T) {
 				t.Fatalf("the surviving record after reuse of the space: %.30q, %v", v, err)
 			}
 		})
+	}
+}
+
+// within fails the test unless f returns within d.
+func within(t *testing.T, d time.Duration, what string, f func() error) {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- f() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+	case <-time.After(d):
+		t.Fatalf("%s did not complete within %v: a deadlock", what, d)
+	}
+}
+
+// TestSwitchModeWithNestedCalls: a read nested in a View or Scan callback
+// while SwitchMode runs always completes, and so does a nested write.
+// Before, SwitchMode blocked new readers and waited for the ones in
+// progress, so a nested Get waited for the switch, which waited for the
+// outer reader: with context.Background() both waited forever.
+func TestSwitchModeWithNestedCalls(t *testing.T) {
+	db := openTest(t, filepath.Join(shmDir(t), "pool"), smallOpts(DAXOff))
+	for i := 0; i < 50; i++ {
+		mustPut(t, db, key(i), value(i, 0, 60))
+	}
+	modes := []DAXMode{DAXEmulated, DAXOff}
+	for round := 0; round < 4; round++ {
+		to := modes[round%2]
+		switched := make(chan error, 1)
+		within(t, 10*time.Second, "a Get nested in View during SwitchMode", func() error {
+			return db.View(key(1), func([]byte) error {
+				go func() { switched <- db.SwitchMode(context.Background(), to) }()
+				time.Sleep(20 * time.Millisecond) // the switch is under way
+				v, err := db.Get(key(2))
+				if err == nil {
+					err = checkValue(2, v)
+				}
+				return err
+			})
+		})
+		within(t, 10*time.Second, "SwitchMode with a reader nested", func() error { return <-switched })
+		within(t, 10*time.Second, "a Put nested in Scan during SwitchMode", func() error {
+			n := 0
+			return db.Scan(key(10), key(13), func(k, v []byte) error {
+				if n++; n == 1 {
+					go func() { switched <- db.SwitchMode(context.Background(), modes[(round+1)%2]) }()
+					time.Sleep(20 * time.Millisecond)
+				}
+				return db.Put(key(40+n), value(40+n, round+1, 60))
+			})
+		})
+		within(t, 10*time.Second, "SwitchMode with a writer nested", func() error { return <-switched })
+	}
+	for i := 41; i <= 43; i++ {
+		if err := checkValue(i, mustGet(t, db, key(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestSwitchModeBusyWriter: SwitchMode waits for the writers in progress,
+// and gives up with ErrBusy, changing nothing, when its context ends first.
+func TestSwitchModeBusyWriter(t *testing.T) {
+	inPut, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	opts := smallOpts(DAXOff)
+	opts.hooks = &seam.Hooks{At: func(p seam.Point) {
+		if p == seam.PutPublished {
+			once.Do(func() { close(inPut); <-release })
+		}
+	}}
+	db := openTest(t, filepath.Join(shmDir(t), "pool"), opts)
+	put := make(chan error)
+	go func() { put <- db.Put(key(1), value(1, 0, 60)) }()
+	<-inPut
+	short, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if err := db.SwitchMode(short, DAXEmulated); !errors.Is(err, ErrBusy) {
+		t.Fatalf("SwitchMode while a Put holds its stripe: %v, want ErrBusy", err)
+	}
+	if s := db.Stats(); s.Mode != DAXOff {
+		t.Fatalf("a busy switch changed the mode to %v", s.Mode)
+	}
+	close(release)
+	if err := <-put; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SwitchMode(context.Background(), DAXEmulated); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkValue(1, mustGet(t, db, key(1))); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestSwitchToPageCacheWritesBack: records written on a CPU-flush path over
+// a page-cache mapping (the emulated mode) sit in the page cache; switching
+// to DAXOff must write them back before it returns, since the msync path's
+// dirty set starts empty and would never cover them. The pool lives on a
+// disk filesystem here, where the kernel reports dirty page-cache pages.
+func TestSwitchToPageCacheWritesBack(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pool")
+	db := openTest(t, path, smallOpts(DAXEmulated))
+	if _, err := db.m.DirtyBytes(); err != nil {
+		t.Skipf("the kernel does not report dirty page-cache pages: %v", err)
+	}
+	for i := 0; i < 300; i++ {
+		mustPut(t, db, key(i), value(i, 0, 200))
+	}
+	if n, _ := db.m.DirtyBytes(); n == 0 {
+		t.Skip("the page cache was written back before the switch; nothing to show")
+	}
+	if err := db.SwitchMode(context.Background(), DAXOff); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.m.DirtyBytes(); err != nil || n != 0 {
+		t.Fatalf("after switching to DAXOff, %d bytes of the pool are still only in the page cache (%v)", n, err)
 	}
 }

@@ -53,16 +53,16 @@ func (db *DB) Stats() Stats {
 	defer db.ep.unpin(tok)
 	keys := db.idx.len()
 	db.sbMu.Lock()
-	pref := DAXMode(db.sb.Preferred)
+	pref, mode, method := DAXMode(db.sb.Preferred), db.mode, db.method
 	db.sbMu.Unlock()
 	s := Stats{
 		Keys:             int64(keys),
 		PoolSize:         db.m.Size(),
-		Mode:             db.mode,
+		Mode:             mode,
 		PreferredMode:    pref,
 		MapSync:          db.m.MapSync(),
 		DeviceDAX:        db.m.DeviceDAX(),
-		FlushMethod:      db.method,
+		FlushMethod:      method,
 		ReadOnly:         db.readOnly,
 		MaxValueSize:     db.maxValue,
 		ChunkSize:        db.m.ChunkSize(),

@@ -1,8 +1,11 @@
 package kv
 
 import (
+	"context"
+	"runtime"
 	"slices"
 	"sync"
+	"time"
 )
 
 // stripeCount is the size of the table of mutexes that serializes writers of
@@ -52,4 +55,25 @@ func (s *stripes) unlockAll() {
 	for i := len(s) - 1; i >= 0; i-- {
 		s[i].mu.Unlock()
 	}
+}
+
+// lockAllCtx takes every stripe, in order, like lockAll, but gives up when
+// ctx ends first: it then releases what it took and returns ctx's error.
+func (s *stripes) lockAllCtx(ctx context.Context) error {
+	for i := range s {
+		for spin := 0; !s[i].mu.TryLock(); spin++ {
+			if err := ctx.Err(); err != nil {
+				for j := i - 1; j >= 0; j-- {
+					s[j].mu.Unlock()
+				}
+				return err
+			}
+			if spin < 64 {
+				runtime.Gosched()
+			} else {
+				time.Sleep(20 * time.Microsecond)
+			}
+		}
+	}
+	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"runtime/debug"
-	"time"
 
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
@@ -13,15 +12,26 @@ import (
 // SwitchMode changes the durability path of the open pool without closing
 // it: DAXOn (MAP_SYNC and CPU flushes), DAXOff (page cache and msync),
 // DAXEmulated (CPU flushes without MAP_SYNC), or DAXAuto (DAXOn where the
-// filesystem allows it, else DAXOff). Like the kernel's per-file DAX switch
-// it is allowed only when nothing uses the mapping: it stops writers, blocks
-// new readers, waits for the readers in progress to finish, makes every
-// write durable on the old path, remaps the pool at the same addresses and
-// resumes. When ctx ends before the readers are gone it gives up, changes
-// nothing, and returns an error wrapping ErrBusy. DAXOn on a filesystem
-// without MAP_SYNC returns ErrDAXUnsupported and leaves the old mode in
-// place. The preferred mode recorded in the pool is not changed (see
-// SetPreferredMode).
+// filesystem allows it, else DAXOff).
+//
+// It stops every writer (it takes every key stripe), makes every write so
+// far durable on the old path, and, when the new path is the page cache,
+// also writes back the whole file (fdatasync): records written with CPU
+// flushes on a page-cache mapping (the emulated mode) would otherwise sit
+// in the page cache, outside the new path's dirty set. Then it remaps the
+// pool at the same addresses and installs the new path. Readers are not
+// stopped: the new mapping replaces the old one in one step (MAP_FIXED), at
+// the same addresses and over the same file, so a read sees the same bytes
+// through either; only write faults differ between the two kinds of
+// mapping, and no writer runs. A read nested inside a View or Scan
+// callback therefore always completes, and a write nested there waits for
+// the switch at most.
+//
+// When ctx ends before the writers in progress have finished, SwitchMode
+// gives up, changes nothing, and returns an error wrapping ErrBusy. DAXOn on
+// a filesystem without MAP_SYNC returns ErrDAXUnsupported and leaves the
+// old mode in place. The preferred mode recorded in the pool is not changed
+// (see SetPreferredMode).
 func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 	if db.readOnly {
 		return ErrReadOnly
@@ -35,24 +45,16 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 			return fmt.Errorf("%w: no cache-line flush instruction on this CPU", ErrDAXUnsupported)
 		}
 	}
-	db.locks.lockAll()
+	if err := db.locks.lockAllCtx(ctx); err != nil {
+		return fmt.Errorf("%w: writers still hold the pool: %w", ErrBusy, err)
+	}
 	defer db.locks.unlockAll()
-	if db.closed.Load() {
-		return ErrClosed
-	}
-	db.switching.Store(true)
-	defer db.switching.Store(false)
-	for db.ep.pinned(0) || db.ep.pinned(1) {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: readers still hold the mapping: %w", ErrBusy, ctx.Err())
-		case <-time.After(50 * time.Microsecond):
-		}
-	}
-	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	if err := db.failedErr(); err != nil {
+	db.sbMu.Lock()
+	defer db.sbMu.Unlock()
+	if err := db.writeErr(); err != nil {
 		return err
 	}
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	if err := db.p.Drain(); err != nil {
 		return db.fail(err)
 	}
@@ -61,12 +63,20 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 	if err := db.m.Remap(policy); err != nil {
 		return err
 	}
+	if !db.m.MapSync() && mode != DAXEmulated {
+		// The page-cache path from here on: everything the old path left
+		// in the page cache must reach the file before the switch returns.
+		if err := db.m.Sync(); err != nil {
+			return db.fail(err)
+		}
+	}
 	db.setPersister(mode, method)
 	return nil
 }
 
 // setPersister picks the effective mode and the Persister for the mapping
-// as it is now, wrapped by the test seam if one is attached.
+// as it is now, wrapped by the test seam if one is attached. Called by Open,
+// and by SwitchMode with every stripe and sbMu held.
 func (db *DB) setPersister(asked DAXMode, method flush.Method) {
 	switch {
 	case db.m.MapSync():

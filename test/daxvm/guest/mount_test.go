@@ -129,13 +129,35 @@ func TestDAXOnTmpfs(t *testing.T) {
 
 // TestSwitchModeOnDAX switches a live pool on the DAX mount from MAP_SYNC to
 // the page cache and back (daxmap remaps it at the same addresses with and
-// without MAP_SYNC), writing in each mode; everything is there after a
-// reopen.
+// without MAP_SYNC), writing in each mode, while readers keep reading (the
+// switch does not stop them: the kernel replaces the mapping in one step);
+// everything is there after a reopen.
 func TestSwitchModeOnDAX(t *testing.T) {
 	path := freshPath(t, guestEnv(t, "DAXVM_DAXDIR"), "switch.pool")
 	db := openDB(t, path, smallOptions(kv.DAXOn))
 	m := model{}
 	m.put(t, db, []byte("before"), []byte("map_sync"))
+	stop, readErr := make(chan struct{}), make(chan error, 1)
+	go func() {
+		for n := 0; ; n++ {
+			select {
+			case <-stop:
+				readErr <- nil
+				return
+			default:
+			}
+			err := db.View([]byte("before"), func(v []byte) error {
+				if string(v) != "map_sync" {
+					return fmt.Errorf("read %q during the switches", v)
+				}
+				return nil
+			})
+			if err != nil {
+				readErr <- err
+				return
+			}
+		}
+	}()
 	ctx := context.Background()
 	if err := db.SwitchMode(ctx, kv.DAXOff); err != nil {
 		t.Fatalf("switch to DAXOff: %v", err)
@@ -150,6 +172,10 @@ func TestSwitchModeOnDAX(t *testing.T) {
 	st := db.Stats()
 	wantMapSync(t, st, "after switching back to DAXOn")
 	m.put(t, db, []byte("after"), []byte("map_sync again"))
+	close(stop)
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
 	closeDB(t, db)
 	db = openDB(t, path, smallOptions(kv.DAXOn))
 	m.check(t, db, nil)
