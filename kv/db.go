@@ -60,6 +60,7 @@ type DB struct {
 	closeMu   sync.Mutex // serializes Close
 
 	recovery recoveryStats
+	prefNote string // why Open did not apply the preferred mode; set once
 }
 
 type recoveryStats struct {
@@ -80,22 +81,24 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	chunk := o.ChunkSize
+	// Decide the mode before mapping: an existing pool's superblock says
+	// its chunk size and the mode it prefers.
+	chunk, mode, note := o.ChunkSize, o.DAX, ""
+	pref := recovery.PrefAuto
 	if f, err := os.Open(path); err == nil {
-		if c, ok := recovery.PeekChunkSize(f); ok {
-			chunk = c
+		if sb, ok := recovery.PeekSuperblock(f); ok {
+			chunk = sb.ChunkSize
+			if o.DAX == DAXAuto {
+				pref = sb.Preferred
+				mode, note = preferred(pref)
+			}
 		}
 		f.Close()
 	}
-	policy := daxmap.SyncNever
-	switch o.DAX {
-	case DAXAuto:
-		policy = daxmap.SyncAuto
-	case DAXOn:
-		policy = daxmap.SyncRequire
-	}
+	policy := map[DAXMode]daxmap.SyncPolicy{DAXAuto: daxmap.SyncAuto, DAXOn: daxmap.SyncRequire,
+		DAXOff: daxmap.SyncNever, DAXEmulated: daxmap.SyncNever}[mode]
 	var method flush.Method
-	if o.DAX == DAXOn || o.DAX == DAXEmulated {
+	if mode == DAXOn || mode == DAXEmulated {
 		if method = flush.Detect(); method == flush.MethodNone {
 			return nil, fmt.Errorf("%w: no cache-line flush instruction on this CPU", ErrDAXUnsupported)
 		}
@@ -112,7 +115,7 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err != nil {
 		return nil, err // daxmap names the path
 	}
-	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, hooks: o.hooks}
+	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note}
 	db = d
 	defer func() {
 		if err != nil {
@@ -125,15 +128,11 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	}()
 	defer m.Guard(debug.SetPanicOnFault(true), &err)
 
-	db.setPersister(o.DAX, method)
-
+	db.setPersister(mode, method)
+	if pref == recovery.PrefOn && !m.MapSync() {
+		db.prefNote = "the pool prefers on, but this filesystem refuses MAP_SYNC: opened as auto (page cache)"
+	}
 	if err := db.load(); err != nil {
-		var pm *preferredModeError
-		if errors.As(err, &pm) {
-			m.Close()
-			o.DAX = pm.mode
-			return Open(path, &o)
-		}
 		return nil, fmt.Errorf("daxkv: open %s: %w", path, err)
 	}
 	return db, nil
@@ -151,7 +150,7 @@ func (db *DB) load() error {
 		if db.readOnly {
 			return fmt.Errorf("%w: pool is empty (never formatted) and the open is read-only", ErrCorrupt)
 		}
-		sb, err = recovery.Format(mem, db.p, db.m.ChunkSize(), uint32(DAXAuto)) // no preference until SetPreferredMode
+		sb, err = recovery.Format(mem, db.p, db.m.ChunkSize(), recovery.PrefAuto) // no preference until SetPreferredMode
 		fresh = true
 	}
 	if err != nil {
@@ -159,11 +158,6 @@ func (db *DB) load() error {
 	}
 	if sb.ChunkSize != db.m.ChunkSize() {
 		return fmt.Errorf("%w: superblock chunk size %d changed under the open", ErrCorrupt, sb.ChunkSize)
-	}
-	if db.opts.DAX == DAXAuto && DAXMode(sb.Preferred) != DAXAuto && !db.readOnly {
-		// The preferred mode recorded in the pool applies when the caller
-		// did not choose one: reopen with it.
-		return &preferredModeError{mode: DAXMode(sb.Preferred)}
 	}
 	db.sb = sb
 	db.codec = recovery.NewCodec(&sb)
@@ -218,13 +212,6 @@ func (db *DB) load() error {
 	db.sb.SeqFloor = res.Floor
 	db.sb.Flags &^= recovery.FlagClean
 	return db.sb.Write(mem, db.p)
-}
-
-// preferredModeError asks Open to retry with the pool's preferred mode.
-type preferredModeError struct{ mode DAXMode }
-
-func (e *preferredModeError) Error() string {
-	return "daxkv: pool prefers DAX mode " + e.mode.String()
 }
 
 // Close makes everything durable, marks the pool cleanly closed and releases

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/daxkv/daxkv/flush"
@@ -465,26 +466,54 @@ func TestViewAllocatesNothing(t *testing.T) {
 	}
 }
 
+// TestPreferredMode: a default Open applies the pool's preferred mode only
+// as far as it is as durable as DAXAuto, and opens wherever DAXAuto would,
+// saying in Stats why a preference was not applied. Before, a preferred
+// DAXEmulated made every default Open unsafe against power loss, silently,
+// and a preferred DAXOn made Open fail where MAP_SYNC is refused.
 func TestPreferredMode(t *testing.T) {
-	path := filepath.Join(shmDir(t), "pool")
-	db, err := Open(path, smallOpts(DAXAuto))
-	if err != nil {
-		t.Fatal(err)
+	path := filepath.Join(shmDir(t), "pool") // tmpfs here: no MAP_SYNC
+	cases := []struct {
+		pref   DAXMode
+		opts   *Options
+		mode   DAXMode
+		reason string // a word the note must hold; "" for no note
+	}{
+		{DAXOff, nil, DAXOff, ""},
+		{DAXAuto, nil, DAXOff, ""},
+		{DAXEmulated, nil, DAXOff, "power loss"},
+		{DAXOn, nil, DAXOff, "MAP_SYNC"},
+		{DAXEmulated, &Options{DAX: DAXEmulated}, DAXEmulated, ""},
+		{DAXOn, &Options{DAX: DAXOff}, DAXOff, ""},
 	}
-	if err := db.SetPreferredMode(DAXEmulated); err != nil {
-		t.Fatal(err)
+	for _, c := range cases {
+		db, err := Open(path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetPreferredMode(c.pref); err != nil {
+			t.Fatal(err)
+		}
+		if s := db.Stats(); s.PreferredMode != c.pref {
+			t.Fatalf("after SetPreferredMode(%v): preferred %v", c.pref, s.PreferredMode)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		db, err = Open(path, c.opts)
+		if err != nil {
+			t.Fatalf("preferred %v, opened with %+v: %v; a default open must open wherever auto would", c.pref, c.opts, err)
+		}
+		s := db.Stats()
+		db.Close()
+		if s.Mode != c.mode || s.PreferredMode != c.pref {
+			t.Fatalf("preferred %v, opened with %+v: effective %v (preferred %v), want %v", c.pref, c.opts, s.Mode, s.PreferredMode, c.mode)
+		}
+		if (c.reason == "") != (s.PreferenceIgnored == "") || !strings.Contains(s.PreferenceIgnored, c.reason) {
+			t.Fatalf("preferred %v, opened with %+v: PreferenceIgnored %q, want it to mention %q", c.pref, c.opts, s.PreferenceIgnored, c.reason)
+		}
 	}
-	if s := db.Stats(); s.PreferredMode != DAXEmulated || s.Mode != DAXOff {
-		t.Fatalf("after SetPreferredMode: preferred %v effective %v; the switch applies at the next open", s.PreferredMode, s.Mode)
-	}
-	db.Close()
-	db = openTest(t, path, nil)
-	if s := db.Stats(); s.Mode != DAXEmulated {
-		t.Fatalf("reopen with DAXAuto: effective mode %v, want the preferred emulated", s.Mode)
-	}
-	if err := db.SetPreferredMode(DAXAuto); err != nil {
-		t.Fatal(err)
-	}
+	checkPool(t, path, nil)
 }
 
 func TestSwitchModeOnline(t *testing.T) {

@@ -46,6 +46,50 @@ func (m DAXMode) String() string {
 	return fmt.Sprintf("DAXMode(%d)", int(m))
 }
 
+// prefOf is the on-media value of mode, as SetPreferredMode records it.
+func prefOf(mode DAXMode) recovery.PrefMode {
+	return [...]recovery.PrefMode{DAXAuto: recovery.PrefAuto, DAXOn: recovery.PrefOn,
+		DAXOff: recovery.PrefOff, DAXEmulated: recovery.PrefEmulated}[mode]
+}
+
+// modeOf is the mode of an on-media preference; ok is false for a value
+// this version does not know.
+func modeOf(p recovery.PrefMode) (mode DAXMode, ok bool) {
+	switch p {
+	case recovery.PrefAuto:
+		return DAXAuto, true
+	case recovery.PrefOn:
+		return DAXOn, true
+	case recovery.PrefOff:
+		return DAXOff, true
+	case recovery.PrefEmulated:
+		return DAXEmulated, true
+	}
+	return DAXAuto, false
+}
+
+// preferred decides the mode of an Open with DAXAuto on a pool that prefers
+// p, and why the preference is not applied when it is not. A default Open
+// is never less durable than DAXAuto and opens wherever DAXAuto would:
+//
+//   - auto and off apply as they are (the page cache is durable);
+//   - on maps as DAXAuto does, which picks MAP_SYNC wherever it is granted;
+//     where it is not, Open notes it (see Open) instead of failing;
+//   - emulated is never applied: it is not durable against power loss;
+//   - a value this version does not know is ignored.
+func preferred(p recovery.PrefMode) (mode DAXMode, note string) {
+	m, ok := modeOf(p)
+	switch {
+	case !ok:
+		return DAXAuto, fmt.Sprintf("the pool's preferred mode %d is unknown to this version: opened as auto", p)
+	case m == DAXEmulated:
+		return DAXAuto, "the pool prefers emulated, which is not durable against power loss; a default open never is less durable than auto: opened as auto"
+	case m == DAXOn:
+		return DAXAuto, ""
+	}
+	return m, ""
+}
+
 // ParseDAXMode parses the String form of a mode.
 func ParseDAXMode(s string) (DAXMode, error) {
 	for m := DAXAuto; m <= DAXEmulated; m++ {
@@ -84,7 +128,11 @@ type Options struct {
 	MaxSize int64
 
 	// DAX selects the durability path; see DAXMode. Default DAXAuto, which
-	// also honours the preferred mode recorded in the pool (SetPreferredMode).
+	// also honours the preferred mode recorded in the pool (SetPreferredMode)
+	// where doing so is as durable as DAXAuto: a preferred DAXOff applies; a
+	// preferred DAXOn maps as DAXAuto does (MAP_SYNC where granted, the
+	// page cache elsewhere, never an error); a preferred DAXEmulated is not
+	// applied. Stats.PreferenceIgnored says why when it is not.
 	DAX DAXMode
 
 	// ReadOnly opens the pool without writing to it: a shared lock, a

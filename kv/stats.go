@@ -23,12 +23,17 @@ type Stats struct {
 	// page cache and msync, DAXEmulated for CPU flushes without MAP_SYNC.
 	Mode DAXMode
 	// PreferredMode is the mode recorded in the pool (SetPreferredMode),
-	// applied at the next open that does not name one.
+	// applied at the next open that does not name one (see Options.DAX).
 	PreferredMode DAXMode
-	MapSync       bool   // the mapping is synchronous (MAP_SYNC or device DAX)
-	DeviceDAX     bool   // the pool is a device-DAX character device
-	FlushMethod   string // "clwb", "clflushopt", "clflush", "dc cvap", "dc cvac" or "msync"
-	ReadOnly      bool
+	// PreferenceIgnored says why this open did not apply PreferredMode
+	// ("" when it did, when there is none, or when Options.DAX named a
+	// mode): a default open is never less durable than DAXAuto and opens
+	// wherever DAXAuto would.
+	PreferenceIgnored string
+	MapSync           bool   // the mapping is synchronous (MAP_SYNC or device DAX)
+	DeviceDAX         bool   // the pool is a device-DAX character device
+	FlushMethod       string // "clwb", "clflushopt", "clflush", "dc cvap", "dc cvac" or "msync"
+	ReadOnly          bool
 
 	MaxValueSize int // longest value this pool stores
 	ChunkSize    int64
@@ -53,24 +58,26 @@ func (db *DB) Stats() Stats {
 	defer db.ep.unpin(tok)
 	keys := db.idx.len()
 	db.sbMu.Lock()
-	pref, mode, method := DAXMode(db.sb.Preferred), db.mode, db.method
+	pref, _ := modeOf(db.sb.Preferred)
+	mode, method := db.mode, db.method
 	db.sbMu.Unlock()
 	s := Stats{
-		Keys:             int64(keys),
-		PoolSize:         db.m.Size(),
-		Mode:             mode,
-		PreferredMode:    pref,
-		MapSync:          db.m.MapSync(),
-		DeviceDAX:        db.m.DeviceDAX(),
-		FlushMethod:      method,
-		ReadOnly:         db.readOnly,
-		MaxValueSize:     db.maxValue,
-		ChunkSize:        db.m.ChunkSize(),
-		Recovered:        db.recovery.crashed,
-		RecoveryTime:     db.recovery.took,
-		ReplayedBatches:  db.recovery.replayed,
-		DroppedBatches:   db.recovery.dropped,
-		DiscardedRecords: db.recovery.discarded,
+		Keys:              int64(keys),
+		PoolSize:          db.m.Size(),
+		Mode:              mode,
+		PreferredMode:     pref,
+		PreferenceIgnored: db.prefNote,
+		MapSync:           db.m.MapSync(),
+		DeviceDAX:         db.m.DeviceDAX(),
+		FlushMethod:       method,
+		ReadOnly:          db.readOnly,
+		MaxValueSize:      db.maxValue,
+		ChunkSize:         db.m.ChunkSize(),
+		Recovered:         db.recovery.crashed,
+		RecoveryTime:      db.recovery.took,
+		ReplayedBatches:   db.recovery.replayed,
+		DroppedBatches:    db.recovery.dropped,
+		DiscardedRecords:  db.recovery.discarded,
 	}
 	if db.al != nil {
 		as := db.al.Stats()
@@ -81,8 +88,10 @@ func (db *DB) Stats() Stats {
 
 // SetPreferredMode records mode in the pool's superblock (durably). It takes
 // effect at the next Open whose Options.DAX is DAXAuto, like the kernel's
-// per-file DAX flag takes effect when the inode is next loaded; the current
-// mapping is not switched under live readers.
+// per-file DAX flag takes effect when the inode is next loaded (SwitchMode
+// switches the open pool), and only as far as it is as durable as DAXAuto:
+// see Options.DAX. DAXEmulated may be recorded, for tests, but a default
+// Open never applies it.
 func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
 	if db.readOnly {
 		return ErrReadOnly
@@ -101,7 +110,7 @@ func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
 	if err := db.failedErr(); err != nil {
 		return err
 	}
-	db.sb.Preferred = uint32(mode)
+	db.sb.Preferred = prefOf(mode)
 	db.at(seam.Superblock)
 	p := db.p
 	if mutant.On("superblock-no-fence") {

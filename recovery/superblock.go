@@ -30,6 +30,19 @@ const (
 
 var magic = [8]byte{'D', 'A', 'X', 'K', 'V', 'P', 'L', 0}
 
+// PrefMode is a pool's preferred durability mode as the superblock stores
+// it (part of the format: do not change the values). It is its own type so
+// that no API enum's order can ever change what is on the media.
+type PrefMode uint32
+
+// The preferred modes.
+const (
+	PrefAuto     PrefMode = 0 // no preference: MAP_SYNC where granted, else the page cache
+	PrefOn       PrefMode = 1 // MAP_SYNC and CPU flushes
+	PrefOff      PrefMode = 2 // the page cache and msync
+	PrefEmulated PrefMode = 3 // CPU flushes without MAP_SYNC (tests and benchmarks)
+)
+
 // Superblock is the decoded pool header.
 type Superblock struct {
 	Version    uint32
@@ -38,7 +51,7 @@ type Superblock struct {
 	UUID       [16]byte
 	ChunkSize  int64
 	SeqFloor   uint64
-	Preferred  uint32 // preferred DAX mode, in the kv package's numbering
+	Preferred  PrefMode // the durability mode the pool prefers
 }
 
 // Clean reports whether the pool was closed cleanly.
@@ -53,7 +66,7 @@ func (sb *Superblock) encode(b []byte) {
 	copy(b[24:40], sb.UUID[:])
 	binary.LittleEndian.PutUint64(b[40:], uint64(sb.ChunkSize))
 	binary.LittleEndian.PutUint64(b[48:], sb.SeqFloor)
-	binary.LittleEndian.PutUint32(b[56:], sb.Preferred)
+	binary.LittleEndian.PutUint32(b[56:], uint32(sb.Preferred))
 	binary.LittleEndian.PutUint64(b[superCheckOff:], xxhash.Sum64(b[:superCheckOff]))
 }
 
@@ -76,7 +89,7 @@ func decodeSuperblock(b []byte, off int64) (Superblock, error) {
 	copy(sb.UUID[:], b[24:40])
 	sb.ChunkSize = int64(binary.LittleEndian.Uint64(b[40:]))
 	sb.SeqFloor = binary.LittleEndian.Uint64(b[48:])
-	sb.Preferred = binary.LittleEndian.Uint32(b[56:])
+	sb.Preferred = PrefMode(binary.LittleEndian.Uint32(b[56:]))
 	if sb.Version != Version {
 		if sb.Version > Version {
 			return sb, ErrVersion
@@ -128,19 +141,17 @@ func ReadSuperblock(mem []byte) (Superblock, error) {
 	}
 }
 
-// PeekChunkSize reads the chunk size of an existing pool through r, before
-// the pool is mapped (the mapping needs it). ok is false when r holds no
-// valid superblock.
-func PeekChunkSize(r io.ReaderAt) (chunk int64, ok bool) {
+// PeekSuperblock reads the superblock of an existing pool through r,
+// before the pool is mapped: the mapping needs its chunk size and preferred
+// mode. ok is false when r holds no valid superblock. Nothing is locked: the
+// caller validates what it read again once the pool is mapped.
+func PeekSuperblock(r io.ReaderAt) (sb Superblock, ok bool) {
 	buf := make([]byte, superOff1+superSize)
 	if n, _ := r.ReadAt(buf, 0); n < len(buf) {
-		return 0, false
+		return sb, false
 	}
 	sb, err := ReadSuperblock(append(buf, make([]byte, HeapStart-len(buf))...))
-	if err != nil {
-		return 0, false
-	}
-	return sb.ChunkSize, true
+	return sb, err == nil
 }
 
 // Write makes sb durable as the next generation: it writes the older copy,
@@ -172,7 +183,7 @@ func NewUUID() [16]byte {
 
 // Format writes a fresh pool header into mem: both superblock copies and an
 // empty batch log. The heap must be zero (a new, sparse file is).
-func Format(mem []byte, p flush.Persister, chunkSize int64, preferred uint32) (Superblock, error) {
+func Format(mem []byte, p flush.Persister, chunkSize int64, preferred PrefMode) (Superblock, error) {
 	if !validChunkSize(chunkSize) {
 		return Superblock{}, corruptf(40, "chunk size %d is not a power of two in [%d, %d]", chunkSize, MinChunkSize, MaxChunkSize)
 	}

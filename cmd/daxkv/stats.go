@@ -17,6 +17,7 @@ type jsonStats struct {
 	Free             int64   `json:"free"`
 	Mode             string  `json:"mode"`
 	PreferredMode    string  `json:"preferred_mode"`
+	PreferenceNote   string  `json:"preference_ignored,omitempty"`
 	MapSync          bool    `json:"map_sync"`
 	DeviceDAX        bool    `json:"device_dax"`
 	FlushMethod      string  `json:"flush_method"`
@@ -32,7 +33,7 @@ type jsonStats struct {
 func toJSONStats(s kv.Stats) jsonStats {
 	return jsonStats{
 		Keys: s.Keys, PoolSize: s.PoolSize, Used: s.Used, Free: s.Free,
-		Mode: s.Mode.String(), PreferredMode: s.PreferredMode.String(),
+		Mode: s.Mode.String(), PreferredMode: s.PreferredMode.String(), PreferenceNote: s.PreferenceIgnored,
 		MapSync: s.MapSync, DeviceDAX: s.DeviceDAX, FlushMethod: s.FlushMethod,
 		MaxValueSize: s.MaxValueSize, ChunkSize: s.ChunkSize,
 		Recovered: s.Recovered, RecoverySeconds: s.RecoveryTime.Seconds(),
@@ -63,6 +64,9 @@ func printStats(cmd *cobra.Command, g *globals, db *kv.DB) error {
 	fmt.Fprintf(w, "pool size       %d bytes (chunks of %d)\n", s.PoolSize, s.ChunkSize)
 	fmt.Fprintf(w, "mode            %s (preferred %s), map_sync=%v, device_dax=%v, flush=%s\n",
 		s.Mode, s.PreferredMode, s.MapSync, s.DeviceDAX, s.FlushMethod)
+	if s.PreferenceIgnored != "" {
+		fmt.Fprintf(w, "preference      not applied: %s\n", s.PreferenceIgnored)
+	}
 	fmt.Fprintf(w, "max value size  %d bytes\n", s.MaxValueSize)
 	fmt.Fprintf(w, "last open       recovered=%v in %v, batches replayed=%d dropped=%d, records discarded=%d\n",
 		s.Recovered, s.RecoveryTime.Round(time.Microsecond), s.ReplayedBatches, s.DroppedBatches, s.DiscardedRecords)
