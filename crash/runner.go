@@ -23,6 +23,11 @@ import (
 // are small and growth happens within a few operations.
 const ChunkSize = 64 << 10
 
+// SeqLease is the sequence-number lease of the suite's pools: short, so
+// that the lease's superblock update (normally once per million writes)
+// happens inside the workloads and is crashed too.
+const SeqLease = 4
+
 // Config tunes a run. The zero value means the defaults noted.
 type Config struct {
 	// Paths are the durability paths to simulate; default both.
@@ -113,7 +118,7 @@ func (r *Report) SiteList() string {
 
 // FenceSites are the crash point labels that precede a fence (or an msync)
 // in the store's protocols; a complete run crashes each of them.
-var FenceSites = []string{"open", "put-written", "delete-prefence", "delete-freed", "batch-written", "batch-commit", "batch-settling", "superblock", "close"}
+var FenceSites = []string{"open", "put-written", "delete-prefence", "delete-freed", "batch-written", "batch-commit", "batch-settling", "superblock", "seq-lease", "close"}
 
 // job is one image to open and judge.
 type job struct {
@@ -222,6 +227,7 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	}
 	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size}
 	seam.Attach(opts, &seam.Hooks{
+		SeqLease: SeqLease,
 		WrapPersister: func(_ flush.Persister, mapped func() []byte) flush.Persister {
 			sim = flush.NewSim(p, mapped)
 			sim.OnDrain = func(*flush.Sim) { point(label) }

@@ -101,7 +101,10 @@ func (db *DB) Apply(b *Batch) (err error) {
 
 	offs := make([]int64, len(ops))
 	sizes := make([]int64, len(ops))
-	seq := db.seq.Add(1)
+	seq, err := db.nextSeq()
+	if err != nil {
+		return err
+	}
 	if mutant.On("batch-commit-first") {
 		db.codec.WriteCommit(db.p, db.m.Bytes(), slot, seq, uint32(len(ops)))
 	}

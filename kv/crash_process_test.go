@@ -37,7 +37,7 @@ func TestCrashChild(t *testing.T) {
 		if name == "grow" {
 			opts.Size = opts.ChunkSize // one chunk: the first few puts grow it
 		}
-		opts.hooks = &seam.Hooks{At: func(p seam.Point) {
+		opts.hooks = &seam.Hooks{SeqLease: leaseFor(name), At: func(p seam.Point) {
 			if string(p) == name {
 				if k--; k == 0 {
 					syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -96,6 +96,16 @@ func TestCrashChild(t *testing.T) {
 }
 
 const crashKeys = 150
+
+// leaseFor is the sequence-number lease of a child crashing at point: a
+// short one when the point is the lease's own update, so that it is
+// reached often.
+func leaseFor(point string) uint64 {
+	if point == string(seam.SeqLease) {
+		return 5
+	}
+	return 0
+}
 
 // crashModel replays acknowledged operations. A nil entry is a deleted key.
 type crashModel map[int][]byte

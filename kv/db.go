@@ -45,12 +45,13 @@ type DB struct {
 	al     *alloc.Allocator // nil when read-only
 	growMu sync.Mutex       // serializes pool growth
 
-	idx     *index        // key -> record
-	seq     atomic.Uint64 // last sequence number handed out
-	ep      epochs        // reader pins
-	locks   stripes       // writers, by key
-	slots   chan int      // free batch log slots
-	retired atomic.Int64  // extents retired since the last reclaim attempt
+	idx      *index        // key -> record
+	seq      atomic.Uint64 // last sequence number handed out
+	leaseEnd atomic.Uint64 // the durable floor: numbers below it may be handed out (seq.go)
+	ep       epochs        // reader pins
+	locks    stripes       // writers, by key
+	slots    chan int      // free batch log slots
+	retired  atomic.Int64  // extents retired since the last reclaim attempt
 
 	hooks *seam.Hooks // test seams, from Options
 
@@ -207,11 +208,16 @@ func (db *DB) load() error {
 		return nil
 	}
 	db.al = res.Alloc
-	// Before any new write: the floor is durable and the pool is marked
-	// in use (not clean), so a crash from here on is recovered.
-	db.sb.SeqFloor = res.Floor
+	// Before any new write: the floor is durable, leased past the first
+	// number this open hands out (seq.go), and the pool is marked in use
+	// (not clean), so a crash from here on is recovered.
+	db.sb.SeqFloor = res.Floor + db.lease()
 	db.sb.Flags &^= recovery.FlagClean
-	return db.sb.Write(mem, db.p)
+	if err := db.sb.Write(mem, db.p); err != nil {
+		return err
+	}
+	db.leaseEnd.Store(db.sb.SeqFloor)
+	return nil
 }
 
 // Close makes everything durable, marks the pool cleanly closed and releases

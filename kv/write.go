@@ -75,7 +75,10 @@ func (db *DB) Put(key, value []byte) (err error) {
 		return err
 	}
 	mem := db.m.Bytes() // after allocate: it may have grown the pool
-	seq := db.seq.Add(1)
+	seq, err := db.nextSeq()
+	if err != nil {
+		return err
+	}
 	db.codec.Write(db.flusher("put-no-flush"), mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
 	if mutant.On("put-free-early") {
 		if old, ok := db.idx.get(key, h); ok {

@@ -31,7 +31,7 @@
 //	16 | gen      u64   | generation; copy gen%2 holds generation gen
 //	24 | uuid   [16]B   | pool identity; seeds every record checksum
 //	40 | chunk    u64   | chunk size in bytes
-//	48 | seqfloor u64   | every sequence number handed out is >= this
+//	48 | seqfloor u64   | above every sequence number ever handed out
 //	56 | prefmode u32   | preferred DAX mode (applied at the next open)
 //	60 | zero    [60]B  |
 //	120| check    u64   | xxhash64 of bytes [0, 120)
@@ -76,7 +76,8 @@
 //
 // Among the valid records of one key the highest sequence number wins; a
 // winning tombstone means the key is absent. Sequence numbers are never reused,
-// even across crashes: before any new write, Recover computes a floor above
-// every sequence number seen (records and log slots) and the caller makes it
-// durable in the superblock.
+// even across crashes: Recover computes a floor above the superblock's and
+// every sequence number seen (records and log slots); before any new write
+// the caller makes a lease past it durable in the superblock, and extends
+// the lease before handing out a number that reaches it (FORMAT.md).
 package recovery

@@ -31,6 +31,7 @@ const (
 	BatchSettled   Point = "batch-settled"   // settled and published; log slot not yet cleared
 	Grow           Point = "grow"            // the pool file is about to be extended
 	Superblock     Point = "superblock"      // a superblock update is about to be written
+	SeqLease       Point = "seq-lease"       // a writer is about to write the next sequence-number lease
 )
 
 // CrashPoints lists the write path's durability boundaries in order.
@@ -38,7 +39,7 @@ var CrashPoints = []Point{
 	PutWritten, PutDurable, PutPublished,
 	DeletePrefence, DeleteFreed, DeleteDurable,
 	BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
-	Grow, Superblock,
+	Grow, Superblock, SeqLease,
 }
 
 // Read-path points: where tests stall a reader to force an interleaving
@@ -62,6 +63,11 @@ type Hooks struct {
 	// the write path it runs with the key's stripe held and must not call
 	// back into the DB.
 	At func(p Point)
+
+	// SeqLease, when not zero, replaces the number of sequence numbers the
+	// store reserves durably at a time (normally about a million), so that
+	// tests and the crash suite reach the lease's superblock update often.
+	SeqLease uint64
 }
 
 // attach is installed by package kv: it stores h in the kv.Options o.
