@@ -1,6 +1,7 @@
 package crash
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -118,7 +119,7 @@ func (r *Report) SiteList() string {
 
 // FenceSites are the crash point labels that precede a fence (or an msync)
 // in the store's protocols; a complete run crashes each of them.
-var FenceSites = []string{"open", "put-written", "delete-prefence", "delete-freed", "batch-written", "batch-commit", "batch-settling", "superblock", "seq-lease", "close"}
+var FenceSites = []string{"open", "put-written", "delete-prefence", "delete-freed", "batch-written", "batch-commit", "batch-settling", "superblock", "seq-lease", "switch", "close"}
 
 // job is one image to open and judge.
 type job struct {
@@ -228,7 +229,15 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size}
 	seam.Attach(opts, &seam.Hooks{
 		SeqLease: SeqLease,
-		WrapPersister: func(_ flush.Persister, mapped func() []byte) flush.Persister {
+		WrapPersister: func(inner flush.Persister, mapped func() []byte) flush.Persister {
+			if sim != nil {
+				// SwitchMode: the same durable image, on the new path.
+				sim.SetPath(simPathOf(inner))
+				if r.cfg.dropDrains {
+					return noFence{sim}
+				}
+				return sim
+			}
 			sim = flush.NewSim(p, mapped)
 			sim.OnDrain = func(*flush.Sim) { point(label) }
 			sim.OnFlush = func(*flush.Sim) {
@@ -276,8 +285,18 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	return bounds, nil
 }
 
+// simPathOf is the path a Sim models for the store's real Persister inner.
+func simPathOf(inner flush.Persister) flush.SimPath {
+	if _, ok := inner.(*flush.Msync); ok {
+		return flush.SimMsync
+	}
+	return flush.SimCPU
+}
+
 func do(db *kv.DB, op Op, n int) error {
 	switch op.Kind {
+	case OpSwitch:
+		return db.SwitchMode(context.Background(), op.Mode)
 	case OpPut:
 		return db.Put([]byte(op.Key), valueOf(op.Key, n, op.Size))
 	case OpDelete:

@@ -104,11 +104,12 @@ func Growth() Workload {
 
 // Targeted is a short workload that passes every durability site early:
 // overwrites then deletes (the lazy free of an older version, and the
-// delete's two fences), a batch with a put and a delete, and a preferred
-// mode change. The gate runs it first, so most mutants are caught in it.
+// delete's two fences), a batch with a put and a delete, a preferred mode
+// change, and switches of the live pool with a lazy free in flight. The gate runs it first, so most mutants are caught in it.
 func Targeted() Workload {
 	w, err := Parse("targeted", "put a 20; put a 5000; del a; put b 20; put b 30; del b; "+
-		"put c 10; batch{put c 40, del d, put e 300}; mode off; put f 300; put f 10; del f")
+		"put c 10; batch{put c 40, del d, put e 300}; mode off; put f 300; put f 10; del f; "+
+		"put g 20; put g 30; switch off; del g; put h 20; put h 30; switch emulated; del h")
 	if err != nil {
 		panic("daxkv: assertion failed: the targeted workload does not parse: " + err.Error())
 	}

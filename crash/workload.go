@@ -19,6 +19,7 @@ const (
 	OpDelete               // Delete(Key)
 	OpBatch                // Apply of Batch (puts and deletes)
 	OpMode                 // SetPreferredMode(Mode)
+	OpSwitch               // SwitchMode(Mode): the live pool changes durability path
 )
 
 // Op is one operation. Values are derived from the key, the operation's
@@ -58,6 +59,8 @@ func (o Op) String() string {
 		return "del " + o.Key
 	case OpMode:
 		return "mode " + o.Mode.String()
+	case OpSwitch:
+		return "switch " + o.Mode.String()
 	}
 	parts := make([]string, len(o.Batch))
 	for i, b := range o.Batch {
@@ -81,6 +84,7 @@ func (w Workload) String() string {
 //	del KEY             delete KEY
 //	batch{OP, OP, ...}  apply puts and dels atomically
 //	mode auto|on|off|emulated   SetPreferredMode
+//	switch off|emulated         SwitchMode (the page cache, or CPU flushes)
 //
 // Keys are 1 to 64 bytes without spaces, commas, braces or semicolons.
 func Parse(name, text string) (Workload, error) {
@@ -154,8 +158,17 @@ func parseOp(s string, top bool) (Op, error) {
 			return Op{}, err
 		}
 		return Op{Kind: OpMode, Mode: m}, nil
+	case len(f) == 2 && f[0] == "switch" && top:
+		m, err := kv.ParseDAXMode(f[1])
+		if err != nil {
+			return Op{}, err
+		}
+		if m != kv.DAXOff && m != kv.DAXEmulated {
+			return Op{}, fmt.Errorf("switch to off or emulated (the modes a machine without persistent memory has)")
+		}
+		return Op{Kind: OpSwitch, Mode: m}, nil
 	}
-	return Op{}, fmt.Errorf("not an operation (want put KEY SIZE, del KEY, batch{...} or mode M)")
+	return Op{}, fmt.Errorf("not an operation (want put KEY SIZE, del KEY, batch{...}, mode M or switch M)")
 }
 
 func validKey(k string) bool {
@@ -164,7 +177,8 @@ func validKey(k string) bool {
 
 // Generated returns n random workloads of length ops over keys keys each:
 // puts of small, non-temporal (>= 256 B) and large (> 4 KiB) values,
-// overwrites, deletes, batches and preferred-mode changes. Every other
+// overwrites, deletes, batches, preferred-mode changes and switches of the
+// live pool between the two paths. Every other
 // workload starts at one chunk so that it grows.
 func Generated(seed uint64, n, ops, keys int) []Workload {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -189,8 +203,10 @@ func Generated(seed uint64, n, ops, keys int) []Workload {
 					}
 				}
 				w.Ops = append(w.Ops, b)
-			default:
+			case r.IntN(2) == 0:
 				w.Ops = append(w.Ops, Op{Kind: OpMode, Mode: []kv.DAXMode{kv.DAXAuto, kv.DAXOff, kv.DAXEmulated}[r.IntN(3)]})
+			default:
+				w.Ops = append(w.Ops, Op{Kind: OpSwitch, Mode: []kv.DAXMode{kv.DAXOff, kv.DAXEmulated}[r.IntN(2)]})
 			}
 		}
 		out[i] = w

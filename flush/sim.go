@@ -56,11 +56,11 @@ type Resizer interface {
 // drain takes effect, with the Sim locked out of Flush by nobody: the
 // callback may call Image and the other read methods.
 type Sim struct {
-	path   SimPath
-	unit   int64         // 64 (lines) or 4096 (pages)
 	mapped func() []byte // the pool mapping, as it is now
 
-	mu         sync.Mutex       // protects every field below
+	mu         sync.Mutex // protects every field below
+	path       SimPath
+	unit       int64            // 64 (lines) or 4096 (pages)
 	durable    []byte           // the durable image
 	durableLen int64            // length of the file that survives (synced size)
 	captured   map[int64][]byte // SimCPU: unit offset -> content captured at Flush
@@ -92,8 +92,13 @@ func NewSim(path SimPath, mapped func() []byte) *Sim {
 }
 
 // Path is the path the Sim models.
-func (s *Sim) Path() SimPath { return s.path }
+func (s *Sim) Path() SimPath {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.path
+}
 
+// units returns the unit-aligned range covering b; called with mu held.
 func (s *Sim) units(b []byte) (lo, hi int64, ok bool) {
 	if len(b) == 0 {
 		return 0, 0, false
@@ -108,12 +113,13 @@ func (s *Sim) units(b []byte) (lo, hi int64, ok bool) {
 
 // Flush implements Persister.
 func (s *Sim) Flush(b []byte) {
-	lo, hi, ok := s.units(b)
-	if !ok {
-		return
-	}
 	m := s.mapped()
 	s.mu.Lock()
+	lo, hi, ok := s.units(b)
+	if !ok {
+		s.mu.Unlock()
+		return
+	}
 	for u := lo; u < hi; u += s.unit {
 		if s.path == SimCPU {
 			s.captured[u] = bytes.Clone(m[u : u+s.unit])
@@ -171,6 +177,23 @@ func (s *Sim) Resized(size int64, durable bool) {
 	if durable && size > s.durableLen {
 		s.durableLen = size
 	}
+}
+
+// SetPath changes the path the Sim models, as the store's online switch
+// between durability paths does. Flushes still pending (flushed on the old
+// path but not yet made durable by one of its Drains) are dropped: the new
+// path's Drain never covers them, so a store that switches without draining
+// the old path first loses them, as it would for real. Their bytes stay
+// non-durable, so crash images still include them or not.
+func (s *Sim) SetPath(p SimPath) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.path, s.unit = p, 64
+	if p == SimMsync {
+		s.unit = 4096
+	}
+	clear(s.captured)
+	clear(s.marked)
 }
 
 // Drains is the number of Drain calls so far.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/seam"
 )
 
 // SwitchMode changes the durability path of the open pool without closing
@@ -55,8 +56,9 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 		return err
 	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	if err := db.p.Drain(); err != nil {
-		return db.fail(err)
+	db.at(seam.Switch)
+	if err := db.fence("switch-no-drain"); err != nil {
+		return err
 	}
 	policy := map[DAXMode]daxmap.SyncPolicy{DAXAuto: daxmap.SyncAuto, DAXOn: daxmap.SyncRequire,
 		DAXOff: daxmap.SyncNever, DAXEmulated: daxmap.SyncNever}[mode]

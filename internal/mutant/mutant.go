@@ -30,4 +30,5 @@ var All = []Mutant{
 	{"batch-tombstone-early", "Apply: tombstones freed with the old versions, in the same fence (store reordered)"},
 	{"grow-unsynced", "growth: the new file size is not made durable before the chunk is used"},
 	{"superblock-no-fence", "superblock update: no fence before SetPreferredMode is acknowledged"},
+	{"switch-no-drain", "SwitchMode: the old path is not drained before the new one takes over"},
 }

@@ -32,6 +32,7 @@ const (
 	Grow           Point = "grow"            // the pool file is about to be extended
 	Superblock     Point = "superblock"      // a superblock update is about to be written
 	SeqLease       Point = "seq-lease"       // a writer is about to write the next sequence-number lease
+	Switch         Point = "switch"          // SwitchMode has stopped the writers and is about to drain the old path
 )
 
 // CrashPoints lists the write path's durability boundaries in order.
@@ -39,7 +40,7 @@ var CrashPoints = []Point{
 	PutWritten, PutDurable, PutPublished,
 	DeletePrefence, DeleteFreed, DeleteDurable,
 	BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
-	Grow, Superblock, SeqLease,
+	Grow, Superblock, SeqLease, Switch,
 }
 
 // Read-path points: where tests stall a reader to force an interleaving
