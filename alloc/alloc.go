@@ -53,6 +53,8 @@ type Allocator struct {
 	scratch   []extent // reused by coalesce and Stats
 
 	shadow bitmap // with -tags invariants: a bit per unit, set when free or in limbo
+
+	onReclaim func(off, size int64) // OnReclaim; set before the allocator is shared
 }
 
 // New returns an allocator for a pool of poolSize bytes, a multiple of

@@ -84,6 +84,9 @@ func (a *Allocator) Reclaim(upTo uint64) int64 {
 	for a.genHead < len(a.gens) && a.gens[a.genHead].epoch <= upTo {
 		g := &a.gens[a.genHead]
 		for _, e := range g.ext {
+			if a.onReclaim != nil {
+				a.onReclaim(e.off, e.size)
+			}
 			a.pushFree(e.off, e.size)
 			moved += e.size
 		}
@@ -102,6 +105,13 @@ func (a *Allocator) Reclaim(upTo uint64) int64 {
 	}
 	return moved
 }
+
+// OnReclaim installs f, called for every extent Reclaim moves from limbo
+// to the free lists (with the allocator locked; f must not call it back).
+// Invariants builds of the store poison each such extent, so that a reader
+// that could still see a reclaimed extent reads garbage and fails loudly.
+// Call it before the allocator is shared.
+func (a *Allocator) OnReclaim(f func(off, size int64)) { a.onReclaim = f }
 
 // LimboBytes returns the bytes waiting in limbo, without taking the
 // allocator's lock: the caller uses it to decide when to try advancing the

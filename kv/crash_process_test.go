@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"fmt"
 	"math/rand/v2"
@@ -69,6 +70,10 @@ func TestCrashChild(t *testing.T) {
 			m := DAXMode(r.IntN(3))
 			line = fmt.Sprintf("M %d", m)
 			op = func() error { return db.SetPreferredMode(m) }
+		case x == 9 && r.IntN(2) == 0:
+			m := []DAXMode{DAXEmulated, DAXOff}[r.IntN(2)]
+			line = fmt.Sprintf("S %d", m)
+			op = func() error { return db.SwitchMode(context.Background(), m) }
 		default:
 			b := db.NewBatch()
 			var sb strings.Builder
@@ -119,8 +124,9 @@ func (m crashModel) apply(line string) error {
 		m[i] = value(i, num(f[2]), num(f[3]))
 	case "D":
 		delete(m, num(f[1]))
-	case "M":
-		// The preferred mode is not part of the key model.
+	case "M", "S":
+		// Neither the preferred nor the effective mode is part of the key
+		// model.
 	case "B":
 		// Within a batch the last operation on a key wins.
 		for j := 1; j+3 < len(f); j += 4 {

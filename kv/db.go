@@ -13,6 +13,7 @@ import (
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/invariants"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -208,6 +209,9 @@ func (db *DB) load() error {
 		return nil
 	}
 	db.al = res.Alloc
+	if invariants.Enabled {
+		db.al.OnReclaim(db.poison)
+	}
 	// Before any new write: the floor is durable, leased past the first
 	// number this open hands out (seq.go), and the pool is marked in use
 	// (not clean), so a crash from here on is recovered.
