@@ -2,8 +2,8 @@ package kv
 
 import (
 	"bufio"
-	"context"
 	"bytes"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
