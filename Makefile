@@ -8,11 +8,12 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PKGS        := ./...
 
-.PHONY: test vet lint fmt-check test-race test-short crash crash-quick crash-gate-test fuzz bench test-dax test-arm64 clean
+.PHONY: test vet lint fmt-check test-race test-short torture crash crash-quick crash-gate-test fuzz bench test-dax test-arm64 clean
 
 ## test: everything CI runs: vet, lint, the race-enabled suite with the
-## invariants tag, the crash suite's quick tier, the arm64 flush path under
-## qemu-user, and the DAX guest.
+## invariants tag (the torture test's 10 s tier among it), the crash
+## suite's quick tier, the arm64 flush path under qemu-user, and the DAX
+## guest.
 test: vet lint test-race crash-quick test-arm64 test-dax
 
 vet:
@@ -34,6 +35,12 @@ test-race:
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
+
+## torture: the concurrent torture test (kv/torture_test.go) for TORTURE
+## (default 60s), under -race with the invariants tag.
+TORTURE ?= 60s
+torture:
+	DAXKV_TORTURE=$(TORTURE) $(GO) test -race -tags invariants -count=1 -timeout 30m -run '^TestTorture$$' -v ./kv/
 
 ## crash-quick / crash: the crash-injection suite (see CRASH.md). Both end
 ## with "crash-suite: images=N points=P violations=V mutants=C/M".

@@ -1,0 +1,580 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/seam"
+)
+
+// The torture test runs the whole store at once, concurrently, on a pool
+// that starts at one 64 KiB chunk: writers (Put, Delete, Apply) on disjoint
+// key sets, readers (Get, View, Scan, with random hold times and reads
+// nested inside their callbacks), a goroutine switching the live pool
+// between the CPU-flush and the page-cache path, another running Check and
+// Stats, Drain errors injected through the Persister seam, random stalls at
+// the named seam points (to widen race windows, in the spirit of
+// FoundationDB's buggify), and Close and reopen between cycles. Readers
+// check every value they see against what the writers acknowledged; after
+// every reopen the whole pool is checked against the model: every
+// acknowledged write present, no deleted key back, an operation that
+// failed all or nothing.
+//
+// It runs for DAXKV_TORTURE (a duration; default 10s, 2s with -short); make
+// torture runs it for a minute.
+
+const (
+	tortureWriters   = 3
+	tortureReaders   = 3
+	tortureKeysPer   = 24 // keys per writer
+	tortureMaxValue  = 6000
+	tortureFreshPool = 3 // cycles on one pool before starting a new one from one chunk
+)
+
+// keyState is one key's state: the version of the operation that produced
+// it (0 for never written) and whether the key is present.
+type keyState struct {
+	ver     int
+	present bool
+	size    int
+}
+
+func (s keyState) packed() int64 {
+	p := int64(0)
+	if s.present {
+		p = 1
+	}
+	return int64(s.ver)<<1 | p
+}
+
+// uncertain is an operation that returned an error: after the reopen each
+// of its keys holds either the state before it or the state after it, and
+// all of them the same side.
+type uncertain struct {
+	before, after map[int]keyState
+}
+
+type torture struct {
+	t       *testing.T
+	dir     string
+	path    string
+	seed    uint64
+	modelMu sync.Mutex       // protects model: the writers' keys are disjoint, the map is shared
+	model   map[int]keyState // acknowledged state of every key
+	unsure  []uncertain      // operations that failed since the last reopen
+	version atomic.Int64     // versions handed to operations, globally unique
+
+	// Live state for the readers' checks: per key, the last acknowledged
+	// state (packed) and the highest version an operation on it started.
+	acked   [tortureWriters * tortureKeysPer]atomic.Int64
+	started [tortureWriters * tortureKeysPer]atomic.Int64
+	hot     [tortureWriters]atomic.Int64 // the key each writer works on now
+
+	stats struct {
+		cycles, failures, reopens, fresh, switches, busy, checks atomic.Int64
+		puts, deletes, batches, reads, nested, scans         atomic.Int64
+	}
+}
+
+// TestTorture is described above.
+func TestTorture(t *testing.T) {
+	d := 10 * time.Second
+	if testing.Short() {
+		d = 2 * time.Second
+	}
+	if v := os.Getenv("DAXKV_TORTURE"); v != "" {
+		var err error
+		if d, err = time.ParseDuration(v); err != nil {
+			t.Fatalf("DAXKV_TORTURE=%q: %v", v, err)
+		}
+	}
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d, %v", seed, d)
+	tt := &torture{t: t, dir: shmDir(t), seed: seed}
+	deadline := time.Now().Add(d)
+	for cycle := 0; time.Now().Before(deadline) && !t.Failed(); cycle++ {
+		if cycle%tortureFreshPool == 0 {
+			tt.freshPool(cycle)
+		}
+		r := rand.New(rand.NewPCG(seed, uint64(cycle)))
+		run := time.Duration(200+r.IntN(800)) * time.Millisecond
+		tt.cycle(cycle, r, min(run, time.Until(deadline)+50*time.Millisecond))
+	}
+	s := &tt.stats
+	t.Logf("%d cycles (%d pools from one chunk, %d reopens, %d injected failures); %d puts, %d deletes, %d batches; "+
+		"%d reads (%d nested), %d scans; %d switches (%d busy), %d checks",
+		s.cycles.Load(), s.fresh.Load(), s.reopens.Load(), s.failures.Load(), s.puts.Load(), s.deletes.Load(), s.batches.Load(),
+		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load())
+}
+
+// freshPool starts over from an empty pool of one chunk, so that growth
+// keeps happening.
+func (tt *torture) freshPool(cycle int) {
+	tt.path = filepath.Join(tt.dir, fmt.Sprintf("pool-%d", cycle))
+	tt.model = map[int]keyState{}
+	tt.unsure = nil
+	for i := range tt.acked {
+		tt.acked[i].Store(0)
+		tt.started[i].Store(0)
+	}
+	tt.stats.fresh.Add(1)
+}
+
+// injector fails the failAt-th Drain of a DB after it is armed (0: never),
+// through every Persister the DB makes (SwitchMode makes a new one).
+type injector struct {
+	drains atomic.Int64
+	failAt atomic.Int64
+	fired  atomic.Bool
+}
+
+type injectingPersister struct {
+	flush.Persister
+	in *injector
+}
+
+func (p injectingPersister) Drain() error {
+	if n := p.in.drains.Add(1); n == p.in.failAt.Load() {
+		p.in.fired.Store(true)
+		return errInjected
+	}
+	return p.Persister.Drain()
+}
+
+// buggify stalls goroutines at named points now and then, and sometimes
+// makes a reader that has just reached its lookup and a writer about to
+// grow the pool meet, so that the growth happens while the reader is
+// stalled there: the interleaving behind a whole class of defects (a reader
+// using a view of the mapping taken before the pool grew).
+type buggify struct {
+	parked chan struct{} // a reader stalled at its lookup offers itself here
+}
+
+func newBuggify() *buggify { return &buggify{parked: make(chan struct{})} }
+
+func (b *buggify) at(p seam.Point) {
+	switch p {
+	case seam.ReadLookup:
+		if rand.IntN(8) == 0 {
+			select {
+			case b.parked <- struct{}{}: // a writer is about to grow
+				time.Sleep(time.Duration(200+rand.IntN(800)) * time.Microsecond)
+			case <-time.After(50 * time.Microsecond):
+			}
+		}
+	case seam.Grow:
+		if rand.IntN(2) == 0 {
+			select {
+			case <-b.parked:
+			case <-time.After(time.Millisecond):
+			}
+		}
+	case seam.PutWritten, seam.PutPublished, seam.BatchCommit, seam.BatchSettled, seam.DeleteFreed, seam.Switch:
+		if rand.IntN(100) == 0 {
+			runtime.Gosched()
+		}
+	}
+}
+
+// cycle opens the pool, checks it against the model, runs every goroutine
+// for d, stops them, and closes the pool.
+func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
+	t := tt.t
+	in := &injector{}
+	mode := []DAXMode{DAXEmulated, DAXOff}[r.IntN(2)]
+	opts := &Options{Size: 64 << 10, ChunkSize: 64 << 10, DAX: mode}
+	opts.hooks = &seam.Hooks{
+		WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister { return injectingPersister{p, in} },
+		At:            newBuggify().at,
+		SeqLease:      uint64(1 + r.IntN(64)),
+	}
+	db, err := Open(tt.path, opts)
+	if err != nil {
+		t.Fatalf("cycle %d: open: %v", cycle, err)
+	}
+	tt.stats.reopens.Add(1)
+	tt.verify(cycle, db)
+	if r.IntN(3) == 0 { // arm the injector: a Drain of this cycle fails
+		in.failAt.Store(in.drains.Load() + 1 + r.Int64N(3000))
+	}
+	if t.Failed() {
+		db.Close()
+		return
+	}
+
+	stop := make(chan struct{})
+	errc := make(chan error, 64)
+	report := func(err error) {
+		select {
+		case errc <- err:
+		default:
+		}
+	}
+	var wg sync.WaitGroup
+	var writers sync.WaitGroup
+	unsure := make([][]uncertain, tortureWriters)
+	for w := 0; w < tortureWriters; w++ {
+		wg.Add(1)
+		writers.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			defer writers.Done()
+			rw := rand.New(rand.NewPCG(tt.seed^uint64(cycle), uint64(w)))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if u, err := tt.write(db, w, rw); err != nil {
+					if !errors.Is(err, errInjected) {
+						report(fmt.Errorf("writer %d: %w", w, err))
+					}
+					unsure[w] = append(unsure[w], u)
+					return // the DB has failed: every later write is refused
+				}
+			}
+		}(w)
+	}
+	for rd := 0; rd < tortureReaders; rd++ {
+		wg.Add(1)
+		go func(rd int) {
+			defer wg.Done()
+			rr := rand.New(rand.NewPCG(tt.seed^uint64(cycle), 100+uint64(rd)))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := tt.read(db, rr); err != nil {
+					report(fmt.Errorf("reader %d: %w", rd, err))
+					return
+				}
+			}
+		}(rd)
+	}
+	wg.Add(2)
+	go func() { // the mode switcher
+		defer wg.Done()
+		rs := rand.New(rand.NewPCG(tt.seed^uint64(cycle), 200))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(2+rs.IntN(20)) * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+rs.IntN(30))*time.Millisecond)
+			err := db.SwitchMode(ctx, []DAXMode{DAXEmulated, DAXOff}[rs.IntN(2)])
+			cancel()
+			tt.stats.switches.Add(1)
+			switch {
+			case errors.Is(err, ErrBusy):
+				tt.stats.busy.Add(1)
+			case err != nil && !errors.Is(err, ErrFailed) && !errors.Is(err, errInjected):
+				report(fmt.Errorf("SwitchMode: %w", err))
+				return
+			}
+		}
+	}()
+	go func() { // Check and Stats
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(40 * time.Millisecond):
+			}
+			s := db.Stats()
+			if s.Keys < 0 || s.Keys > tortureWriters*tortureKeysPer || s.Limbo < 0 {
+				report(fmt.Errorf("Stats out of range: %+v", s))
+				return
+			}
+			err := db.Check()
+			tt.stats.checks.Add(1)
+			// After a failure, memory and media may disagree until the
+			// reopen: Check may say so.
+			if err != nil && db.failed.Load() == nil {
+				report(fmt.Errorf("Check: %w", err))
+				return
+			}
+		}
+	}()
+	timer := time.NewTimer(d)
+	select {
+	case <-timer.C:
+	case err := <-errc:
+		report(err) // put it back for the drain below
+	}
+	close(stop)
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		t.Errorf("cycle %d: %v", cycle, err)
+	}
+	for _, u := range unsure {
+		tt.unsure = append(tt.unsure, u...)
+	}
+	err = db.Close()
+	switch {
+	case in.fired.Load():
+		tt.stats.failures.Add(1)
+		if err != nil && !errors.Is(err, ErrFailed) && !errors.Is(err, errInjected) {
+			t.Errorf("cycle %d: Close after an injected failure: %v", cycle, err)
+		}
+	case err != nil:
+		t.Errorf("cycle %d: Close: %v", cycle, err)
+	}
+	tt.stats.cycles.Add(1)
+}
+
+// keyOf is writer w's j-th key number.
+func keyOf(w, j int) int { return w*tortureKeysPer + j }
+
+// write runs one random operation of writer w. On error it returns the
+// operation as uncertain.
+func (tt *torture) write(db *DB, w int, r *rand.Rand) (uncertain, error) {
+	u := uncertain{before: map[int]keyState{}, after: map[int]keyState{}}
+	ver := int(tt.version.Add(1))
+	var err error
+	switch x := r.IntN(10); {
+	case x < 6:
+		i := keyOf(w, r.IntN(tortureKeysPer))
+		size := 32 + r.IntN(tortureMaxValue)
+		u.before[i], u.after[i] = tt.state(i), keyState{ver, true, size}
+		tt.started[i].Store(int64(ver))
+		tt.hot[w].Store(int64(i))
+		err = db.Put(key(i), value(i, ver, size))
+		tt.stats.puts.Add(1)
+	case x < 8:
+		i := keyOf(w, r.IntN(tortureKeysPer))
+		u.before[i], u.after[i] = tt.state(i), keyState{ver: ver}
+		tt.started[i].Store(int64(ver))
+		err = db.Delete(key(i))
+		tt.stats.deletes.Add(1)
+	default:
+		b := db.NewBatch()
+		for n := 1 + r.IntN(5); n > 0; n-- {
+			i := keyOf(w, r.IntN(tortureKeysPer))
+			if _, seen := u.before[i]; !seen {
+				u.before[i] = tt.state(i)
+			}
+			tt.started[i].Store(int64(ver))
+			if r.IntN(4) == 0 {
+				b.Delete(key(i))
+				u.after[i] = keyState{ver: ver}
+			} else {
+				size := 32 + r.IntN(tortureMaxValue/2)
+				b.Put(key(i), value(i, ver, size))
+				u.after[i] = keyState{ver, true, size}
+			}
+		}
+		err = db.Apply(b)
+		tt.stats.batches.Add(1)
+	}
+	if err != nil {
+		return u, err
+	}
+	// Acknowledged.
+	tt.modelMu.Lock()
+	for i, s := range u.after {
+		tt.model[i] = s
+		tt.acked[i].Store(s.packed())
+	}
+	tt.modelMu.Unlock()
+	return u, nil
+}
+
+// state is key i's acknowledged state.
+func (tt *torture) state(i int) keyState {
+	tt.modelMu.Lock()
+	defer tt.modelMu.Unlock()
+	return tt.model[i]
+}
+
+// checkLive checks a value read for key i (found or not) against the live
+// state: a0 was the key's acknowledged state before the read.
+func (tt *torture) checkLive(i int, a0 int64, v []byte, found bool) error {
+	aver, apresent := int(a0>>1), a0&1 == 1
+	hi := int(tt.started[i].Load())
+	if !found {
+		if apresent && hi == aver {
+			return fmt.Errorf("key %d: not found, but version %d was acknowledged and nothing newer started", i, aver)
+		}
+		return nil
+	}
+	if err := checkValue(i, v); err != nil {
+		return err
+	}
+	var ki, u int
+	fmt.Sscanf(string(v), "k=%d v=%d|", &ki, &u)
+	switch {
+	case u < aver || u == aver && !apresent:
+		return fmt.Errorf("key %d: read version %d, older than the acknowledged %d (present %v): a stale or resurrected value", i, u, aver, apresent)
+	case u > hi:
+		return fmt.Errorf("key %d: read version %d, newer than any started (%d)", i, u, hi)
+	}
+	return nil
+}
+
+// read runs one random read, with nested reads and random hold times.
+func (tt *torture) read(db *DB, r *rand.Rand) error {
+	n := tortureWriters * tortureKeysPer
+	i := r.IntN(n)
+	if r.IntN(2) == 0 { // a key a writer is writing now
+		i = int(tt.hot[r.IntN(tortureWriters)].Load())
+	}
+	hold := func() {
+		if r.IntN(20) == 0 {
+			time.Sleep(time.Duration(r.IntN(300)) * time.Microsecond)
+		}
+	}
+	tt.stats.reads.Add(1)
+	switch r.IntN(4) {
+	case 0:
+		a0 := tt.acked[i].Load()
+		v, err := db.Get(key(i))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return tt.checkLive(i, a0, v, err == nil)
+	case 1, 2:
+		a0 := tt.acked[i].Load()
+		err := db.View(key(i), func(v []byte) error {
+			hold()
+			if err := tt.checkLive(i, a0, v, true); err != nil {
+				return err
+			}
+			if r.IntN(3) == 0 { // a read nested in the callback
+				j := r.IntN(n)
+				b0 := tt.acked[j].Load()
+				w, err := db.Get(key(j))
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					return err
+				}
+				tt.stats.nested.Add(1)
+				if err := tt.checkLive(j, b0, w, err == nil); err != nil {
+					return err
+				}
+			}
+			hold()
+			// The slice stays valid and unchanged until the callback returns.
+			return checkValue(i, v)
+		})
+		if errors.Is(err, ErrNotFound) {
+			return tt.checkLive(i, a0, nil, false)
+		}
+		return err
+	default:
+		tt.stats.scans.Add(1)
+		var prev []byte
+		limit := 1 + r.IntN(40)
+		err := db.Scan(key(i), nil, func(k, v []byte) error {
+			if prev != nil && bytes.Compare(prev, k) >= 0 {
+				return fmt.Errorf("scan out of order: %q after %q", k, prev)
+			}
+			prev = append(prev[:0], k...)
+			var ki int
+			if _, err := fmt.Sscanf(string(k), "%d", &ki); err != nil {
+				return err
+			}
+			if err := checkValue(ki, v); err != nil {
+				return err
+			}
+			if r.IntN(10) == 0 {
+				if _, err := db.Has(key(r.IntN(n))); err != nil {
+					return err
+				}
+				tt.stats.nested.Add(1)
+			}
+			hold()
+			if limit--; limit == 0 {
+				return errStopScan
+			}
+			return nil
+		})
+		if errors.Is(err, errStopScan) {
+			return nil
+		}
+		return err
+	}
+}
+
+var errStopScan = errors.New("enough")
+
+// verify checks the freshly opened pool against the model: every key holds
+// its acknowledged state, or, for a key an uncertain operation touched, the
+// state before or after it, the same side for all of its keys. Then the
+// model becomes what the pool holds, and Check must be clean.
+func (tt *torture) verify(cycle int, db *DB) {
+	t := tt.t
+	got := map[int]keyState{}
+	for i := 0; i < tortureWriters*tortureKeysPer; i++ {
+		v, err := db.Get(key(i))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			got[i] = keyState{}
+		case err != nil:
+			t.Errorf("cycle %d: key %d: %v", cycle, i, err)
+			return
+		default:
+			if err := checkValue(i, v); err != nil {
+				t.Errorf("cycle %d: %v", cycle, err)
+				return
+			}
+			var ki, ver int
+			fmt.Sscanf(string(v), "k=%d v=%d|", &ki, &ver)
+			got[i] = keyState{ver, true, len(v)}
+		}
+	}
+	same := func(a, b keyState) bool {
+		return a.present == b.present && (!a.present || a.ver == b.ver && a.size == b.size)
+	}
+	touched := map[int]bool{}
+	for _, u := range tt.unsure {
+		before, after := true, true
+		for i := range u.after {
+			touched[i] = true
+			before = before && same(got[i], u.before[i])
+			after = after && same(got[i], u.after[i])
+		}
+		if !before && !after {
+			t.Errorf("cycle %d: an operation that failed is neither wholly applied nor wholly absent: before %v, after %v, found %v",
+				cycle, u.before, u.after, pick(got, u.after))
+		}
+	}
+	for i := 0; i < tortureWriters*tortureKeysPer; i++ {
+		if !touched[i] && !same(got[i], tt.model[i]) {
+			t.Errorf("cycle %d: key %d holds %+v, the acknowledged state is %+v", cycle, i, got[i], tt.model[i])
+		}
+	}
+	tt.model, tt.unsure = got, nil
+	for i, s := range got {
+		tt.acked[i].Store(s.packed())
+		if int64(s.ver) > tt.started[i].Load() {
+			tt.started[i].Store(int64(s.ver))
+		}
+	}
+	if err := db.Check(); err != nil {
+		t.Errorf("cycle %d: Check after the reopen: %v", cycle, err)
+	}
+}
+
+func pick(m map[int]keyState, keys map[int]keyState) map[int]keyState {
+	out := map[int]keyState{}
+	for i := range keys {
+		out[i] = m[i]
+	}
+	return out
+}
