@@ -83,7 +83,7 @@ type torture struct {
 
 	stats struct {
 		cycles, failures, reopens, fresh, switches, busy, checks atomic.Int64
-		puts, deletes, batches, reads, nested, scans         atomic.Int64
+		puts, deletes, batches, reads, nested, scans             atomic.Int64
 	}
 }
 
