@@ -5,7 +5,6 @@ import (
 	"runtime/debug"
 	"slices"
 
-	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -77,70 +76,34 @@ func (db *DB) Apply(b *Batch) (err error) {
 		}
 		return nil
 	}
-	ops := b.normalize()
-	for _, op := range ops {
-		if err := db.checkKV(op.key, op.value); err != nil {
-			return err
-		}
+	a, err := db.newApply(b)
+	if err != nil {
+		return err
 	}
-	hashes := make([]uint64, len(ops))
-	idx := make([]int, len(ops))
-	for i, op := range ops {
-		hashes[i] = hashKey(op.key)
-		idx[i] = stripeOf(hashes[i])
-	}
-	held := db.locks.lockSet(idx)
+	held := db.locks.lockSet(a.stripes)
 	defer db.locks.unlockSet(held)
 	if err := db.writeErr(); err != nil {
 		return err
 	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-
-	slot := <-db.slots
-	defer func() { db.slots <- slot }()
-
-	offs := make([]int64, len(ops))
-	sizes := make([]int64, len(ops))
-	seq, err := db.nextSeq()
-	if err != nil {
+	a.slot = <-db.slots
+	defer func() { db.slots <- a.slot }()
+	if a.seq, err = db.nextSeq(); err != nil {
 		return err
 	}
-	if mutant.On("batch-commit-first") {
-		db.codec.WriteCommit(db.p, db.m.Bytes(), slot, seq, uint32(len(ops)))
-	}
-	undo := func(n int) {
-		mem := db.m.Bytes()
-		for i := 0; i < n; i++ {
-			recovery.Free(db.p, mem[offs[i]:])
-			db.al.Free(offs[i], sizes[i])
-		}
-	}
-	for i, op := range ops {
-		sizes[i] = recovery.RecordSize(len(op.key), len(op.value))
-		off, err := db.allocate(sizes[i])
-		if err != nil {
-			undo(i)
-			return err
-		}
-		offs[i] = off
-		mem := db.m.Bytes() // after allocate: it may have grown the pool
-		flags := uint16(recovery.FlagBatch)
-		if op.del {
-			flags |= recovery.FlagTombstone
-		}
-		db.codec.Write(db.p, mem[off:off+sizes[i]], off, recovery.TagPending, seq, flags, op.key, op.value)
+	db.atBatch(seam.BatchBegin, a)
+	if err := db.writePending(a); err != nil {
+		return err
 	}
 	db.at(seam.BatchWritten)
-	if err := db.fence("batch-no-record-fence"); err != nil {
+	if err := db.fence(); err != nil {
 		return err // the DB has failed: the next Open decides from the media
 	}
 	db.at(seam.BatchDurable)
 	mem := db.m.Bytes()
-	if !mutant.On("batch-commit-first") {
-		db.codec.WriteCommit(db.p, mem, slot, seq, uint32(len(ops)))
-	}
+	db.codec.WriteCommit(db.p, mem, a.slot, a.seq, uint32(len(a.cs)))
 	db.at(seam.BatchCommit)
-	if err := db.fence("batch-no-commit-fence"); err != nil {
+	if err := db.fence(); err != nil {
 		// The commit may or may not be durable: the batch is not
 		// acknowledged, and the next Open settles it either way. The DB
 		// has failed, so nothing in memory can contradict that meanwhile.
@@ -149,50 +112,95 @@ func (db *DB) Apply(b *Batch) (err error) {
 	db.at(seam.BatchCommitted)
 
 	// Settle (a): puts live, older versions freed; one fence.
-	olds := make([]item, len(ops))
-	has := make([]bool, len(ops))
-	for i, op := range ops {
-		olds[i], has[i] = db.idx.get(op.key, hashes[i])
-	}
-	for i, op := range ops {
-		if !op.del {
-			recovery.SetTag(db.p, mem[offs[i]:], recovery.TagLive)
+	for i := range a.cs {
+		c := &a.cs[i]
+		c.old, c.had = db.idx.lookup(c.key, c.h)
+		c.skip = c.del && !c.had
+		if !c.del {
+			recovery.SetTag(db.p, mem[c.off:], recovery.TagLive)
 		}
-		if has[i] {
-			recovery.Free(db.p, mem[olds[i].off():])
-		}
-		if op.del && mutant.On("batch-tombstone-early") {
-			recovery.Free(db.p, mem[offs[i]:])
+		if c.had {
+			recovery.Free(db.p, mem[c.old.off():])
 		}
 	}
-	db.at(seam.BatchSettling)
-	if err := db.fence("batch-no-settle-fence"); err != nil {
+	db.atBatch(seam.BatchSettling, a)
+	if err := db.fence(); err != nil {
 		return err
 	}
 	// The batch is durable and settled: publish it to readers at once.
-	db.idx.mu.Lock()
-	n := 0
-	for i, op := range ops {
-		switch {
-		case !op.del:
-			n = db.idx.putLocked(op.key, hashes[i], offs[i], olds[i], has[i])
-		case has[i]:
-			n = db.idx.delLocked(op.key, hashes[i], olds[i])
+	db.idx.apply(a.cs)
+	for i, c := range a.cs {
+		if c.had {
+			db.retire(mem, c.old.off())
 		}
-	}
-	db.idx.mu.Unlock()
-	db.idx.queued(n)
-	for i, op := range ops {
-		if has[i] {
-			db.retire(mem, olds[i].off())
-		}
-		if op.del {
+		if c.del {
 			// Settle (b): the tombstone was never visible to readers.
-			recovery.Free(db.p, mem[offs[i]:])
-			db.al.Free(offs[i], sizes[i])
+			recovery.Free(db.p, mem[c.off:])
+			db.al.Free(c.off, a.sizes[i])
 		}
 	}
 	db.at(seam.BatchSettled)
-	recovery.ClearCommit(db.p, mem, slot)
+	recovery.ClearCommit(db.p, mem, a.slot)
+	return nil
+}
+
+// applyState is one Apply in flight: its changes in key order (one per
+// key), their record sizes and the stripes they need, its log slot and
+// its sequence number.
+type applyState struct {
+	cs      []change
+	values  [][]byte
+	sizes   []int64
+	stripes []int
+	slot    int
+	seq     uint64
+}
+
+// newApply validates b's operations and prepares their changes, before any
+// lock is taken.
+func (db *DB) newApply(b *Batch) (*applyState, error) {
+	ops := b.normalize()
+	a := &applyState{
+		cs:      make([]change, len(ops)),
+		values:  make([][]byte, len(ops)),
+		sizes:   make([]int64, len(ops)),
+		stripes: make([]int, len(ops)),
+	}
+	for i, op := range ops {
+		if err := db.checkKV(op.key, op.value); err != nil {
+			return nil, err
+		}
+		h := hashKey(op.key)
+		a.cs[i] = change{key: op.key, h: h, del: op.del}
+		a.values[i] = op.value
+		a.sizes[i] = recovery.RecordSize(len(op.key), len(op.value))
+		a.stripes[i] = stripeOf(h)
+	}
+	return a, nil
+}
+
+// writePending allocates and writes every record of a as pending
+// (tombstones for deletes), flushed but not fenced. When an allocation
+// fails, the records written so far are taken back and nothing is left.
+func (db *DB) writePending(a *applyState) error {
+	for i := range a.cs {
+		c := &a.cs[i]
+		off, err := db.allocate(a.sizes[i])
+		if err != nil {
+			mem := db.m.Bytes()
+			for j := 0; j < i; j++ {
+				recovery.Free(db.p, mem[a.cs[j].off:])
+				db.al.Free(a.cs[j].off, a.sizes[j])
+			}
+			return err
+		}
+		c.off = off
+		flags := uint16(recovery.FlagBatch)
+		if c.del {
+			flags |= recovery.FlagTombstone
+		}
+		mem := db.m.Bytes() // after allocate: it may have grown the pool
+		db.codec.Write(db.p, mem[off:off+a.sizes[i]], off, recovery.TagPending, a.seq, flags, c.key, a.values[i])
+	}
 	return nil
 }

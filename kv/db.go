@@ -14,6 +14,7 @@ import (
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/invariants"
+	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -54,7 +55,8 @@ type DB struct {
 	slots    chan int      // free batch log slots
 	retired  atomic.Int64  // extents retired since the last reclaim attempt
 
-	hooks *seam.Hooks // test seams, from Options
+	hooks *seam.Hooks   // test seams, from Options
+	mut   *mutantState // the mutation gate's (mutants.go; builds with the mutants tag)
 
 	switching atomic.Bool             // SwitchMode is draining readers: enter waits
 	failed    atomic.Pointer[failure] // the first I/O failure of a write (fail.go)
@@ -310,9 +312,14 @@ func (db *DB) enter() (uint32, error) {
 	return tok, nil
 }
 
-// at calls the test seam attached to the named point, if any.
+// at marks the named point p of a protocol: it calls the test seam
+// attached there, if any, and, in builds with the mutants tag, arms the
+// active mutant (mutants.go).
 func (db *DB) at(p seam.Point) {
 	if db.hooks != nil && db.hooks.At != nil {
 		db.hooks.At(p)
+	}
+	if mutant.Enabled {
+		db.mutantAt(p)
 	}
 }

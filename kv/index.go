@@ -28,7 +28,7 @@ const refKeyBits = 16
 
 func makeItem(key []byte, off int64) item {
 	p0, p1 := recovery.Prefix(key)
-	it := item{p0: p0, p1: p1, ref: uint64(off)<<refKeyBits | uint64(len(key))}
+	it := item{p0: p0, p1: p1, ref: makeRef(off, len(key))}
 	if len(key) > 16 {
 		it.rest = string(key[16:])
 	}
@@ -86,8 +86,10 @@ const maxPending = 1 << 16
 // record it supersedes is retired, so a reader that drains after pinning
 // never finds a reclaimed record in the tree.
 //
-// Lock order: mu, then treeMu (only Check holds both); amu alone. The
-// applier never holds one of mu and treeMu while taking the other.
+// Every lock of the index is taken in this file, behind the methods below;
+// callers only hold their key stripes. Lock order: mu, then treeMu (only
+// audit holds both); amu alone. The applier never holds one of mu and
+// treeMu while taking the other.
 type index struct {
 	// view returns the pool mapping as it is now (daxmap.Map.Bytes). A key
 	// comparison takes its view after reading the ref it checks, under mu:
@@ -209,6 +211,9 @@ func (x *index) close() {
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
 
+// makeRef packs a record offset and its key length into a ref.
+func makeRef(off int64, keyLen int) uint64 { return uint64(off)<<refKeyBits | uint64(keyLen) }
+
 // keyAt reports whether the record of ref holds key. mem must be a view of
 // the mapping taken after ref was read (see index.view).
 func keyAt(mem []byte, ref uint64, key []byte) bool {
@@ -217,26 +222,21 @@ func keyAt(mem []byte, ref uint64, key []byte) bool {
 	return it.keyLen() == len(key) && bytes.Equal(mem[off+recovery.HeaderSize:off+recovery.HeaderSize+int64(len(key))], key)
 }
 
-// get finds key (whose hash is h). The returned item carries only ref:
+// lookup finds key (whose hash is h). The returned item carries only ref:
 // callers need the record's place, not the key they already have.
-func (x *index) get(key []byte, h uint64) (item, bool) {
-	ref, ok, ambiguous := x.getHashed(key, h)
+func (x *index) lookup(key []byte, h uint64) (item, bool) {
+	ref, ok, ambiguous := x.lookupHashed(key, h)
 	if !ambiguous {
 		return item{ref: ref}, ok
 	}
-	// Two present keys share this hash: ask the tree, once it has caught up.
-	x.drain()
-	x.treeMu.RLock()
-	defer x.treeMu.RUnlock()
-	it, ok := x.tree.Get(probe(key))
-	return item{ref: it.ref}, ok
+	return x.lookupTree(key)
 }
 
-// getHashed is get's fast path, through the hash table. The key comparison
-// reads the mapping, which can fault (a file truncated underneath): the
-// unlock is deferred so that a fault turned into an error leaves no lock
-// held.
-func (x *index) getHashed(key []byte, h uint64) (ref uint64, ok, ambiguous bool) {
+// lookupHashed is lookup's fast path, through the hash table. The key
+// comparison reads the mapping, which can fault (a file truncated
+// underneath): the unlock is deferred so that a fault turned into an error
+// leaves no lock held.
+func (x *index) lookupHashed(key []byte, h uint64) (ref uint64, ok, ambiguous bool) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	ref, ok = x.hash.get(h)
@@ -249,32 +249,74 @@ func (x *index) getHashed(key []byte, h uint64) (ref uint64, ok, ambiguous bool)
 	return ref, keyAt(x.view(), ref, key), false // a mismatch is another key with the same hash
 }
 
-// replace is Put's one trip through the index: under a single lock it
-// finds key's current record (its item is returned, had whether present)
-// and records that key now lives at off. When two present keys share the
-// hash it changes nothing and reports ambiguous: the caller then asks get
-// (which consults the tree) and put. The unlock is deferred because the key
-// comparison reads the mapping, which can fault.
-func (x *index) replace(key []byte, h uint64, off int64) (old item, had, ambiguous bool) {
-	n := 0
-	defer func() { x.queued(n) }()
+// lookupTree finds key in the B-tree, once it has caught up: the path for
+// a hash that two present keys share.
+func (x *index) lookupTree(key []byte) (item, bool) {
+	x.drain()
+	x.treeMu.RLock()
+	defer x.treeMu.RUnlock()
+	it, ok := x.tree.Get(probe(key))
+	return item{ref: it.ref}, ok
+}
+
+// replace is Put's one trip through the index: it finds key's current
+// record (old; had whether present) and records that key now lives at off.
+// The caller holds the key's stripe, so no other writer changes the key
+// meanwhile. When two present keys share the hash, the old record is found
+// through the tree first, outside mu (drain takes it).
+func (x *index) replace(key []byte, h uint64, off int64) (old item, had bool) {
+	var n int
+	if old, had, n = x.replaceHashed(key, h, off); n >= 0 {
+		x.queued(n)
+		return old, had
+	}
+	old, had = x.lookupTree(key)
+	x.apply([]change{{key: key, h: h, off: off, old: old, had: had}})
+	return old, had
+}
+
+// replaceHashed is replace under one hold of mu; n is the queue length, or
+// -1 when the hash is ambiguous and nothing was changed. The unlock is
+// deferred because the key comparison reads the mapping, which can fault.
+func (x *index) replaceHashed(key []byte, h uint64, off int64) (old item, had bool, n int) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	cur, ok := x.hash.get(h)
 	if ok && cur == refAmbiguous {
-		return item{}, false, true
+		return item{}, false, -1
 	}
 	had = ok && keyAt(x.view(), cur, key)
 	old = item{ref: cur}
-	n = x.putLocked(key, h, off, old, had)
-	return old, had, false
+	return old, had, x.putLocked(key, h, off, old, had)
 }
 
-// put records that key (hash h) now lives at off. old is the key's previous
-// item (from get, under the key's stripe), had whether it was present.
-func (x *index) put(key []byte, h uint64, off int64, old item, had bool) {
+// change is one key's change in a batch applied by apply.
+type change struct {
+	key  []byte
+	h    uint64
+	off  int64 // the key's new record (puts)
+	old  item  // the key's previous record, from lookup
+	had  bool  // whether the key was present
+	del  bool
+	skip bool // nothing to publish (a delete of an absent key)
+}
+
+// apply publishes a batch's changes to readers at once, under one hold of
+// mu. Each change's old and had come from lookup, with the key's stripe
+// held since.
+func (x *index) apply(cs []change) {
+	n := 0
 	x.mu.Lock()
-	n := x.putLocked(key, h, off, old, had)
+	for i := range cs {
+		c := &cs[i]
+		switch {
+		case c.skip:
+		case c.del:
+			n = x.delLocked(c.key, c.h, c.old)
+		default:
+			n = x.putLocked(c.key, c.h, c.off, c.old, c.had)
+		}
+	}
 	x.mu.Unlock()
 	x.queued(n)
 }
@@ -298,14 +340,11 @@ func (x *index) putLocked(key []byte, h uint64, off int64, old item, had bool) i
 	return len(x.pend)
 }
 
-// del records that key (hash h), present as old, is gone. An ambiguous hash
-// stays ambiguous (lookups of it keep going to the tree, which is always
-// right).
-func (x *index) del(key []byte, h uint64, old item) {
-	x.mu.Lock()
-	n := x.delLocked(key, h, old)
-	x.mu.Unlock()
-	x.queued(n)
+// remove records that key (hash h), present as old, is gone. An ambiguous
+// hash stays ambiguous (lookups of it keep going to the tree, which is
+// always right).
+func (x *index) remove(key []byte, h uint64, old item) {
+	x.apply([]change{{key: key, h: h, old: old, had: true, del: true}})
 }
 
 func (x *index) delLocked(key []byte, h uint64, old item) int {
@@ -329,10 +368,62 @@ func (x *index) queued(n int) {
 	}
 }
 
+// ascend copies into buf the items of the keys in [from, end) in order, up
+// to len(buf) of them, skipping from itself when exclusive; a nil from
+// starts at the first key, a nil end runs to the last. It sees every
+// change queued before the call (it drains the applier first), so that a
+// reader that pinned its epoch before calling never finds a record that was
+// retired before its pin.
+func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []item) int {
+	var endItem, fromItem item
+	if end != nil {
+		endItem = probe(end)
+	}
+	if from != nil {
+		fromItem = probe(from)
+	}
+	n := 0
+	visit := func(it item) bool {
+		if exclusive && !lessItem(fromItem, it) {
+			return true
+		}
+		if end != nil && !lessItem(it, endItem) {
+			return false
+		}
+		buf[n] = it
+		n++
+		return n < len(buf)
+	}
+	x.drain()
+	x.treeMu.RLock()
+	defer x.treeMu.RUnlock()
+	if from == nil {
+		x.tree.Ascend(visit)
+	} else {
+		x.tree.AscendGreaterOrEqual(fromItem, visit)
+	}
+	return n
+}
+
 func (x *index) len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
 	return x.keys
+}
+
+// audit calls visit for every item of the tree in key order, with the whole
+// index still (every writer must be stopped by the caller), and returns the
+// tree's key count, the key count and the hash table's entry count. It
+// holds both locks while visit reads the mapping, so the unlocks are
+// deferred (a fault there becomes an error, not a held lock).
+func (x *index) audit(visit func(it item) bool) (treeKeys, keys, hashed int) {
+	x.drain()
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	x.treeMu.RLock()
+	defer x.treeMu.RUnlock()
+	x.tree.Ascend(visit)
+	return x.tree.Len(), x.keys, x.hash.len()
 }
 
 // indexBuild builds the index at open from the winners recovery streams
@@ -391,7 +482,7 @@ func (b *indexBuild) addHash(batch []recovery.Entry) {
 		e := &batch[i]
 		k := e.Key(b.mem)
 		h := hashKey(k)
-		ref := uint64(e.Off)<<refKeyBits | uint64(len(k))
+		ref := makeRef(e.Off, len(k))
 		if _, ok := b.x.hash.get(h); ok {
 			ref = refAmbiguous
 		}

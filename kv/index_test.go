@@ -19,33 +19,29 @@ func TestIndexHashCollision(t *testing.T) {
 	a, b := []byte("alpha"), []byte("bravo")
 	place(64, "alpha")
 	place(128, "bravo")
-	if _, had, amb := x.replace(a, h, 64); had || amb {
-		t.Fatalf("first key: had %v ambiguous %v", had, amb)
+	if _, had := x.replace(a, h, 64); had {
+		t.Fatal("first key: had")
 	}
-	if _, had, amb := x.replace(b, h, 128); had || amb {
-		t.Fatalf("second key on the same hash: had %v ambiguous %v", had, amb)
-	}
-	if _, _, amb := x.replace(a, h, 192); !amb {
-		t.Fatal("replace on a shared hash did not report ambiguity")
+	if _, had := x.replace(b, h, 128); had {
+		t.Fatal("second key on the same hash: had")
 	}
 	place(192, "alpha")
-	old, had := x.get(a, h)
+	old, had := x.replace(a, h, 192) // the hash is ambiguous: through the tree
 	if !had || old.off() != 64 {
-		t.Fatalf("get alpha through the tree: %v %d", had, old.off())
+		t.Fatalf("replace alpha on a shared hash: had %v, old at %d", had, old.off())
 	}
-	x.put(a, h, 192, old, had)
-	if it, ok := x.get(a, h); !ok || it.off() != 192 {
-		t.Fatalf("alpha after put: %v %d", ok, it.off())
+	if it, ok := x.lookup(a, h); !ok || it.off() != 192 {
+		t.Fatalf("alpha after replace: %v %d", ok, it.off())
 	}
-	if it, ok := x.get(b, h); !ok || it.off() != 128 {
+	if it, ok := x.lookup(b, h); !ok || it.off() != 128 {
 		t.Fatalf("bravo: %v %d", ok, it.off())
 	}
-	old, _ = x.get(b, h)
-	x.del(b, h, old)
-	if _, ok := x.get(b, h); ok {
+	old, _ = x.lookup(b, h)
+	x.remove(b, h, old)
+	if _, ok := x.lookup(b, h); ok {
 		t.Fatal("bravo still found after delete")
 	}
-	if it, ok := x.get(a, h); !ok || it.off() != 192 {
+	if it, ok := x.lookup(a, h); !ok || it.off() != 192 {
 		t.Fatalf("alpha after bravo's delete: %v %d", ok, it.off())
 	}
 	if x.len() != 1 {

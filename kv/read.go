@@ -40,7 +40,7 @@ func (db *DB) View(key []byte, fn func(value []byte) error) (err error) {
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	db.at(seam.ReadLookup)
-	it, ok := db.idx.get(key, hashKey(key))
+	it, ok := db.idx.lookup(key, hashKey(key))
 	if !ok {
 		return ErrNotFound
 	}
@@ -104,8 +104,7 @@ func (db *DB) Scan(start, end []byte, fn func(key, value []byte) error) error {
 }
 
 // scanStep visits up to len(buf) items from from (skipping from itself when
-// exclusive) under one pin.
-// The last key visited is copied into *last.
+// exclusive) under one pin. The last key visited is copied into *last.
 func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last *[]byte, fn func(key, value []byte) error) (n int, err error) {
 	tok, err := db.enter()
 	if err != nil {
@@ -113,35 +112,9 @@ func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last
 	}
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	var endItem item
-	if end != nil {
-		endItem = probe(end)
-	}
-	var fromItem item
-	if from != nil {
-		fromItem = probe(from)
-	}
-	visit := func(it item) bool {
-		if exclusive && !lessItem(fromItem, it) {
-			return true
-		}
-		if end != nil && !lessItem(it, endItem) {
-			return false
-		}
-		buf[n] = it
-		n++
-		return n < len(buf)
-	}
-	// The tree must hold every change queued before this pin: a record
+	// The index hands out every change queued before this pin: a record
 	// retired before it could otherwise be found and already reused.
-	db.idx.drain()
-	db.idx.treeMu.RLock()
-	if from == nil {
-		db.idx.tree.Ascend(visit)
-	} else {
-		db.idx.tree.AscendGreaterOrEqual(fromItem, visit)
-	}
-	db.idx.treeMu.RUnlock()
+	n = db.idx.ascend(from, exclusive, end, buf)
 	for i := 0; i < n; i++ {
 		k, v, err := db.record(buf[i])
 		if err != nil {

@@ -286,7 +286,7 @@ func TestOverlappingExtentsAfterOpen(t *testing.T) {
 			}
 			big, small := []byte("big"), []byte("small")
 			mustPut(t, db, big, value(1, 0, 5000))
-			it, _ := db.idx.get(big, hashKey(big))
+			it, _ := db.idx.lookup(big, hashKey(big))
 			hdr, _ := recovery.ReadHeader(db.m.Bytes(), it.off())
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
@@ -527,7 +527,7 @@ func TestSequenceNumbersNeverReused(t *testing.T) {
 				}
 				k := []byte("after-the-crash")
 				mustPut(t, db2, k, []byte("x"))
-				it, _ := db2.idx.get(k, hashKey(k))
+				it, _ := db2.idx.lookup(k, hashKey(k))
 				h, _ := recovery.ReadHeader(db2.m.Bytes(), it.off())
 				db2.Close()
 				if h.Seq <= im.handed {

@@ -5,7 +5,6 @@ import (
 	"runtime/debug"
 	"time"
 
-	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -112,11 +111,7 @@ func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
 	}
 	db.sb.Preferred = prefOf(mode)
 	db.at(seam.Superblock)
-	p := db.p
-	if mutant.On("superblock-no-fence") {
-		p = dropDrain{p}
-	}
-	if err := db.sb.Write(db.m.Bytes(), p); err != nil {
+	if err := db.sb.Write(db.m.Bytes(), db.p); err != nil {
 		return db.fail(err)
 	}
 	return nil
@@ -140,7 +135,7 @@ func (db *DB) Check() (err error) {
 		return err
 	}
 	problems := rep.Problems
-	keys, bad := db.checkIndex(rep.Keys)
+	keys, bad := db.checkIndex()
 	problems = append(problems, bad...)
 	if keys != rep.Keys {
 		problems = append(problems, fmt.Sprintf("index holds %d keys, the pool %d", keys, rep.Keys))
@@ -171,29 +166,22 @@ func (e *CheckError) Unwrap() error { return ErrCorrupt }
 
 // checkIndex compares the index with the pool: every B-tree item must point
 // at a valid live record of its key length, the key count must match the
-// tree, and the hash table may not hold more entries than keys. It reads the
-// mapping under the index locks, so the unlocks are deferred (a fault there
-// becomes an error, not a held lock).
-func (db *DB) checkIndex(poolKeys int) (keys int, bad []string) {
-	db.idx.drain()
-	db.idx.mu.RLock()
-	defer db.idx.mu.RUnlock()
-	db.idx.treeMu.RLock()
-	defer db.idx.treeMu.RUnlock()
-	keys = db.idx.tree.Len()
-	if keys != db.idx.keys {
-		bad = append(bad, fmt.Sprintf("B-tree holds %d keys, the key count says %d", keys, db.idx.keys))
-	}
+// tree, and the hash table may not hold more entries than keys. Every
+// writer is stopped (Check holds every stripe).
+func (db *DB) checkIndex() (keys int, bad []string) {
 	mem, chunk := db.m.Bytes(), db.m.ChunkSize()
-	db.idx.tree.Ascend(func(it item) bool {
+	treeKeys, counted, hashed := db.idx.audit(func(it item) bool {
 		h, ok := db.codec.Decode(mem, it.off(), (it.off()/chunk+1)*chunk)
 		if !ok || h.Tag != recovery.TagLive || h.KeyLen != it.keyLen() {
 			bad = append(bad, fmt.Sprintf("offset %d: index entry points at no valid live record", it.off()))
 		}
 		return len(bad) < 100
 	})
-	if db.idx.hash.len() > keys {
-		bad = append(bad, fmt.Sprintf("hash index holds %d entries for %d keys", db.idx.hash.len(), keys))
+	if treeKeys != counted {
+		bad = append(bad, fmt.Sprintf("B-tree holds %d keys, the key count says %d", treeKeys, counted))
 	}
-	return keys, bad
+	if hashed > treeKeys {
+		bad = append(bad, fmt.Sprintf("hash index holds %d entries for %d keys", hashed, treeKeys))
+	}
+	return treeKeys, bad
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/internal/seam"
 )
 
@@ -57,7 +58,7 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 	}
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	db.at(seam.Switch)
-	if err := db.fence("switch-no-drain"); err != nil {
+	if err := db.fence(); err != nil {
 		return err
 	}
 	policy := map[DAXMode]daxmap.SyncPolicy{DAXAuto: daxmap.SyncAuto, DAXOn: daxmap.SyncRequire,
@@ -102,6 +103,12 @@ func (db *DB) setPersister(asked DAXMode, method flush.Method) {
 	}
 	if db.hooks != nil && db.hooks.WrapPersister != nil {
 		p = db.hooks.WrapPersister(p, db.m.Bytes)
+	}
+	if mutant.Enabled {
+		if db.mut == nil {
+			db.mut = &mutantState{}
+		}
+		p = mutantPersister{p, db.mut}
 	}
 	db.p = p
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
-	"github.com/daxkv/daxkv/internal/mutant"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -57,9 +56,9 @@ func (db *DB) lockKey(key, value []byte) (h uint64, s int, err error) {
 
 // Put stores value under key. When it returns nil the pair is durable: a
 // crash at any later instant keeps it (or a later write of the key). The
-// protocol is: lock the key's stripe, take the next sequence number,
-// allocate an extent, write header, key and value, flush them, one fence;
-// the record is then durable and self-validating. Only then is the index
+// protocol is: lock the key's stripe, allocate an extent, take the next
+// sequence number, write header, key and value, flush them, one fence; the
+// record is then durable and self-validating. Only then is the index
 // updated and the older version freed (one 8-byte store and a flush, made
 // durable by the next fence: until then the higher sequence number wins).
 func (db *DB) Put(key, value []byte) (err error) {
@@ -79,26 +78,17 @@ func (db *DB) Put(key, value []byte) (err error) {
 	if err != nil {
 		return err
 	}
-	db.codec.Write(db.flusher("put-no-flush"), mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
-	if mutant.On("put-free-early") {
-		if old, ok := db.idx.get(key, h); ok {
-			recovery.Free(db.p, mem[old.off():])
-		}
-	}
-	db.at(seam.PutWritten)
-	if err := db.fence("put-no-fence"); err != nil {
+	db.at(seam.PutWrite)
+	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	db.atPut(seam.PutWritten, key, h)
+	if err := db.fence(); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and
 		// either is allowed. The DB has failed; the index keeps the old
 		// version until the next Open decides from the media.
 		return err
 	}
 	db.at(seam.PutDurable)
-	old, had, ambiguous := db.idx.replace(key, h, off)
-	if ambiguous {
-		old, had = db.idx.get(key, h)
-		db.idx.put(key, h, off, old, had)
-	}
-	if had {
+	if old, had := db.idx.replace(key, h, off); had {
 		db.release(mem, old.off())
 	}
 	db.at(seam.PutPublished)
@@ -117,7 +107,7 @@ func (db *DB) Delete(key []byte) (err error) {
 	defer db.locks.unlock(s)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	mem := db.m.Bytes()
-	it, ok := db.idx.get(key, h)
+	it, ok := db.idx.lookup(key, h)
 	if !ok {
 		return nil
 	}
@@ -125,17 +115,26 @@ func (db *DB) Delete(key []byte) (err error) {
 	// among them: otherwise a crash could keep this free and lose theirs,
 	// and an older version would come back in place of the deleted one.
 	db.at(seam.DeletePrefence)
-	if err := db.fence("delete-no-prefence"); err != nil {
+	if err := db.fence(); err != nil {
 		return err
 	}
-	recovery.Free(db.flusher("delete-no-flush"), mem[it.off():])
+	recovery.Free(db.p, mem[it.off():])
 	db.at(seam.DeleteFreed)
-	if err := db.fence("delete-no-fence"); err != nil {
+	if err := db.fence(); err != nil {
 		return err
 	}
 	db.at(seam.DeleteDurable)
-	db.idx.del(key, h, it)
+	db.idx.remove(key, h, it)
 	db.retire(mem, it.off())
+	return nil
+}
+
+// fence drains db.p: everything flushed so far becomes durable. A failed
+// drain fails the DB (fail.go).
+func (db *DB) fence() error {
+	if err := db.p.Drain(); err != nil {
+		return db.fail(err)
+	}
 	return nil
 }
 
@@ -148,7 +147,7 @@ func (db *DB) Delete(key []byte) (err error) {
 // the store-fencing operations that order CLWB/CLFLUSHOPT; on arm64 every
 // flush loop ends in its own DSB; the msync path's dirty set is shared.
 func (db *DB) release(mem []byte, off int64) {
-	recovery.Free(db.flusher("free-no-flush"), mem[off:])
+	recovery.Free(db.p, mem[off:])
 	db.retire(mem, off)
 }
 
@@ -226,7 +225,7 @@ func (db *DB) grow(size int64) error {
 		return err
 	}
 	if r, ok := db.p.(flush.Resizer); ok {
-		r.Resized(next, !mutant.On("grow-unsynced"))
+		r.Resized(next, true)
 	}
 	db.al.Grow(next)
 	return nil

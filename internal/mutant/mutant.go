@@ -4,31 +4,55 @@
 // the write path. The crash suite must fail on every one of them; a mutant
 // it does not catch is a hole in the suite.
 //
-// Without the tag, On is a constant false and every site compiles to the
-// unmutated code.
+// The write path carries no branch for them: it passes named points
+// (package internal/seam), and package kv carries the active mutant out at
+// those points. Without the tag, Enabled and On are constant false and all
+// of it compiles away.
 package mutant
+
+// Name names a mutant.
+type Name string
+
+// The mutants, by the site each breaks.
+const (
+	PutNoFlush          Name = "put-no-flush"
+	PutNoFence          Name = "put-no-fence"
+	PutFreeEarly        Name = "put-free-early"
+	FreeNoFlush         Name = "free-no-flush"
+	DeleteNoPrefence    Name = "delete-no-prefence"
+	DeleteNoFlush       Name = "delete-no-flush"
+	DeleteNoFence       Name = "delete-no-fence"
+	BatchNoRecordFence  Name = "batch-no-record-fence"
+	BatchCommitFirst    Name = "batch-commit-first"
+	BatchNoCommitFence  Name = "batch-no-commit-fence"
+	BatchNoSettleFence  Name = "batch-no-settle-fence"
+	BatchTombstoneEarly Name = "batch-tombstone-early"
+	GrowUnsynced        Name = "grow-unsynced"
+	SuperblockNoFence   Name = "superblock-no-fence"
+	SwitchNoDrain       Name = "switch-no-drain"
+)
 
 // Mutant is one switch: its name and the site it breaks.
 type Mutant struct {
-	Name string
+	Name Name
 	Site string
 }
 
 // All lists every mutant, in the order the gate runs them.
 var All = []Mutant{
-	{"put-no-flush", "Put: the new record is written but not flushed"},
-	{"put-no-fence", "Put: no fence before the Put is acknowledged"},
-	{"put-free-early", "Put: the old version is freed before the new record's fence (store reordered)"},
-	{"free-no-flush", "Put: the superseded version's free is stored but never flushed"},
-	{"delete-no-prefence", "Delete: no fence for the older versions' frees before the delete's own free"},
-	{"delete-no-flush", "Delete: the state word is zeroed but not flushed"},
-	{"delete-no-fence", "Delete: no fence before the Delete is acknowledged"},
-	{"batch-no-record-fence", "Apply: no fence between the pending records and the commit entry"},
-	{"batch-commit-first", "Apply: the commit entry is written before the records (store reordered)"},
-	{"batch-no-commit-fence", "Apply: no fence after the commit entry"},
-	{"batch-no-settle-fence", "Apply: no fence after settling, before the log slot is cleared"},
-	{"batch-tombstone-early", "Apply: tombstones freed with the old versions, in the same fence (store reordered)"},
-	{"grow-unsynced", "growth: the new file size is not made durable before the chunk is used"},
-	{"superblock-no-fence", "superblock update: no fence before SetPreferredMode is acknowledged"},
-	{"switch-no-drain", "SwitchMode: the old path is not drained before the new one takes over"},
+	{PutNoFlush, "Put: the new record is written but not flushed"},
+	{PutNoFence, "Put: no fence before the Put is acknowledged"},
+	{PutFreeEarly, "Put: the old version is freed before the new record's fence (store reordered)"},
+	{FreeNoFlush, "Put: the superseded version's free is stored but never flushed"},
+	{DeleteNoPrefence, "Delete: no fence for the older versions' frees before the delete's own free"},
+	{DeleteNoFlush, "Delete: the state word is zeroed but not flushed"},
+	{DeleteNoFence, "Delete: no fence before the Delete is acknowledged"},
+	{BatchNoRecordFence, "Apply: no fence between the pending records and the commit entry"},
+	{BatchCommitFirst, "Apply: the commit entry is written before the records (store reordered)"},
+	{BatchNoCommitFence, "Apply: no fence after the commit entry"},
+	{BatchNoSettleFence, "Apply: no fence after settling, before the log slot is cleared"},
+	{BatchTombstoneEarly, "Apply: tombstones freed with the old versions, in the same fence (store reordered)"},
+	{GrowUnsynced, "growth: the new file size is not made durable before the chunk is used"},
+	{SuperblockNoFence, "superblock update: no fence before SetPreferredMode is acknowledged"},
+	{SwitchNoDrain, "SwitchMode: the old path is not drained before the new one takes over"},
 }

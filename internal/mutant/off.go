@@ -6,7 +6,7 @@ package mutant
 const Enabled = false
 
 // Set does nothing without the mutants build tag.
-func Set(string) {}
+func Set(Name) {}
 
 // On is always false without the mutants build tag.
-func On(string) bool { return false }
+func On(Name) bool { return false }

@@ -17,12 +17,14 @@ type Point string
 // The write path's durability boundaries, in the order an operation passes
 // them.
 const (
+	PutWrite       Point = "put-write"       // the record is about to be written
 	PutWritten     Point = "put-written"     // record written and flushed, before its fence
 	PutDurable     Point = "put-durable"     // record durable, index not yet updated
 	PutPublished   Point = "put-published"   // index updated, old version freed but not fenced
 	DeletePrefence Point = "delete-prefence" // before the fence that makes older versions' frees durable
 	DeleteFreed    Point = "delete-freed"    // state word zeroed and flushed, before the fence
 	DeleteDurable  Point = "delete-durable"  // the delete is durable, index not yet updated
+	BatchBegin     Point = "batch-begin"     // stripes, log slot and sequence number taken, nothing written
 	BatchWritten   Point = "batch-written"   // pending records written and flushed, before the fence
 	BatchDurable   Point = "batch-durable"   // pending records durable, commit entry not written
 	BatchCommit    Point = "batch-commit"    // commit entry written and flushed, before the fence
@@ -37,9 +39,9 @@ const (
 
 // CrashPoints lists the write path's durability boundaries in order.
 var CrashPoints = []Point{
-	PutWritten, PutDurable, PutPublished,
+	PutWrite, PutWritten, PutDurable, PutPublished,
 	DeletePrefence, DeleteFreed, DeleteDurable,
-	BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
+	BatchBegin, BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
 	Grow, Superblock, SeqLease, Switch,
 }
 
