@@ -55,13 +55,12 @@ type DB struct {
 	slots    chan int      // free batch log slots
 	retired  atomic.Int64  // extents retired since the last reclaim attempt
 
-	hooks *seam.Hooks   // test seams, from Options
+	hooks *seam.Hooks  // test seams, from Options
 	mut   *mutantState // the mutation gate's (mutants.go; builds with the mutants tag)
 
-	switching atomic.Bool             // SwitchMode is draining readers: enter waits
-	failed    atomic.Pointer[failure] // the first I/O failure of a write (fail.go)
-	closed    atomic.Bool
-	closeMu   sync.Mutex // serializes Close
+	failed  atomic.Pointer[failure] // the first I/O failure of a write (fail.go)
+	closed  atomic.Bool
+	closeMu sync.Mutex // serializes Close
 
 	recovery recoveryStats
 	prefNote string // why Open did not apply the preferred mode; set once
