@@ -18,8 +18,11 @@ const (
 	// Page is the size and alignment of large extents.
 	Page = 4096
 
-	// MinChunkSize and MaxChunkSize bound the chunk size. Below the minimum
-	// a chunk's bitmap would share words with its neighbour's in a Builder;
+	// MinChunkSize and MaxChunkSize bound the chunk size of a pool; this
+	// package owns the rule (ValidChunkSize), which the format, the mapping
+	// and the options take as given. Below the minimum a chunk's bitmap
+	// would share words with its neighbour's in a Builder, and a chunk would
+	// not be a whole number of pages where the base page is 64 KiB (arm64);
 	// the maximum bounds the per-page-count free lists (MaxChunkSize/Page of
 	// them).
 	MinChunkSize = 64 << 10
@@ -46,16 +49,26 @@ func SizeOf(n int64) int64 {
 	return (n + Page - 1) &^ (Page - 1)
 }
 
+// ValidChunkSize returns an error wrapping ErrBadExtent unless n is a power
+// of two in [MinChunkSize, MaxChunkSize]: the one definition of a valid
+// chunk size.
+func ValidChunkSize(n int64) error {
+	if n < MinChunkSize || n > MaxChunkSize || n&(n-1) != 0 {
+		return fmt.Errorf("%w: chunk size %d is not a power of two in [%d, %d]", ErrBadExtent, n, MinChunkSize, MaxChunkSize)
+	}
+	return nil
+}
+
 // ValidGeometry reports every reason why a pool of poolSize bytes in chunks of
 // chunkSize, with its heap starting at heapStart, cannot be managed. The error
 // wraps ErrBadExtent. New and NewBuilder panic on a geometry it rejects, so a
 // caller holding sizes read from the media checks them here first.
 func ValidGeometry(chunkSize, heapStart, poolSize int64) error {
 	var errs []error
-	chunkOK := chunkSize >= MinChunkSize && chunkSize <= MaxChunkSize && chunkSize&(chunkSize-1) == 0
+	err := ValidChunkSize(chunkSize)
+	chunkOK := err == nil
 	if !chunkOK {
-		errs = append(errs, fmt.Errorf("%w: chunk size %d is not a power of two in [%d, %d]",
-			ErrBadExtent, chunkSize, MinChunkSize, MaxChunkSize))
+		errs = append(errs, err)
 	}
 	if heapStart < 0 || heapStart%Page != 0 || (chunkOK && heapStart >= chunkSize) {
 		errs = append(errs, fmt.Errorf("%w: heap start %d is not a multiple of %d below the chunk size",

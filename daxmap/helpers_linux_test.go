@@ -15,7 +15,7 @@ import (
 
 // testChunk is the chunk size of most tests: the smallest allowed, so that
 // pools of many chunks stay small.
-const testChunk = MinChunkSize
+const testChunk = 64 << 10 // the smallest chunk a pool may have (alloc.MinChunkSize)
 
 // poolPath returns a path for a new pool in a fresh temporary directory.
 func poolPath(t *testing.T) string {

@@ -121,6 +121,9 @@ func (m *Map) openFile(o Options, st fileStat, created bool) error {
 	fileSize := st.size
 	if fileSize == 0 {
 		m.created = true
+		if !o.ReadOnly && o.Size == 0 {
+			return errors.New("daxkv: a new pool needs a Size")
+		}
 		if !o.ReadOnly {
 			m.extended = true
 			if err := truncateFD(m.fd, o.Size); err != nil {

@@ -73,16 +73,17 @@ func TestCreateReopenKeepsBytes(t *testing.T) {
 }
 
 func TestOpenDefaults(t *testing.T) {
-	m := mustOpen(t, poolPath(t), Options{})
-	if m.Size() != DefaultSize || m.ChunkSize() != DefaultChunkSize {
-		t.Errorf("Size %d ChunkSize %d, want %d and %d", m.Size(), m.ChunkSize(), DefaultSize, DefaultChunkSize)
+	const size, chunk = 64 << 20, 2 << 20
+	m := mustOpen(t, poolPath(t), Options{Size: size, ChunkSize: chunk})
+	if m.Size() != size || m.ChunkSize() != chunk {
+		t.Errorf("Size %d ChunkSize %d, want %d and %d", m.Size(), m.ChunkSize(), size, chunk)
 	}
 	// DefaultMaxSize where the kernel grants it. With less address space (an
 	// arm64 kernel with 39-bit addresses, qemu-user with a reserved guest
 	// range) Open falls back along the plan: the reservation is then a size
 	// of the plan, and twice that size cannot be had.
-	o, _ := withDefaults(Options{})
-	plan, err := reservationPlan(o, DefaultSize)
+	o, _ := withDefaults(Options{Size: size, ChunkSize: chunk})
+	plan, err := reservationPlan(o, size)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +137,9 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.o.ChunkSize == 0 {
+				tt.o.ChunkSize = testChunk
+			}
 			m, err := Open(tt.path, tt.o)
 			if err == nil {
 				m.Close()
@@ -425,7 +429,7 @@ func TestReadOnlyEmptyFile(t *testing.T) {
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	m := mustOpen(t, path, Options{ReadOnly: true})
+	m := mustOpen(t, path, Options{ReadOnly: true, ChunkSize: testChunk})
 	if !m.Created() || m.Size() != 0 || len(m.Bytes()) != 0 {
 		t.Errorf("Created %v Size %d; want true and 0", m.Created(), m.Size())
 	}

@@ -6,25 +6,8 @@ import (
 	"os"
 )
 
-// Defaults and limits of Options.
+// Limits of Options.
 const (
-	// DefaultChunkSize is Options.ChunkSize when it is zero: 2 MiB, the huge
-	// page size of amd64 and arm64 (4 KiB pages) and the usual device-DAX
-	// alignment.
-	DefaultChunkSize = 2 << 20
-
-	// MinChunkSize is the smallest ChunkSize: 64 KiB, the largest base page
-	// size Linux uses (arm64 with 64 KiB pages), so a chunk is always a whole
-	// number of pages.
-	MinChunkSize = 64 << 10
-
-	// MaxChunkSize is the largest ChunkSize: 1 GiB.
-	MaxChunkSize = 1 << 30
-
-	// DefaultSize is Options.Size when it is zero: 64 MiB. A new file is
-	// sparse, so this costs no blocks until chunks are faulted.
-	DefaultSize = 64 << 20
-
 	// DefaultMaxSize is the address reservation tried when Options.MaxSize is
 	// zero: 1 TiB of address space, which costs no memory.
 	DefaultMaxSize = 1 << 40
@@ -71,15 +54,17 @@ func (p SyncPolicy) String() string {
 // default.
 type Options struct {
 	// Size is the size in bytes a new or empty file is created with, rounded
-	// up to a multiple of ChunkSize. It is ignored for an existing, non-empty
-	// file and for device DAX. Default DefaultSize. The file is sparse: its
-	// blocks are allocated per chunk by Fault.
+	// up to a multiple of ChunkSize; required for a new file. It is ignored
+	// for an existing, non-empty file and for device DAX. The file is
+	// sparse: its blocks are allocated per chunk by Fault.
 	Size int64
 
-	// ChunkSize is the unit of growth and of Fault, in bytes: a power of two
-	// between MinChunkSize and MaxChunkSize. Default DefaultChunkSize.
-	// Hazard: every caller of one pool must agree on it, since chunk numbers
-	// and sizes are multiples of it.
+	// ChunkSize is the unit of growth and of Fault, in bytes; required. The
+	// mapping needs only that it be a power of two and a multiple of the
+	// page size; which chunk sizes a pool may have is package alloc's rule
+	// (alloc.ValidChunkSize), applied by the caller. Hazard: every caller of
+	// one pool must agree on it, since chunk numbers and sizes are
+	// multiples of it.
 	ChunkSize int64
 
 	// MaxSize is the size in bytes of the address range reserved at Open,
@@ -113,20 +98,13 @@ type Options struct {
 // with it joined into one error.
 func withDefaults(o Options) (Options, error) {
 	var errs []error
-	if o.ChunkSize == 0 {
-		o.ChunkSize = DefaultChunkSize
+	page := int64(os.Getpagesize())
+	if o.ChunkSize <= 0 || o.ChunkSize&(o.ChunkSize-1) != 0 || o.ChunkSize%page != 0 {
+		errs = append(errs, fmt.Errorf("daxkv: ChunkSize %d is not a power of two and a multiple of the page size %d", o.ChunkSize, page))
+		o.ChunkSize = page // keeps the checks below meaningful
 	}
-	if o.ChunkSize < MinChunkSize || o.ChunkSize > MaxChunkSize || o.ChunkSize&(o.ChunkSize-1) != 0 ||
-		o.ChunkSize%int64(os.Getpagesize()) != 0 {
-		errs = append(errs, fmt.Errorf("daxkv: ChunkSize %d is not a power of two in [%d, %d]",
-			o.ChunkSize, MinChunkSize, MaxChunkSize))
-		o.ChunkSize = DefaultChunkSize // keeps the checks below meaningful
-	}
-	switch {
-	case o.Size < 0:
+	if o.Size < 0 {
 		errs = append(errs, fmt.Errorf("daxkv: negative Size %d", o.Size))
-	case o.Size == 0:
-		o.Size = DefaultSize
 	}
 	o.Size = roundUp(o.Size, o.ChunkSize)
 	switch {
@@ -134,7 +112,7 @@ func withDefaults(o Options) (Options, error) {
 		errs = append(errs, fmt.Errorf("daxkv: negative MaxSize %d", o.MaxSize))
 	case o.MaxSize > 0:
 		o.MaxSize = roundDown(o.MaxSize, o.ChunkSize)
-		if o.MaxSize < o.Size {
+		if o.MaxSize < o.Size || o.MaxSize == 0 {
 			errs = append(errs, fmt.Errorf("daxkv: MaxSize %d is smaller than Size %d (both rounded to ChunkSize %d)",
 				o.MaxSize, o.Size, o.ChunkSize))
 		}

@@ -8,11 +8,11 @@ import (
 )
 
 func TestWithDefaults(t *testing.T) {
-	o, err := withDefaults(Options{})
+	o, err := withDefaults(Options{ChunkSize: 2 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := Options{Size: DefaultSize, ChunkSize: DefaultChunkSize, Sync: SyncAuto, Perm: 0o600}
+	want := Options{ChunkSize: 2 << 20, Sync: SyncAuto, Perm: 0o600}
 	if o != want {
 		t.Errorf("defaults %+v, want %+v", o, want)
 	}
@@ -38,10 +38,11 @@ func TestWithDefaultsReportsEveryProblem(t *testing.T) {
 	}
 
 	for _, o := range []Options{
-		{ChunkSize: MinChunkSize / 2},
-		{ChunkSize: MaxChunkSize * 2},
-		{Size: 4 << 20, MaxSize: 2 << 20},
-		{MaxSize: 1 << 20}, // below one default chunk after rounding
+		{},                   // no chunk size
+		{ChunkSize: 3 << 16}, // not a power of two
+		{ChunkSize: 2 << 10}, // below the page size
+		{ChunkSize: 1 << 20, Size: 4 << 20, MaxSize: 2 << 20},
+		{ChunkSize: 2 << 20, MaxSize: 1 << 20}, // below one chunk after rounding
 	} {
 		if _, err := withDefaults(o); err == nil {
 			t.Errorf("%+v accepted", o)
@@ -50,7 +51,7 @@ func TestWithDefaultsReportsEveryProblem(t *testing.T) {
 }
 
 func TestReservationPlan(t *testing.T) {
-	o, _ := withDefaults(Options{})
+	o, _ := withDefaults(Options{ChunkSize: 2 << 20})
 	plan, err := reservationPlan(o, 64<<20)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime"
 
+	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -183,8 +184,8 @@ func (o *Options) validate() error {
 	if o.Size < 0 {
 		errs = append(errs, fmt.Errorf("option Size %d is negative", o.Size))
 	}
-	if o.ChunkSize < recovery.MinChunkSize || o.ChunkSize > recovery.MaxChunkSize || o.ChunkSize&(o.ChunkSize-1) != 0 {
-		errs = append(errs, fmt.Errorf("option ChunkSize %d is not a power of two in [%d, %d]", o.ChunkSize, recovery.MinChunkSize, recovery.MaxChunkSize))
+	if err := alloc.ValidChunkSize(o.ChunkSize); err != nil {
+		errs = append(errs, fmt.Errorf("option ChunkSize: %w", err))
 	}
 	if o.MaxSize != 0 && (o.MaxSize < o.Size || o.MaxSize < o.ChunkSize) {
 		errs = append(errs, fmt.Errorf("option MaxSize %d is below Size %d or ChunkSize %d", o.MaxSize, o.Size, o.ChunkSize))

@@ -3,6 +3,8 @@ package recovery
 import (
 	"strings"
 	"testing"
+
+	"github.com/daxkv/daxkv/alloc"
 )
 
 // fuzzPool builds a one-chunk pool holding a few records and a committed
@@ -56,7 +58,7 @@ func FuzzReadSuperblock(f *testing.F) {
 		buf := make([]byte, HeapStart)
 		copy(buf, data)
 		sb, err := ReadSuperblock(buf)
-		if err == nil && !validChunkSize(sb.ChunkSize) {
+		if err == nil && alloc.ValidChunkSize(sb.ChunkSize) != nil {
 			t.Fatalf("accepted chunk size %d", sb.ChunkSize)
 		}
 	})

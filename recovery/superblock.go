@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"bytes"
+	"fmt"
 	"crypto/rand"
 	"encoding/binary"
 	"io"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
 )
 
@@ -22,8 +24,6 @@ const (
 	LogSlots      = 64    // slots in the batch log ring
 	LogSlotSize   = 64    // bytes per slot
 	HeapStart     = 16384 // first byte of the heap in chunk 0
-	MinChunkSize  = 64 << 10
-	MaxChunkSize  = 1 << 30
 	FlagClean     = 1 // Superblock.Flags: the pool was closed cleanly
 	superCheckOff = 120
 )
@@ -96,17 +96,13 @@ func decodeSuperblock(b []byte, off int64) (Superblock, error) {
 		}
 		return sb, corruptf(off, "superblock version %d", sb.Version)
 	}
-	if !validChunkSize(sb.ChunkSize) {
+	if alloc.ValidChunkSize(sb.ChunkSize) != nil {
 		return sb, corruptf(off+40, "superblock chunk size %d", sb.ChunkSize)
 	}
 	if sb.Generation%2 != uint64(off/superOff1) {
 		return sb, corruptf(off+16, "superblock generation %d in copy %d", sb.Generation, off/superOff1)
 	}
 	return sb, nil
-}
-
-func validChunkSize(n int64) bool {
-	return n >= MinChunkSize && n <= MaxChunkSize && n&(n-1) == 0
 }
 
 // ReadSuperblock returns the newer valid copy of the superblock in mem. It
@@ -184,8 +180,8 @@ func NewUUID() [16]byte {
 // Format writes a fresh pool header into mem: both superblock copies and an
 // empty batch log. The heap must be zero (a new, sparse file is).
 func Format(mem []byte, p flush.Persister, chunkSize int64, preferred PrefMode) (Superblock, error) {
-	if !validChunkSize(chunkSize) {
-		return Superblock{}, corruptf(40, "chunk size %d is not a power of two in [%d, %d]", chunkSize, MinChunkSize, MaxChunkSize)
+	if err := alloc.ValidChunkSize(chunkSize); err != nil {
+		return Superblock{}, fmt.Errorf("daxkv: format: %w", err)
 	}
 	if int64(len(mem)) < chunkSize {
 		return Superblock{}, corruptf(int64(len(mem)), "pool of %d bytes is smaller than one chunk", len(mem))
