@@ -2,9 +2,9 @@ package recovery
 
 import (
 	"bytes"
-	"fmt"
 	"crypto/rand"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/bits"
 
@@ -24,7 +24,7 @@ const (
 	LogSlots      = 64    // slots in the batch log ring
 	LogSlotSize   = 64    // bytes per slot
 	HeapStart     = 16384 // first byte of the heap in chunk 0
-	FlagClean     = 1 // Superblock.Flags: the pool was closed cleanly
+	FlagClean     = 1     // Superblock.Flags: the pool was closed cleanly
 	superCheckOff = 120
 )
 
