@@ -2,9 +2,7 @@ package kv
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
-	"strings"
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
@@ -42,20 +40,11 @@ func probe(key []byte) item { return makeItem(key, 0) }
 func (it item) off() int64  { return int64(it.ref >> refKeyBits) }
 func (it item) keyLen() int { return int(it.ref & (1<<refKeyBits - 1)) }
 
-// lessItem orders items by key bytes (see makeItem for why this equals
-// bytes.Compare of the full keys: zero padding ties are broken by rest, then
-// by length).
+// lessItem orders items by key bytes, with recovery.CompareKeys, the one
+// definition of key order (the scan that streams the index at open sorts by
+// it too).
 func lessItem(a, b item) bool {
-	if a.p0 != b.p0 {
-		return a.p0 < b.p0
-	}
-	if a.p1 != b.p1 {
-		return a.p1 < b.p1
-	}
-	if c := strings.Compare(a.rest, b.rest); c != 0 {
-		return c < 0
-	}
-	return cmp.Less(a.keyLen(), b.keyLen())
+	return recovery.CompareKeys(a.p0, a.p1, a.rest, a.keyLen(), b.p0, b.p1, b.rest, b.keyLen()) < 0
 }
 
 // indexDegree is the B-tree degree: nodes of up to 63 items of 40 bytes.

@@ -8,6 +8,19 @@ import (
 	"github.com/daxkv/daxkv/flush"
 )
 
+// Layout: batch log slot (part of the format: do not change). 64 bytes at
+// LogOffset + 64*slot, LogSlots of them.
+//
+//	 0 +----------------+ batch sequence number (0: empty)
+//	 8 | count    u32   | records written by the batch
+//	12 | zero     u32   |
+//	16 | check    u64   | xxhash64, seeded with seed(uuid, slot offset), of bytes [0, 16)
+//	24 | zero    [40]B  |
+//	64 +----------------+
+//
+// A batch is committed exactly when a slot holding its sequence number
+// validates. Its records are written as TagPending first; recovery turns the
+// pending records of a committed batch live and frees those of any other.
 func slotOff(slot int) int64 { return LogOffset + int64(slot)*LogSlotSize }
 
 func (c *Codec) logSum(off int64, b []byte) uint64 {

@@ -8,7 +8,24 @@ import (
 	"github.com/daxkv/daxkv/flush"
 )
 
-// Record format constants (part of the format: do not change).
+// Layout: record (part of the format: do not change). At a 64-byte aligned
+// heap offset, padded to a multiple of 64.
+//
+//	 0 +----------------+ state word: bits 63..56 tag, bits 55..0 check
+//	 8 | seq      u64   | sequence number (the batch's, for batch records)
+//	16 | keylen   u16   | 1..MaxKeySize
+//	18 | flags    u16   | bit 0 tombstone, bit 1 written by a batch
+//	20 | vallen   u32   | up to MaxValueSize(chunk)
+//	24 | key, value    | keylen + vallen bytes, then zero padding
+//	   +----------------+
+//
+// The tag is TagLive, TagPending or TagFree (zero). The check is the low 56
+// bits of xxhash64, seeded with seed(uuid, the record's own offset), over
+// bytes [8, 24+keylen+vallen). The state word is the only field that ever
+// changes after a record is written, always with one aligned 8-byte store:
+// freeing a record zeroes its check too, so a freed record never validates
+// again, and a record image copied to another offset (inside a value, in
+// freed space) never validates because its seed differs.
 const (
 	HeaderSize  = 24
 	RecordAlign = 64
@@ -125,16 +142,10 @@ func (c *Codec) Decode(mem []byte, off, limit int64) (h Header, ok bool) {
 	if off < 0 || off+HeaderSize > limit || limit > int64(len(mem)) {
 		return h, false
 	}
-	s := binary.LittleEndian.Uint64(mem[off:])
-	h.Tag = uint8(s >> 56)
+	h = header(mem, off)
 	if h.Tag != TagLive && h.Tag != TagPending {
 		return h, false
 	}
-	h.Check = s & checkMask
-	h.Seq = binary.LittleEndian.Uint64(mem[off+8:])
-	h.KeyLen = int(binary.LittleEndian.Uint16(mem[off+16:]))
-	h.Flags = binary.LittleEndian.Uint16(mem[off+18:])
-	h.ValLen = int(binary.LittleEndian.Uint32(mem[off+20:]))
 	if h.KeyLen == 0 || h.KeyLen > MaxKeySize || h.ValLen > c.maxVal || h.Flags&^(FlagTombstone|FlagBatch) != 0 {
 		return h, false
 	}
@@ -167,12 +178,19 @@ func Value(mem []byte, off int64, h *Header) []byte {
 }
 
 // ReadHeader decodes the header fields at off without validating the
-// checksum, bounds-checked against mem and maxVal; the read path uses it for
-// records the index already proved valid.
+// checksum, bounds-checked against mem; the read path uses it for records
+// the index already proved valid.
 func ReadHeader(mem []byte, off int64) (h Header, ok bool) {
 	if off < 0 || off+HeaderSize > int64(len(mem)) {
 		return h, false
 	}
+	h = header(mem, off)
+	return h, off+HeaderSize+int64(h.KeyLen)+int64(h.ValLen) <= int64(len(mem))
+}
+
+// header decodes the header fields at off, which the caller has checked
+// lie inside mem.
+func header(mem []byte, off int64) (h Header) {
 	s := binary.LittleEndian.Uint64(mem[off:])
 	h.Tag = uint8(s >> 56)
 	h.Check = s & checkMask
@@ -180,5 +198,5 @@ func ReadHeader(mem []byte, off int64) (h Header, ok bool) {
 	h.KeyLen = int(binary.LittleEndian.Uint16(mem[off+16:]))
 	h.Flags = binary.LittleEndian.Uint16(mem[off+18:])
 	h.ValLen = int(binary.LittleEndian.Uint32(mem[off+20:]))
-	return h, off+HeaderSize+int64(h.KeyLen)+int64(h.ValLen) <= int64(len(mem))
+	return h
 }

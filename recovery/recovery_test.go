@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -232,6 +233,39 @@ func TestOverlappingRecords(t *testing.T) {
 		}
 		if rep, err := Check(mem, int64(len(mem)), 1); err != nil || len(rep.Problems) != 0 {
 			t.Fatalf("after Recover: %v, %v", rep.Problems, err)
+		}
+	}
+}
+
+// TestCompareKeysIsBytesCompare: the one key order equals bytes.Compare,
+// for keys that tie on their first 16 bytes, zero bytes, prefixes of each
+// other, and lengths on both sides of 16.
+func TestCompareKeysIsBytesCompare(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	gen := func() []byte {
+		k := make([]byte, r.IntN(40))
+		for i := range k {
+			k[i] = []byte{0, 1, 'a', 0xff}[r.IntN(4)]
+		}
+		return k
+	}
+	parts := func(k []byte) (uint64, uint64, []byte, string) {
+		p0, p1 := Prefix(k)
+		if len(k) > 16 {
+			return p0, p1, k[16:], string(k[16:])
+		}
+		return p0, p1, nil, ""
+	}
+	for n := 0; n < 200000; n++ {
+		a, b := gen(), gen()
+		want := bytes.Compare(a, b)
+		a0, a1, ab, as := parts(a)
+		b0, b1, bb, bs := parts(b)
+		if got := CompareKeys(a0, a1, ab, len(a), b0, b1, bb, len(b)); got != want {
+			t.Fatalf("CompareKeys(%q, %q) = %d, bytes.Compare %d", a, b, got, want)
+		}
+		if got := CompareKeys(a0, a1, as, len(a), b0, b1, bs, len(b)); got != want {
+			t.Fatalf("CompareKeys on strings (%q, %q) = %d, bytes.Compare %d", a, b, got, want)
 		}
 	}
 }

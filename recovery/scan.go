@@ -1,7 +1,6 @@
 package recovery
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"slices"
@@ -302,20 +301,38 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry, ov *[]Over
 	return es
 }
 
-// compareKeys orders two entries by key bytes.
-func compareKeys(mem []byte, a, b *Entry) int {
-	if c := cmp.Compare(a.P0, b.P0); c != 0 {
-		return c
+// CompareKeys orders two keys given as their 16-byte prefixes (Prefix), the
+// bytes past the first 16 (empty for shorter keys) and their lengths; the
+// result equals bytes.Compare of the whole keys. It is the one definition of
+// key order: the scan sorts records by it, and package kv's B-tree orders
+// its items by it (their key tails are strings, hence the type parameter).
+func CompareKeys[T ~string | ~[]byte](a0, a1 uint64, aRest T, aLen int, b0, b1 uint64, bRest T, bLen int) int {
+	switch {
+	case a0 != b0:
+		return cmp.Compare(a0, b0)
+	case a1 != b1:
+		return cmp.Compare(a1, b1)
 	}
-	if c := cmp.Compare(a.P1, b.P1); c != 0 {
-		return c
-	}
-	if a.KeyLen > 16 && b.KeyLen > 16 {
-		if c := bytes.Compare(a.Key(mem)[16:], b.Key(mem)[16:]); c != 0 {
-			return c
+	// Equal zero-padded prefixes: the tails decide, then the lengths (a
+	// key that is a prefix of the other is the smaller).
+	for i := range min(len(aRest), len(bRest)) {
+		if aRest[i] != bRest[i] {
+			return cmp.Compare(aRest[i], bRest[i])
 		}
 	}
-	return cmp.Compare(a.KeyLen, b.KeyLen)
+	return cmp.Compare(aLen, bLen)
+}
+
+// compareKeys orders two entries by key bytes.
+func compareKeys(mem []byte, a, b *Entry) int {
+	var aRest, bRest []byte
+	if a.KeyLen > 16 {
+		aRest = a.Key(mem)[16:]
+	}
+	if b.KeyLen > 16 {
+		bRest = b.Key(mem)[16:]
+	}
+	return CompareKeys(a.P0, a.P1, aRest, int(a.KeyLen), b.P0, b.P1, bRest, int(b.KeyLen))
 }
 
 func sameKey(mem []byte, a, b *Entry) bool { return compareKeys(mem, a, b) == 0 }

@@ -14,7 +14,37 @@ import (
 	"github.com/daxkv/daxkv/flush"
 )
 
-// Format constants (part of the format: do not change).
+// Layout: pool (part of the format: do not change). All integers are
+// little-endian; offsets are bytes from the start of the pool.
+//
+//	0        4096     8192              12288    16384 (HeapStart)
+//	+--------+--------+-----------------+--------+--------------------------- ...
+//	| super  | super  | batch log:      | zero   | heap: chunk 0 (rest), chunk 1, ...
+//	| copy 0 | copy 1 | 64 slots x 64 B |        | records, each 64-byte aligned
+//	+--------+--------+-----------------+--------+--------------------------- ...
+//
+// The pool is a whole number of chunks (Superblock.ChunkSize, a power of two,
+// at least 64 KiB). A record never crosses a chunk boundary, so each chunk can
+// be scanned alone, in parallel with the others.
+//
+// Layout: superblock (part of the format: do not change). 128 bytes at offset
+// 0 and at offset 4096; the rest of each 4 KiB page is zero.
+//
+//	 0 +----------------+ magic "DAXKVPL\x00"
+//	 8 | version  u32   | format version (1)
+//	12 | flags    u32   | bit 0: closed cleanly; other bits zero
+//	16 | gen      u64   | generation; copy gen%2 holds generation gen
+//	24 | uuid   [16]B   | pool identity; seeds every record and slot checksum
+//	40 | chunk    u64   | chunk size in bytes
+//	48 | seqfloor u64   | above every sequence number ever handed out
+//	56 | prefmode u32   | preferred mode: 0 auto, 1 on, 2 off, 3 emulated (PrefMode)
+//	60 | zero    [60]B  |
+//	120| check    u64   | xxhash64 (seed 0) of bytes [0, 120)
+//	128+----------------+
+//
+// The valid copy with the higher generation wins. An update writes the other
+// copy (the older one) with generation+1, so a torn update leaves the previous
+// state intact in the copy it did not touch.
 const (
 	Version       = 1
 	superOff0     = 0
