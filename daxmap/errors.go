@@ -25,7 +25,8 @@ var (
 	ErrFault = errors.New("daxkv: memory fault in pool mapping")
 
 	// ErrReadOnly is returned by Grow, Fault and Punch on a handle opened
-	// with Options.ReadOnly.
+	// with Options.ReadOnly (and by kv's writes on a read-only DB: one
+	// sentinel for both).
 	ErrReadOnly = errors.New("daxkv: pool is read-only")
 
 	// ErrSync is wrapped by the errors of Grow and Sync when fdatasync
@@ -34,6 +35,7 @@ var (
 	// dropped the dirty state of what it failed to write).
 	ErrSync = errors.New("daxkv: fdatasync failed")
 
-	// ErrClosed is returned by Grow, Fault, Punch and Sync after Close.
+	// ErrClosed is returned by Grow, Fault, Punch and Sync after Close (and
+	// by kv's methods after DB.Close: one sentinel for both).
 	ErrClosed = errors.New("daxkv: pool is closed")
 )

@@ -15,7 +15,7 @@ var (
 
 	// ErrClosed is returned by every method called after Close, and by Close
 	// itself the second time.
-	ErrClosed = errors.New("daxkv: database is closed")
+	ErrClosed = daxmap.ErrClosed
 
 	// ErrCorrupt is returned when the pool's bytes contradict the format, or
 	// when a memory fault (a bad block, a file truncated underneath the
@@ -36,7 +36,7 @@ var (
 	ErrDAXUnsupported = daxmap.ErrDAXUnsupported
 
 	// ErrReadOnly is returned by writes to a DB opened with ReadOnly.
-	ErrReadOnly = errors.New("daxkv: database is read-only")
+	ErrReadOnly = daxmap.ErrReadOnly
 
 	// ErrFailed is returned by every write (and by Sync and Close) once a
 	// write failed to reach the media: a fence, an msync or an fdatasync

@@ -11,14 +11,21 @@ type Report struct {
 	Keys     int      // distinct keys with a live record
 	Bytes    int64    // bytes in the extents of valid records
 	Problems []string // one line per inconsistency; empty when the pool is clean
+
+	// Unsettled lists, for a pool that was not closed cleanly, what the
+	// crash left for the next writable open to settle (older versions,
+	// pending records of batches, tombstones, committed log slots). They are
+	// not problems: Keys counts the keys the recovery rule keeps.
+	Unsettled []string
 }
 
 // Check verifies a quiescent pool (closed, or open with every writer
 // stopped) without changing it: both superblock copies, the batch log, and
-// every record. A clean pool has one valid copy of each superblock, no
-// committed batch left in the log, no pending record, exactly one live
-// record per key, and no two records whose extents overlap. Crash images
-// are not clean until Recover has run on them. It returns an error wrapping
+// every record. A cleanly closed pool has one valid copy of each
+// superblock, no committed batch left in the log, no pending record,
+// exactly one live record per key, no sequence number at or above the
+// floor, and no two records whose extents overlap. In a pool that was not
+// closed cleanly, what Recover would settle is listed in Unsettled instead. It returns an error wrapping
 // ErrCorrupt when the pool cannot be read at all (a memory fault among
 // them); inconsistencies go into Report.Problems, with their offsets.
 func Check(mem []byte, poolSize int64, workers int) (rep *Report, err error) {
@@ -48,8 +55,14 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
 	}
 	c := NewCodec(&sb)
-	for _, cm := range c.Commits(mem) {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("batch log slot %d still holds committed batch %d", cm.Slot, cm.Seq))
+	commits := c.Commits(mem)
+	for _, cm := range commits {
+		msg := fmt.Sprintf("batch log slot %d still holds committed batch %d", cm.Slot, cm.Seq)
+		if sb.Clean() {
+			rep.Problems = append(rep.Problems, msg)
+		} else {
+			rep.Unsettled = append(rep.Unsettled, msg)
+		}
 	}
 	rep.Chunks = int(poolSize / sb.ChunkSize)
 	parts, overlaps, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers)
@@ -64,23 +77,37 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		return nil, err
 	}
 	rep.Records = len(all) + len(overlaps)
-	for i := range all {
-		e := &all[i]
-		rep.Bytes += e.Size()
-		if e.Tag == TagPending {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: pending record of batch %d", e.Off, e.Seq))
+	committed := map[uint64]bool{}
+	for _, cm := range commits {
+		committed[cm.Seq] = true
+	}
+	// In a pool that was not closed cleanly, older versions, pending
+	// records, tombstones and committed log slots are what a crash leaves
+	// for the next writable open to settle: notes, not problems.
+	leftover := &rep.Problems
+	if !sb.Clean() {
+		leftover = &rep.Unsettled
+	}
+	for g := range keyGroups(mem, all) {
+		w := winner(g, committed)
+		for k := range g {
+			e := &g[k]
+			rep.Bytes += e.Size()
+			if e.Seq >= sb.SeqFloor && sb.Clean() {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: sequence number %d at or above the floor %d of a cleanly closed pool", e.Off, e.Seq, sb.SeqFloor))
+			}
+			switch {
+			case e.Tag == TagPending:
+				*leftover = append(*leftover, fmt.Sprintf("offset %d: pending record of batch %d", e.Off, e.Seq))
+			case e.Flags&FlagTombstone != 0:
+				*leftover = append(*leftover, fmt.Sprintf("offset %d: tombstone left behind by batch %d", e.Off, e.Seq))
+			case k > 0:
+				*leftover = append(*leftover, fmt.Sprintf("offset %d: older valid record of key %q (newest at offset %d)", e.Off, e.Key(mem), g[0].Off))
+			}
 		}
-		if e.Flags&FlagTombstone != 0 {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: tombstone left behind by batch %d", e.Off, e.Seq))
+		if w >= 0 && g[w].Flags&FlagTombstone == 0 {
+			rep.Keys++
 		}
-		if e.Seq >= sb.SeqFloor && sb.Clean() {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: sequence number %d at or above the floor %d of a cleanly closed pool", e.Off, e.Seq, sb.SeqFloor))
-		}
-		if i > 0 && sameKey(mem, &all[i-1], e) {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: second valid record of key %q (other at offset %d)", e.Off, e.Key(mem), all[i-1].Off))
-			continue
-		}
-		rep.Keys++
 	}
 	return rep, nil
 }

@@ -2,6 +2,7 @@ package recovery
 
 import (
 	"cmp"
+	"iter"
 	"encoding/binary"
 	"slices"
 	"sync"
@@ -133,17 +134,11 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	} else {
 		winners = make([]Entry, 0, liveBatch)
 	}
-	for i := 0; i < len(all); {
-		j := i + 1
-		for j < len(all) && sameKey(mem, &all[i], &all[j]) {
-			j++
-		}
-		// all[i:j] is one key, highest sequence number first.
-		won := false
-		for k := i; k < j; k++ {
-			e := &all[k]
+	for g := range keyGroups(mem, all) {
+		w := winner(g, committed)
+		for k := range g {
+			e := &g[k]
 			res.Floor = max(res.Floor, e.Seq+1)
-			candidate := e.Tag == TagLive || committed[e.Seq]
 			if e.Tag == TagPending {
 				if committed[e.Seq] {
 					replayed[e.Seq] = true
@@ -151,12 +146,10 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 					dropped[e.Seq] = true
 				}
 			}
-			if candidate && !won {
-				won = true
-				if e.Flags&FlagTombstone != 0 {
-					tombs = append(tombs, e.Off)
-					continue
-				}
+			switch {
+			case k == w && e.Flags&FlagTombstone != 0:
+				tombs = append(tombs, e.Off)
+			case k == w:
 				winners = append(winners, *e)
 				if live != nil && len(winners) == liveBatch {
 					live(winners, len(all))
@@ -174,14 +167,13 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 						SetTag(p, mem[e.Off:], TagLive)
 					}
 				}
-				continue
-			}
-			res.Discarded++
-			if p != nil {
-				Free(p, mem[e.Off:])
+			default:
+				res.Discarded++
+				if p != nil {
+					Free(p, mem[e.Off:])
+				}
 			}
 		}
-		i = j
 	}
 	if live != nil {
 		if len(winners) > 0 {
@@ -299,6 +291,36 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry, ov *[]Over
 		es = append(es, e)
 	}
 	return es
+}
+
+// keyGroups yields the runs of entries of one key in all (sorted by
+// compareEntries: each run is highest sequence number first).
+func keyGroups(mem []byte, all []Entry) iter.Seq[[]Entry] {
+	return func(yield func([]Entry) bool) {
+		for i := 0; i < len(all); {
+			j := i + 1
+			for j < len(all) && sameKey(mem, &all[i], &all[j]) {
+				j++
+			}
+			if !yield(all[i:j]) {
+				return
+			}
+			i = j
+		}
+	}
+}
+
+// winner applies the recovery rule to the records of one key, highest
+// sequence number first: a pending record counts only if its batch is
+// committed, and the first record that counts wins (a winning tombstone
+// means the key is absent). It returns the winner's index in g, or -1.
+func winner(g []Entry, committed map[uint64]bool) int {
+	for k := range g {
+		if g[k].Tag == TagLive || committed[g[k].Seq] {
+			return k
+		}
+	}
+	return -1
 }
 
 // CompareKeys orders two keys given as their 16-byte prefixes (Prefix), the

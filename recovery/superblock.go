@@ -191,8 +191,8 @@ func (sb *Superblock) Write(mem []byte, p flush.Persister) error {
 	}
 	var buf [superSize]byte
 	sb.encode(buf[:])
-	// Copy word by word: each aligned 8-byte store is atomic, the checksum
-	// decides whether the copy as a whole is valid after a crash.
+	// A torn copy is possible (only aligned 8-byte stores are atomic); the
+	// checksum then fails and the other copy, untouched, wins.
 	copy(mem[off:off+superSize], buf[:])
 	p.Flush(mem[off : off+superSize])
 	return p.Drain()

@@ -14,9 +14,9 @@ func newCheckCommand(g *globals) *cobra.Command {
 		Short: "Verify every record of the pool (fsck); exits non-zero on a problem",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			// Open recovers a crashed pool first (read-write), so that Check
-			// sees the state a reader would.
-			return g.withDB(args, 0, false, func(db *kv.DB, _ []string) error {
+			// Read-only: the pool is never written. What a crash left for
+			// the next writable open to settle is not a problem.
+			return g.withDB(args, 0, true, func(db *kv.DB, _ []string) error {
 				return check(cmd, g, db)
 			})
 		},

@@ -112,3 +112,35 @@ func (db *DB) setPersister(asked DAXMode, method flush.Method) {
 	}
 	db.p = p
 }
+
+// SetPreferredMode records mode in the pool's superblock (durably). It takes
+// effect at the next Open whose Options.DAX is DAXAuto, like the kernel's
+// per-file DAX flag takes effect when the inode is next loaded (SwitchMode
+// switches the open pool), and only as far as it is as durable as DAXAuto:
+// see Options.DAX. DAXEmulated may be recorded, for tests, but a default
+// Open never applies it.
+func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
+	if db.readOnly {
+		return ErrReadOnly
+	}
+	if mode < DAXAuto || mode > DAXEmulated {
+		return fmt.Errorf("%w: DAX mode %d is unknown", ErrInvalidOptions, int(mode))
+	}
+	tok, err := db.enter()
+	if err != nil {
+		return err
+	}
+	defer db.ep.unpin(tok)
+	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	db.sbMu.Lock()
+	defer db.sbMu.Unlock()
+	if err := db.failedErr(); err != nil {
+		return err
+	}
+	db.sb.Preferred = prefOf(mode)
+	db.at(seam.Superblock)
+	if err := db.sb.Write(db.m.Bytes(), db.p); err != nil {
+		return db.fail(err)
+	}
+	return nil
+}
