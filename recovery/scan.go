@@ -2,8 +2,8 @@ package recovery
 
 import (
 	"cmp"
-	"iter"
 	"encoding/binary"
+	"iter"
 	"slices"
 	"sync"
 
