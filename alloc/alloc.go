@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+
+	"github.com/daxkv/daxkv/internal/invariants"
 )
 
 // An extent is a byte range [off, off+size) of the pool.
@@ -71,7 +73,7 @@ func New(chunkSize, heapStart, poolSize int64) *Allocator {
 	a.grow(poolSize)
 	a.coalesced = true
 	a.mergeAt = minMerge
-	if invariants {
+	if invariants.Enabled {
 		a.shadow = make(bitmap, poolSize/Unit/64)
 		a.shadow.set(int(heapStart/Unit), int((poolSize-heapStart)/Unit))
 	}
@@ -111,7 +113,7 @@ func (a *Allocator) Alloc(n int64) (off int64, err error) {
 	}
 	a.freeBytes -= size
 	a.coalesced = false
-	if invariants {
+	if invariants.Enabled {
 		a.shadowTake(off, size)
 	}
 	return off, nil
@@ -210,14 +212,14 @@ func (a *Allocator) Grow(newPoolSize int64) {
 	if newPoolSize <= a.poolSize {
 		return
 	}
-	if invariants {
+	if invariants.Enabled {
 		old := a.shadow
 		a.shadow = make(bitmap, newPoolSize/Unit/64)
 		copy(a.shadow, old)
 		a.shadow.set(int(a.poolSize/Unit), int((newPoolSize-a.poolSize)/Unit))
 	}
 	a.grow(newPoolSize)
-	if invariants {
+	if invariants.Enabled {
 		a.assertCheck()
 	}
 }
@@ -243,7 +245,7 @@ func (a *Allocator) Free(off, n int64) {
 	if !a.okExtent(off, size, a.poolSize) {
 		panic("daxkv: assertion failed: free: " + a.checkExtent(off, size, a.poolSize).Error())
 	}
-	if invariants {
+	if invariants.Enabled {
 		a.shadowPut(off, size)
 	}
 	a.pushFree(off, size)

@@ -1,6 +1,10 @@
 package alloc
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/daxkv/daxkv/internal/invariants"
+)
 
 // Builder rebuilds an Allocator at open from the live records the recovery
 // scan finds. It holds one bit per Unit of the pool, set for live units, and
@@ -110,7 +114,7 @@ func (b *Builder) Build() *Allocator {
 	}
 	a.coalesced = true
 	a.mergeAt = max(minMerge, runs)
-	if invariants {
+	if invariants.Enabled {
 		a.shadow = make(bitmap, len(b.live))
 		for i, x := range b.live {
 			a.shadow[i] = ^x

@@ -3,6 +3,8 @@ package alloc
 import (
 	"cmp"
 	"slices"
+
+	"github.com/daxkv/daxkv/internal/invariants"
 )
 
 // Free extents are merged lazily, in two ways:
@@ -43,7 +45,7 @@ func (a *Allocator) coalesce(regions bool) {
 	a.freed = 0
 	a.mergeAt = max(minMerge, runs)
 	a.coalesced = a.sreg.len() == 0 && a.lreg.len() == 0
-	if invariants {
+	if invariants.Enabled {
 		a.assertCheck()
 	}
 }

@@ -1,6 +1,10 @@
 package alloc
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/daxkv/daxkv/internal/invariants"
+)
 
 // Emptied generation slices are kept for reuse, so that steady Retire and
 // Reclaim allocate nothing, but not too many nor too large ones.
@@ -27,7 +31,7 @@ func (a *Allocator) Retire(off, n int64, epoch uint64) {
 	if !a.okExtent(off, size, a.poolSize) {
 		panic("daxkv: assertion failed: retire: " + a.checkExtent(off, size, a.poolSize).Error())
 	}
-	if invariants {
+	if invariants.Enabled {
 		a.shadowPut(off, size)
 	}
 	g := a.genFor(epoch)

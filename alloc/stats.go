@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+
+	"github.com/daxkv/daxkv/internal/invariants"
 )
 
 // Stats describes an allocator's space at one moment.
@@ -199,7 +201,7 @@ func (a *Allocator) check() error {
 				p.where, p.off, p.off+p.size, q.where, q.off, q.off+q.size)
 		}
 	}
-	if invariants {
+	if invariants.Enabled {
 		for _, e := range all {
 			if !a.shadow.allSet(int(e.off/Unit), int(e.size/Unit)) {
 				return fmt.Errorf("daxkv: alloc check: shadow: %s extent at %d is marked live", e.where, e.off)

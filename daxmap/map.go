@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/daxkv/daxkv/internal/invariants"
 )
 
 // Map is an open pool file and its mapping. Its methods are safe for
@@ -355,6 +357,9 @@ func (m *Map) Grow(newSize int64) error {
 	}
 	m.mapped = newSize
 	m.size.Store(newSize)
+	if invariants.Enabled && (newSize%m.chunk != 0 || m.mapped < newSize || newSize > int64(len(m.region))) {
+		panic(fmt.Sprintf("daxkv: assertion failed: pool of %d bytes, %d mapped, chunk %d, reservation %d", newSize, m.mapped, m.chunk, len(m.region)))
+	}
 	return nil
 }
 

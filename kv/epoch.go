@@ -1,10 +1,13 @@
 package kv
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/daxkv/daxkv/internal/invariants"
 )
 
 // Readers pin the current epoch instead of taking a lock. A pin increments
@@ -48,7 +51,11 @@ func (e *epochs) pin() (tok uint32) {
 	}
 }
 
-func (e *epochs) unpin(tok uint32) { e.slots[tok>>1].n[tok&1].Add(-1) }
+func (e *epochs) unpin(tok uint32) {
+	if n := e.slots[tok>>1].n[tok&1].Add(-1); invariants.Enabled && n < 0 {
+		panic(fmt.Sprintf("daxkv: assertion failed: pin slot %d of parity %d went negative (%d)", tok>>1, tok&1, n))
+	}
+}
 
 func (e *epochs) pinned(par uint64) bool {
 	for i := range e.slots {

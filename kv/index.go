@@ -3,11 +3,13 @@ package kv
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/google/btree"
 
+	"github.com/daxkv/daxkv/internal/invariants"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -257,6 +259,9 @@ func (x *index) replace(key []byte, h uint64, off int64) (old item, had bool) {
 	var n int
 	if old, had, n = x.replaceHashed(key, h, off); n >= 0 {
 		x.queued(n)
+		if invariants.Enabled {
+			x.assertAgree(key, h)
+		}
 		return old, had
 	}
 	old, had = x.lookupTree(key)
@@ -308,6 +313,27 @@ func (x *index) apply(cs []change) {
 	}
 	x.mu.Unlock()
 	x.queued(n)
+	if invariants.Enabled {
+		for _, c := range cs {
+			x.assertAgree(c.key, c.h)
+		}
+	}
+}
+
+// assertAgree checks, in invariants builds, that the hash table and the
+// B-tree agree about key, which the caller's stripe keeps still: both find
+// it at the same record, or neither finds it (an ambiguous hash defers to
+// the tree), and the key count is not negative.
+func (x *index) assertAgree(key []byte, h uint64) {
+	ref, ok, ambiguous := x.lookupHashed(key, h)
+	it, inTree := x.lookupTree(key)
+	if !ambiguous && (ok != inTree || ok && ref != it.ref) {
+		panic(fmt.Sprintf("daxkv: assertion failed: the hash table (%v, ref %#x) and the B-tree (%v, ref %#x) disagree about key %q",
+			ok, ref, inTree, it.ref, key))
+	}
+	if n := x.len(); n < 0 {
+		panic(fmt.Sprintf("daxkv: assertion failed: the index counts %d keys", n))
+	}
 }
 
 func (x *index) putLocked(key []byte, h uint64, off int64, old item, had bool) int {

@@ -111,21 +111,27 @@ const (
 type Options struct {
 	// Size is the initial size in bytes of a new pool (rounded up to a
 	// whole number of chunks). Default 64 MiB. The pool grows by itself
-	// past it; for an existing pool it is ignored. The file is sparse: space
-	// is allocated chunk by chunk as records land in it.
+	// past it; for an existing pool it is ignored. Hazard: the file is
+	// sparse, so a Size larger than the filesystem's free space costs
+	// nothing at Open, and writes fail with ErrNoSpace only when records
+	// reach chunks that cannot be allocated.
 	Size int64
 
-	// ChunkSize is the unit of growth and of the parallel recovery scan, in
-	// bytes: a power of two between 64 KiB and 1 GiB, default 4 MiB. It is
-	// fixed when the pool is created (an existing pool keeps its own). A
-	// value may be at most about half a chunk long (Stats.MaxValueSize).
+	// ChunkSize is the unit of growth, of block allocation and of the
+	// parallel recovery scan, in bytes: a power of two between 64 KiB and
+	// 1 GiB, default 4 MiB. It is fixed when the pool is created (an
+	// existing pool keeps its own). Hazard: a value may be at most about
+	// half a chunk long (Stats.MaxValueSize), and blocks are allocated a
+	// whole chunk at a time, so large chunks make small pools take more
+	// space.
 	ChunkSize int64
 
-	// MaxSize caps the pool: it is the size of the address range reserved
-	// once at Open, so that the mapping never moves. Default 1 TiB of
-	// address space (not memory), or less where the kernel refuses that
-	// much (down to 1 GiB or four times Size). Growth past it fails with
-	// ErrNoSpace.
+	// MaxSize caps the pool, in bytes: it is the size of the address range
+	// reserved once at Open, so that the mapping never moves. Default 1 TiB
+	// of address space (not memory), or less where the kernel refuses that
+	// much (down to 1 GiB or four times Size). Hazard: growth past it fails
+	// with ErrNoSpace; an explicit value is tried alone, and Open fails if
+	// the kernel refuses it.
 	MaxSize int64
 
 	// DAX selects the durability path; see DAXMode. Default DAXAuto, which
@@ -133,19 +139,26 @@ type Options struct {
 	// where doing so is as durable as DAXAuto: a preferred DAXOff applies; a
 	// preferred DAXOn maps as DAXAuto does (MAP_SYNC where granted, the
 	// page cache elsewhere, never an error); a preferred DAXEmulated is not
-	// applied. Stats.PreferenceIgnored says why when it is not.
+	// applied. Stats.PreferenceIgnored says why when it is not. Hazard:
+	// DAXEmulated is durable against process crashes only, not power loss.
 	DAX DAXMode
 
 	// ReadOnly opens the pool without writing to it: a shared lock, a
-	// read-only mapping, recovery done in memory only. Writes return
-	// ErrReadOnly.
+	// read-only mapping, recovery done in memory only. Default false.
+	// Writes return ErrReadOnly. Hazard: a pool left by a crash is
+	// recovered in memory at every read-only open (it is not settled on
+	// the media until a writable open), and a writer cannot open it while a
+	// read-only handle is open (ErrLocked).
 	ReadOnly bool
 
-	// Perm is the permission of a newly created pool file. Default 0600.
+	// Perm is the permission of a newly created pool file (before the
+	// umask). Default 0600. Hazard: the pool holds every value in the
+	// clear; wider permissions share them.
 	Perm os.FileMode
 
-	// RecoveryWorkers is the number of goroutines scanning chunks at Open.
-	// Default GOMAXPROCS.
+	// RecoveryWorkers is the number of goroutines scanning chunks at Open
+	// and in Check. Default GOMAXPROCS. Hazard: more than the cores does not
+	// help; 1 makes the open of a large pool proportionally slower.
 	RecoveryWorkers int
 
 	// hooks are the test seams (package internal/seam), attached with

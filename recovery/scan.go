@@ -3,12 +3,14 @@ package recovery
 import (
 	"cmp"
 	"encoding/binary"
+	"fmt"
 	"iter"
 	"slices"
 	"sync"
 
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/invariants"
 )
 
 // Entry is one valid record found by the scan. P0 and P1 hold the first 16
@@ -161,6 +163,10 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 					// damaged pool, not something to build on.
 					if err := b.ValidExtent(e.Off, e.Size()); err != nil {
 						return nil, corruptf(e.Off, "record extent: %v", err)
+					}
+					if invariants.Enabled && b.Overlaps(e.Off, e.Size()) {
+						// scanChunk drops every record overlapping another.
+						panic(fmt.Sprintf("daxkv: assertion failed: winning record at %d overlaps another live extent", e.Off))
 					}
 					b.Use(e.Off, e.Size())
 					if e.Tag == TagPending {
