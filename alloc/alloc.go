@@ -239,17 +239,26 @@ func (a *Allocator) grow(newPoolSize int64) {
 // hold the extent, as for a record that never became visible; otherwise
 // Retire it. It panics on an extent Alloc could not have handed out.
 func (a *Allocator) Free(off, n int64) {
-	size := SizeOf(n)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.okExtent(off, size, a.poolSize) {
-		panic("daxkv: assertion failed: free: " + a.checkExtent(off, size, a.poolSize).Error())
-	}
-	if invariants.Enabled {
-		a.shadowPut(off, size)
-	}
+	size := a.takeBack("free", off, n)
 	a.pushFree(off, size)
 	a.freeBytes += size
 	a.freed++
 	a.coalesced = false
+}
+
+// takeBack checks that SizeOf(n) bytes at off are an extent Alloc could
+// have handed out, and in invariants builds that it is handed out now, as
+// it comes back (op is "free" or "retire"); it returns the extent's size.
+// Called with mu held.
+func (a *Allocator) takeBack(op string, off, n int64) int64 {
+	size := SizeOf(n)
+	if !a.okExtent(off, size, a.poolSize) {
+		panic("daxkv: assertion failed: " + op + ": " + a.checkExtent(off, size, a.poolSize).Error())
+	}
+	if invariants.Enabled {
+		a.shadowPut(off, size)
+	}
+	return size
 }

@@ -2,8 +2,6 @@ package alloc
 
 import (
 	"slices"
-
-	"github.com/daxkv/daxkv/internal/invariants"
 )
 
 // Emptied generation slices are kept for reuse, so that steady Retire and
@@ -25,15 +23,9 @@ type gen struct {
 // upTo >= epoch, when no reader can still hold it. Epochs need not arrive in
 // order. It panics on an extent Alloc could not have handed out.
 func (a *Allocator) Retire(off, n int64, epoch uint64) {
-	size := SizeOf(n)
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.okExtent(off, size, a.poolSize) {
-		panic("daxkv: assertion failed: retire: " + a.checkExtent(off, size, a.poolSize).Error())
-	}
-	if invariants.Enabled {
-		a.shadowPut(off, size)
-	}
+	size := a.takeBack("retire", off, n)
 	g := a.genFor(epoch)
 	g.ext = append(g.ext, extent{off, size})
 	a.limboBytes += size

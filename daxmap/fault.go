@@ -48,13 +48,7 @@ func (m *Map) Fault(c int64) error {
 	if c >= 0 && c < m.backed.n && m.backed.get(c) {
 		return nil
 	}
-	if m.readOnly {
-		return fmt.Errorf("daxkv: fault chunk %d of %s: %w", c, m.path, ErrReadOnly)
-	}
-	if m.closed.Load() {
-		return ErrClosed
-	}
-	if err := m.checkChunk(c); err != nil {
+	if err := m.writableChunk("fault", c); err != nil {
 		return err
 	}
 	mu := stripe(m.dev, m.ino, c)
@@ -92,13 +86,7 @@ func (m *Map) Backed(c int64) bool {
 // the chunk's bytes meanwhile (no pins on it). Device DAX cannot free
 // blocks: Punch returns an error wrapping errors.ErrUnsupported there.
 func (m *Map) Punch(c int64) error {
-	if m.readOnly {
-		return fmt.Errorf("daxkv: punch chunk %d of %s: %w", c, m.path, ErrReadOnly)
-	}
-	if m.closed.Load() {
-		return ErrClosed
-	}
-	if err := m.checkChunk(c); err != nil {
+	if err := m.writableChunk("punch", c); err != nil {
 		return err
 	}
 	if m.deviceDAX {
@@ -117,8 +105,15 @@ func (m *Map) Punch(c int64) error {
 	return nil
 }
 
-// checkChunk returns an error unless chunk c lies inside the pool.
-func (m *Map) checkChunk(c int64) error {
+// writableChunk returns the error an operation op that changes chunk c's
+// blocks must return: ErrReadOnly, ErrClosed, or a chunk outside the pool.
+func (m *Map) writableChunk(op string, c int64) error {
+	if m.readOnly {
+		return fmt.Errorf("daxkv: %s chunk %d of %s: %w", op, c, m.path, ErrReadOnly)
+	}
+	if m.closed.Load() {
+		return ErrClosed
+	}
 	if n := m.size.Load() / m.chunk; c < 0 || c >= n {
 		return fmt.Errorf("daxkv: chunk %d of %s is outside the pool's %d chunks", c, m.path, n)
 	}

@@ -28,14 +28,24 @@ func (m *Map) Guard(prev bool, err *error) {
 	if r == nil {
 		return
 	}
+	addr, ok := faultAddress(r)
+	if !ok || err == nil {
+		panic(r)
+	}
+	*err = m.faultError(addr)
+}
+
+// faultAddress returns the faulting address of r, a recovered panic, if it
+// is a memory fault (a runtime.Error carrying the address).
+func faultAddress(r any) (uintptr, bool) {
 	f, ok := r.(interface {
 		runtime.Error
 		Addr() uintptr
 	})
-	if !ok || err == nil {
-		panic(r)
+	if !ok {
+		return 0, false
 	}
-	*err = m.faultError(f.Addr())
+	return f.Addr(), true
 }
 
 // faultError describes a memory fault at address addr.
@@ -90,14 +100,11 @@ func catch(mem []byte, prev bool, err *error) {
 	if r == nil {
 		return
 	}
-	f, ok := r.(interface {
-		runtime.Error
-		Addr() uintptr
-	})
+	addr, ok := faultAddress(r)
 	if !ok {
 		panic(r)
 	}
-	fe := &FaultError{Off: -1, Addr: f.Addr()}
+	fe := &FaultError{Off: -1, Addr: addr}
 	if base := sliceAddr(mem); len(mem) > 0 && fe.Addr >= base && fe.Addr-base < uintptr(len(mem)) {
 		fe.Off = int64(fe.Addr - base)
 	}

@@ -312,14 +312,10 @@ func (m *Map) Path() string { return m.path }
 // size; ErrSync when the new size could not be made durable; ErrReadOnly on
 // a read-only Map; ErrClosed after Close.
 func (m *Map) Grow(newSize int64) error {
-	if m.readOnly {
-		return fmt.Errorf("daxkv: grow %s: %w", m.path, ErrReadOnly)
+	if err := m.lockWritable("grow"); err != nil {
+		return err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Load() {
-		return ErrClosed
-	}
 	old := m.size.Load()
 	switch {
 	case newSize <= old:
@@ -363,6 +359,20 @@ func (m *Map) Grow(newSize int64) error {
 	return nil
 }
 
+// lockWritable takes mu for an operation op that changes the mapping, or
+// returns the error it must return (ErrReadOnly, ErrClosed) without it.
+func (m *Map) lockWritable(op string) error {
+	if m.readOnly {
+		return fmt.Errorf("daxkv: %s %s: %w", op, m.path, ErrReadOnly)
+	}
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return ErrClosed
+	}
+	return nil
+}
+
 // Remap maps the pool again, at the same addresses, as policy asks: the
 // online switch between MAP_SYNC and the page cache. MAP_FIXED replaces the
 // old mapping in one step, under the kernel's mmap lock, so no address is
@@ -373,14 +383,10 @@ func (m *Map) Grow(newSize int64) error {
 // under SyncRequire), the old one is restored and the error wraps
 // ErrDAXUnsupported. Device DAX is always synchronous and cannot be remapped.
 func (m *Map) Remap(policy SyncPolicy) error {
-	if m.readOnly {
-		return fmt.Errorf("daxkv: remap %s: %w", m.path, ErrReadOnly)
+	if err := m.lockWritable("remap"); err != nil {
+		return err
 	}
-	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.closed.Load() {
-		return ErrClosed
-	}
 	if m.deviceDAX {
 		if policy == SyncNever {
 			return fmt.Errorf("daxkv: remap %s: device DAX has no page cache: %w", m.path, errors.ErrUnsupported)

@@ -93,18 +93,7 @@ func TestConcurrentReadersAndWriters(t *testing.T) {
 						case 1:
 							err = db.View(key(i), func(v []byte) error { return checkValue(i, v) })
 						default:
-							var prev []byte
-							err = db.Scan(key(i), nil, func(k, v []byte) error {
-								if prev != nil && bytes.Compare(prev, k) >= 0 {
-									return fmt.Errorf("scan out of order: %q after %q", k, prev)
-								}
-								prev = append(prev[:0], k...)
-								var ki int
-								if _, err := fmt.Sscanf(string(k), "%d", &ki); err != nil {
-									return err
-								}
-								return checkValue(ki, v)
-							})
+							err = db.Scan(key(i), nil, scanChecker(nil))
 						}
 						if err != nil && !errors.Is(err, ErrNotFound) {
 							errc <- err

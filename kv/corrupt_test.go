@@ -172,19 +172,7 @@ func TestCorruptPoolNeverPanicsOrLies(t *testing.T) {
 // of the lost range fail with an error wrapping ErrCorrupt (the SIGBUS
 // guard), and the process survives.
 func TestTruncatedUnderneath(t *testing.T) {
-	path := filepath.Join(shmDir(t), "pool")
-	opts := &Options{Size: 256 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated}
-	db, err := Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for i := 0; i < 400; i++ {
-		mustPut(t, db, key(i), value(i, 0, 300))
-	}
-	if err := os.Truncate(path, 64<<10); err != nil {
-		t.Fatal(err)
-	}
+	db := truncatedUnderneath(t, filepath.Join(shmDir(t), "pool"), 256<<10, 400)
 	faults := 0
 	for i := 0; i < 400; i++ {
 		_, err := db.Get(key(i))
@@ -198,7 +186,7 @@ func TestTruncatedUnderneath(t *testing.T) {
 	if faults == 0 {
 		t.Fatal("no read hit the truncated range")
 	}
-	err = db.Scan(nil, nil, func(k, v []byte) error { return nil })
+	err := db.Scan(nil, nil, func(k, v []byte) error { return nil })
 	if !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Scan after truncation: %v, want ErrCorrupt", err)
 	}

@@ -1,11 +1,14 @@
 package kv
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/daxkv/daxkv/recovery"
 )
 
 // shmDir is a directory on tmpfs when the machine has one (fast, and the
@@ -93,4 +96,61 @@ func mustGet(t testing.TB, db *DB, k []byte) []byte {
 		t.Fatalf("Get(%q): %v", k, err)
 	}
 	return v
+}
+
+// poolImage reads the pool file at path and its superblock, to edit it.
+func poolImage(t testing.TB, path string) ([]byte, recovery.Superblock) {
+	t.Helper()
+	img, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sb, err := recovery.ReadSuperblock(img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img, sb
+}
+
+// scanChecker returns a Scan callback that checks the keys come in
+// ascending order and every value is one written for its key (key(i),
+// value(i, ...)), then calls more, if not nil.
+func scanChecker(more func(k, v []byte) error) func(k, v []byte) error {
+	var prev []byte
+	return func(k, v []byte) error {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return fmt.Errorf("scan out of order: %q after %q", k, prev)
+		}
+		prev = append(prev[:0], k...)
+		var ki int
+		if _, err := fmt.Sscanf(string(k), "%d", &ki); err != nil {
+			return err
+		}
+		if err := checkValue(ki, v); err != nil {
+			return err
+		}
+		if more != nil {
+			return more(k, v)
+		}
+		return nil
+	}
+}
+
+// truncatedUnderneath opens a pool of 4 or more chunks of 64 KiB at path,
+// fills it with n keys of 300-byte values, and truncates the file to one
+// chunk underneath the open DB.
+func truncatedUnderneath(t *testing.T, path string, size int64, n int) *DB {
+	t.Helper()
+	db, err := Open(path, &Options{Size: size, ChunkSize: 64 << 10, DAX: DAXEmulated})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for i := 0; i < n; i++ {
+		mustPut(t, db, key(i), value(i, 0, 300))
+	}
+	if err := os.Truncate(path, 64<<10); err != nil {
+		t.Fatal(err)
+	}
+	return db
 }

@@ -164,19 +164,8 @@ func TestFenceErrorFailsTheDB(t *testing.T) {
 // must become an error wrapping ErrCorrupt with the offset. Before, the
 // workers had no guard and the fault killed the process.
 func TestCheckFaultIsAnError(t *testing.T) {
-	path := filepath.Join(shmDir(t), "pool")
-	db, err := Open(path, &Options{Size: 512 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	for i := 0; i < 800; i++ {
-		mustPut(t, db, key(i), value(i, 0, 300))
-	}
-	if err := os.Truncate(path, 64<<10); err != nil {
-		t.Fatal(err)
-	}
-	err = db.Check()
+	db := truncatedUnderneath(t, filepath.Join(shmDir(t), "pool"), 512<<10, 800)
+	err := db.Check()
 	var ce *recovery.CorruptError
 	if !errors.As(err, &ce) || ce.Off < 64<<10 {
 		t.Fatalf("Check of a pool truncated underneath: %v, want ErrCorrupt past offset 64 KiB", err)
@@ -231,14 +220,7 @@ func TestNewerFormatCopyIsRefused(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	img, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sb, err := recovery.ReadSuperblock(img)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, sb := poolImage(t, path)
 	sb.Version = recovery.Version + 1
 	if err := sb.Write(img, nopPersister{}); err != nil { // the next generation, into the older copy
 		t.Fatal(err)
@@ -291,14 +273,7 @@ func TestOverlappingExtentsAfterOpen(t *testing.T) {
 			if err := db.Close(); err != nil {
 				t.Fatal(err)
 			}
-			img, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			sb, err := recovery.ReadSuperblock(img)
-			if err != nil {
-				t.Fatal(err)
-			}
+			img, sb := poolImage(t, path)
 			seq := hdr.Seq - 3
 			if slackNewer {
 				seq = hdr.Seq + 3

@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -478,20 +477,8 @@ func (tt *torture) read(db *DB, r *rand.Rand) error {
 		return err
 	default:
 		tt.stats.scans.Add(1)
-		var prev []byte
 		limit := 1 + r.IntN(40)
-		err := db.Scan(key(i), nil, func(k, v []byte) error {
-			if prev != nil && bytes.Compare(prev, k) >= 0 {
-				return fmt.Errorf("scan out of order: %q after %q", k, prev)
-			}
-			prev = append(prev[:0], k...)
-			var ki int
-			if _, err := fmt.Sscanf(string(k), "%d", &ki); err != nil {
-				return err
-			}
-			if err := checkValue(ki, v); err != nil {
-				return err
-			}
+		err := db.Scan(key(i), nil, scanChecker(func(k, v []byte) error {
 			if r.IntN(10) == 0 {
 				if _, err := db.Has(key(r.IntN(n))); err != nil {
 					return err
@@ -503,7 +490,7 @@ func (tt *torture) read(db *DB, r *rand.Rand) error {
 				return errStopScan
 			}
 			return nil
-		})
+		}))
 		if errors.Is(err, errStopScan) {
 			return nil
 		}
