@@ -15,9 +15,11 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/kv"
+	"github.com/daxkv/daxkv/recovery"
 )
 
 // ChunkSize is the chunk size of the suite's pools: small, so that images
@@ -229,6 +231,9 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size}
 	seam.Attach(opts, &seam.Hooks{
 		SeqLease: SeqLease,
+		// Every other workload writes its pool with the floor of releases
+		// before the lease, which recovery must raise itself.
+		LegacyFloor: idx%2 == 1,
 		WrapPersister: func(inner flush.Persister, mapped func() []byte) flush.Persister {
 			if sim != nil {
 				// SwitchMode: the same durable image, on the new path.
@@ -377,7 +382,11 @@ func (r *runner) garble(img []byte, mode kv.DAXMode, history map[string][]string
 	for i := 0; i < r.cfg.Garble && !r.stop.Load(); i++ {
 		g := append([]byte(nil), img...)
 		var how string
-		switch rng.IntN(5) {
+		switch rng.IntN(6) {
+		case 5:
+			if how = overlapRecord(g, history, rng); how == "" {
+				continue // no large record with room in its slack
+			}
 		case 0:
 			n := rng.IntN(len(g))
 			g, how = g[:n], fmt.Sprintf("truncated to %d", n)
@@ -404,6 +413,56 @@ func (r *runner) garble(img []byte, mode kv.DAXMode, history map[string][]string
 		r.jobs <- job{img: g, mode: mode, history: history, label: "garbled", what: what + ": " + how}
 	}
 }
+
+// overlapRecord writes into img a valid record of a key some earlier
+// operation wrote, with a value that key really had, in the slack of a
+// large record's extent (whole pages; the record ends inside its last
+// page), with a sequence number just above or just below the large one's:
+// an overlap recovery must resolve (FORMAT.md). It returns what it did, or
+// "" when the image has no large record with room.
+func overlapRecord(img []byte, history map[string][]string, rng *rand.Rand) string {
+	sb, err := recovery.ReadSuperblock(img)
+	if err != nil {
+		return ""
+	}
+	size := int64(len(img)) / sb.ChunkSize * sb.ChunkSize
+	res, err := recovery.Recover(img, size, &sb, nil, 1)
+	if err != nil {
+		return ""
+	}
+	keys := make([]string, 0, len(history))
+	for k := range history {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, e := range res.Live {
+		slack := alloc.SizeOf(e.Size()) - e.Size()
+		if e.Size() <= alloc.SmallMax || len(keys) == 0 {
+			continue
+		}
+		k := keys[rng.IntN(len(keys))]
+		v := history[k][rng.IntN(len(history[k]))]
+		rec := recovery.RecordSize(len(k), len(v))
+		if rec > slack {
+			continue
+		}
+		seq := e.Seq + 1
+		if rng.IntN(2) == 0 && e.Seq > 1 {
+			seq = e.Seq - 1
+		}
+		at := e.Off + e.Size()
+		recovery.NewCodec(&sb).Write(nopPersister{}, img[at:at+rec], at, recovery.TagLive, seq, 0, []byte(k), []byte(v))
+		return fmt.Sprintf("record of %q (seq %d) written inside the extent of the record at %d (seq %d)", k, seq, e.Off, e.Seq)
+	}
+	return ""
+}
+
+// nopPersister makes nothing durable: for editing images in memory.
+type nopPersister struct{}
+
+func (nopPersister) Flush([]byte)         {}
+func (nopPersister) Copy(dst, src []byte) { copy(dst, src) }
+func (nopPersister) Drain() error         { return nil }
 
 // crossCheck compares the states recovered at each operation boundary on
 // the two paths: both must equal the model, hence each other.
@@ -489,6 +548,10 @@ func (r *runner) judge(path string, j job) (msg string) {
 				return fmt.Sprintf("invented key or value: %q=%.20q", k, v)
 			}
 		}
+		// Whatever the damage, what a writable open keeps is consistent.
+		if err := db.Check(); err != nil {
+			return "check after opening a damaged image: " + err.Error()
+		}
 		return ""
 	}
 	ok := false
@@ -513,6 +576,11 @@ func (r *runner) judge(path string, j job) (msg string) {
 		return "close after recovery: " + err.Error()
 	}
 	db = nil
+	// The cleanly closed pool checks clean offline: among others, no
+	// sequence number at or above its floor (one handed out again).
+	if msg := checkFile(path); msg != "" {
+		return "check after close: " + msg
+	}
 	db2, err := kv.Open(path, opts)
 	if err != nil {
 		return "second reopen: " + err.Error()
@@ -533,6 +601,23 @@ func (r *runner) judge(path string, j job) (msg string) {
 }
 
 const probeKey = "\x00probe"
+
+// checkFile runs the offline Check on the pool file at path and returns its
+// problems, or "".
+func checkFile(path string) string {
+	img, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	rep, err := recovery.Check(img, int64(len(img))/ChunkSize*ChunkSize, 1)
+	if err != nil {
+		return err.Error()
+	}
+	if len(rep.Problems) > 0 {
+		return strings.Join(rep.Problems, "; ")
+	}
+	return ""
+}
 
 func contains(vs []string, v string) bool {
 	for _, x := range vs {

@@ -65,7 +65,7 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		}
 	}
 	rep.Chunks = int(poolSize / sb.ChunkSize)
-	parts, overlaps, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers)
+	parts, overlaps, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers, true)
 	if err != nil {
 		return nil, err
 	}

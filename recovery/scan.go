@@ -98,17 +98,17 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	committed := make(map[uint64]bool, len(res.Commits))
 	for _, cm := range res.Commits {
 		committed[cm.Seq] = true
-		res.Floor = max(res.Floor, cm.Seq+1)
+		res.Floor = raise(res.Floor, cm.Seq)
 	}
 
-	entries, overlaps, err := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers)
+	entries, overlaps, err := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers, resolveOverlaps())
 	if err != nil {
 		return nil, err
 	}
 	// Records dropped because they overlap a later record's extent are
 	// losers like any older version: freed with the first fence.
 	for _, o := range overlaps {
-		res.Floor = max(res.Floor, o.DroppedSeq+1)
+		res.Floor = raise(res.Floor, o.DroppedSeq)
 		res.Discarded++
 		if p != nil {
 			Free(p, mem[o.Dropped:])
@@ -140,7 +140,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 		w := winner(g, committed)
 		for k := range g {
 			e := &g[k]
-			res.Floor = max(res.Floor, e.Seq+1)
+			res.Floor = raise(res.Floor, e.Seq)
 			if e.Tag == TagPending {
 				if committed[e.Seq] {
 					replayed[e.Seq] = true
@@ -170,7 +170,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 					}
 					b.Use(e.Off, e.Size())
 					if e.Tag == TagPending {
-						SetTag(p, mem[e.Off:], TagLive)
+						settle(p, mem[e.Off:])
 					}
 				}
 			default:
@@ -235,7 +235,7 @@ type Overlap struct {
 // number descending; no two entries' extents overlap (see scanChunk), and
 // the records dropped to make it so come back in the overlaps. A memory
 // fault in any worker is returned as a CorruptError at its offset.
-func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][]Entry, []Overlap, error) {
+func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int, resolve bool) ([][]Entry, []Overlap, error) {
 	workers = max(1, min(workers, chunks))
 	out := make([][]Entry, workers)
 	ovs := make([][]Overlap, workers)
@@ -248,7 +248,7 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][
 			first.set(Guard(mem, func() error {
 				var es []Entry
 				for ch := w; ch < chunks; ch += workers {
-					es = scanChunk(c, mem, chunkSize, int64(ch), es, &ovs[w])
+					es = scanChunk(c, mem, chunkSize, int64(ch), es, &ovs[w], resolve)
 				}
 				slices.SortFunc(es, func(a, b Entry) int { return compareEntries(mem, &a, &b) })
 				out[w] = es
@@ -268,8 +268,9 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int) ([][
 // it. Of two such records only the one with the higher sequence number is
 // kept (ties keep the lower offset); the other is reported in *ov. The
 // entries kept never overlap: each starts at or after the end of the
-// extent of the one kept before it.
-func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry, ov *[]Overlap) []Entry {
+// extent of the one kept before it. (Only the mutation gate passes resolve
+// false.)
+func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry, ov *[]Overlap, resolve bool) []Entry {
 	start, limit := ch*chunkSize, (ch+1)*chunkSize
 	if ch == 0 {
 		start = HeapStart
@@ -284,7 +285,7 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry, ov *[]Over
 		p0, p1 := Prefix(Key(mem, off, &h))
 		e := Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag}
 		off += h.Size()
-		if n := len(es); n > first && es[n-1].Off+alloc.SizeOf(es[n-1].Size()) > e.Off {
+		if n := len(es); resolve && n > first && es[n-1].Off+alloc.SizeOf(es[n-1].Size()) > e.Off {
 			prev := &es[n-1]
 			if e.Seq > prev.Seq {
 				*ov = append(*ov, Overlap{Kept: e.Off, Dropped: prev.Off, DroppedSeq: prev.Seq})
@@ -314,19 +315,6 @@ func keyGroups(mem []byte, all []Entry) iter.Seq[[]Entry] {
 			i = j
 		}
 	}
-}
-
-// winner applies the recovery rule to the records of one key, highest
-// sequence number first: a pending record counts only if its batch is
-// committed, and the first record that counts wins (a winning tombstone
-// means the key is absent). It returns the winner's index in g, or -1.
-func winner(g []Entry, committed map[uint64]bool) int {
-	for k := range g {
-		if g[k].Tag == TagLive || committed[g[k].Seq] {
-			return k
-		}
-	}
-	return -1
 }
 
 // CompareKeys orders two keys given as their 16-byte prefixes (Prefix), the

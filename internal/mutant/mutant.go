@@ -1,12 +1,13 @@
 // Package mutant holds the crash suite's mutation gate: test-only switches,
 // compiled in only with the build tag "mutants", that each remove one flush,
 // remove one fence or reorder one store at a durability-relevant site of
-// the write path. The crash suite must fail on every one of them; a mutant
+// the write path, or make one decision of the recovery rule wrong. The crash suite must fail on every one of them; a mutant
 // it does not catch is a hole in the suite.
 //
 // The write path carries no branch for them: it passes named points
 // (package internal/seam), and package kv carries the active mutant out at
-// those points. Without the tag, Enabled and On are constant false and all
+// those points. The recovery rule's decisions are small functions of
+// package recovery (mutants.go there), each with its mutant inside. Without the tag, Enabled and On are constant false and all
 // of it compiles away.
 package mutant
 
@@ -30,6 +31,13 @@ const (
 	GrowUnsynced        Name = "grow-unsynced"
 	SuperblockNoFence   Name = "superblock-no-fence"
 	SwitchNoDrain       Name = "switch-no-drain"
+
+	RecoverLowerWins         Name = "recover-lower-wins"
+	RecoverNoReplay          Name = "recover-no-replay"
+	RecoverReplayUncommitted Name = "recover-replay-uncommitted"
+	RecoverFloorNotRaised    Name = "recover-floor-not-raised"
+	RecoverLeftPending       Name = "recover-left-pending"
+	RecoverOverlapKept       Name = "recover-overlap-kept"
 )
 
 // Mutant is one switch: its name and the site it breaks.
@@ -55,4 +63,10 @@ var All = []Mutant{
 	{GrowUnsynced, "growth: the new file size is not made durable before the chunk is used"},
 	{SuperblockNoFence, "superblock update: no fence before SetPreferredMode is acknowledged"},
 	{SwitchNoDrain, "SwitchMode: the old path is not drained before the new one takes over"},
+	{RecoverLowerWins, "recovery: the lower sequence number of a key wins"},
+	{RecoverNoReplay, "recovery: a committed batch is not replayed (its pending records do not count)"},
+	{RecoverReplayUncommitted, "recovery: an uncommitted batch is replayed (its pending records count)"},
+	{RecoverFloorNotRaised, "recovery: the sequence floor is not raised past the records and log slots seen"},
+	{RecoverLeftPending, "recovery: a replayed record wins but is left pending on the media"},
+	{RecoverOverlapKept, "recovery: two records whose extents overlap are both kept"},
 }

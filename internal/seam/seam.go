@@ -71,6 +71,13 @@ type Hooks struct {
 	// store reserves durably at a time (normally about a million), so that
 	// tests and the crash suite reach the lease's superblock update often.
 	SeqLease uint64
+
+	// LegacyFloor makes the store keep its sequence floor as releases
+	// before the lease did: written once at Open, at the first number it
+	// may hand out, and never extended. Pools written that way must still
+	// recover right (the floor is raised past every number found on the
+	// media); the crash suite writes some of its pools so.
+	LegacyFloor bool
 }
 
 // attach is installed by package kv: it stores h in the kv.Options o.

@@ -1,0 +1,68 @@
+package recovery
+
+import (
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/mutant"
+)
+
+// The decisions of the recovery rule, each a small function with its
+// mutant (package internal/mutant, build tag "mutants") inside: the crash
+// suite must catch every wrong decision. Without the tag, mutant.On is a
+// constant false and each function is its rule alone.
+
+// counts reports whether a valid record takes part in its key's contest: a
+// live record does; a pending one only if its batch committed.
+func counts(e *Entry, committed map[uint64]bool) bool {
+	switch {
+	case e.Tag == TagLive:
+		return true
+	case mutant.On(mutant.RecoverNoReplay):
+		return false
+	case mutant.On(mutant.RecoverReplayUncommitted):
+		return true
+	}
+	return committed[e.Seq]
+}
+
+// winner applies the recovery rule to the records of one key, highest
+// sequence number first: the first record that counts wins (a winning
+// tombstone means the key is absent). It returns the winner's index in g,
+// or -1.
+func winner(g []Entry, committed map[uint64]bool) int {
+	if mutant.On(mutant.RecoverLowerWins) {
+		for k := len(g) - 1; k >= 0; k-- {
+			if counts(&g[k], committed) {
+				return k
+			}
+		}
+		return -1
+	}
+	for k := range g {
+		if counts(&g[k], committed) {
+			return k
+		}
+	}
+	return -1
+}
+
+// raise returns the sequence floor raised past seq, a number seen on the
+// media: the next number handed out must be above every one seen.
+func raise(floor, seq uint64) uint64 {
+	if mutant.On(mutant.RecoverFloorNotRaised) {
+		return floor
+	}
+	return max(floor, seq+1)
+}
+
+// settle makes a winning pending record live on the media, so that it
+// still wins once the log slot that committed it is cleared.
+func settle(p flush.Persister, rec []byte) {
+	if mutant.On(mutant.RecoverLeftPending) {
+		return
+	}
+	SetTag(p, rec, TagLive)
+}
+
+// resolveOverlaps reports whether recovery resolves records whose extents
+// overlap (scanChunk); Check always finds them.
+func resolveOverlaps() bool { return !mutant.On(mutant.RecoverOverlapKept) }
