@@ -85,6 +85,7 @@ func (db *DB) Apply(b *Batch) (err error) {
 	if err := db.writeErr(); err != nil {
 		return err
 	}
+	defer db.failOnFault(&err)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	a.slot = <-db.slots
 	defer func() { db.slots <- a.slot }()
@@ -125,6 +126,9 @@ func (db *DB) Apply(b *Batch) (err error) {
 	}
 	db.atBatch(seam.BatchSettling, a)
 	if err := db.fence(); err != nil {
+		return err
+	}
+	if err := db.failedErr(); err != nil {
 		return err
 	}
 	// The batch is durable and settled: publish it to readers at once.

@@ -89,14 +89,20 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	chunk, mode, note := o.ChunkSize, o.DAX, ""
 	pref := recovery.PrefAuto
 	if f, err := os.Open(path); err == nil {
-		if sb, ok := recovery.PeekSuperblock(f); ok {
+		sb, err := recovery.PeekSuperblock(f)
+		f.Close()
+		switch {
+		case errors.Is(err, ErrVersion):
+			// Refused before anything is mapped: a newer daxkv's pool may
+			// use a geometry this version cannot even map.
+			return nil, fmt.Errorf("daxkv: open %s: %w", path, err)
+		case err == nil:
 			chunk = sb.ChunkSize
 			if o.DAX == DAXAuto {
 				pref = sb.Preferred
 				mode, note = preferred(pref)
 			}
 		}
-		f.Close()
 	}
 	policy := map[DAXMode]daxmap.SyncPolicy{DAXAuto: daxmap.SyncAuto, DAXOn: daxmap.SyncRequire,
 		DAXOff: daxmap.SyncNever, DAXEmulated: daxmap.SyncNever}[mode]
@@ -285,6 +291,7 @@ func (db *DB) Sync() (err error) {
 	if err := db.failedErr(); err != nil {
 		return err
 	}
+	defer db.failOnFault(&err)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	db.sbMu.Lock() // against SwitchMode replacing the Persister
 	defer db.sbMu.Unlock()

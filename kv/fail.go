@@ -40,6 +40,16 @@ func (db *DB) failedErr() error {
 	return fmt.Errorf("%w (first failure: %w)", ErrFailed, f.err)
 }
 
+// failOnFault fails the DB when *err, set by a write path's Guard, is a
+// memory fault: a write cut short by a bad block or a file truncated
+// underneath may have left the media and memory apart, like a failed
+// Drain. Deferred before the Guard, so that it runs after it.
+func (db *DB) failOnFault(err *error) {
+	if *err != nil && errors.Is(*err, daxmap.ErrFault) {
+		*err = db.fail(*err)
+	}
+}
+
 // syncFailed reports whether err from a daxmap call means that written data
 // may not be durable (fdatasync failed), as opposed to an error that changed
 // nothing on the media (no space, no address range left).

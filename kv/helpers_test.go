@@ -40,7 +40,8 @@ func openTest(t testing.TB, path string, opts *Options) *DB {
 		t.Fatalf("Open(%s): %v", path, err)
 	}
 	t.Cleanup(func() {
-		if err := db.Close(); err != nil && !errors.Is(err, ErrClosed) {
+		// ErrFailed: the test failed the DB on purpose.
+		if err := db.Close(); err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ErrFailed) {
 			t.Errorf("Close: %v", err)
 		}
 		checkPool(t, path, opts)

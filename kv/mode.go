@@ -16,11 +16,12 @@ import (
 // DAXEmulated (CPU flushes without MAP_SYNC), or DAXAuto (DAXOn where the
 // filesystem allows it, else DAXOff).
 //
-// It stops every writer (it takes every key stripe), makes every write so
-// far durable on the old path, and, when the new path is the page cache,
-// also writes back the whole file (fdatasync): records written with CPU
+// It stops every writer (it takes every key stripe, queueing behind the
+// writers in progress), makes every write so far durable on the old path,
+// and writes back the whole file (fdatasync): records written with CPU
 // flushes on a page-cache mapping (the emulated mode) would otherwise sit
-// in the page cache, outside the new path's dirty set. Then it remaps the
+// in the page cache, outside the new path's dirty set, and blocks written
+// through a mapping without MAP_SYNC may still need their metadata. Then it remaps the
 // pool at the same addresses and installs the new path. Readers are not
 // stopped: the new mapping replaces the old one in one step (MAP_FIXED), at
 // the same addresses and over the same file, so a read sees the same bytes
@@ -56,6 +57,7 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 	if err := db.writeErr(); err != nil {
 		return err
 	}
+	defer db.failOnFault(&err)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	db.at(seam.Switch)
 	if err := db.fence(); err != nil {
@@ -66,12 +68,12 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 	if err := db.m.Remap(policy); err != nil {
 		return err
 	}
-	if !db.m.MapSync() && mode != DAXEmulated {
-		// The page-cache path from here on: everything the old path left
-		// in the page cache must reach the file before the switch returns.
-		if err := db.m.Sync(); err != nil {
-			return db.fail(err)
-		}
+	// Everything the old path left in the page cache, and the metadata of
+	// blocks written through a mapping without MAP_SYNC (unwritten extents
+	// converted on write), must reach the media before the switch returns:
+	// the new path's dirty set starts empty.
+	if err := db.m.Sync(); err != nil {
+		return db.fail(err)
 	}
 	db.setPersister(mode, method)
 	return nil
@@ -131,6 +133,7 @@ func (db *DB) SetPreferredMode(mode DAXMode) (err error) {
 		return err
 	}
 	defer db.ep.unpin(tok)
+	defer db.failOnFault(&err)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	db.sbMu.Lock()
 	defer db.sbMu.Unlock()

@@ -448,6 +448,21 @@ func TestSwitchToPageCacheWritesBack(t *testing.T) {
 	if n, err := db.m.DirtyBytes(); err != nil || n != 0 {
 		t.Fatalf("after switching to DAXOff, %d bytes of the pool are still only in the page cache (%v)", n, err)
 	}
+	// Every switch writes back what a mapping without MAP_SYNC left (on a
+	// DAX filesystem, the metadata of blocks first written through it), to
+	// whichever path it goes.
+	if err := db.SwitchMode(context.Background(), DAXEmulated); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 300; i++ {
+		mustPut(t, db, key(i), value(i, 1, 200))
+	}
+	if err := db.SwitchMode(context.Background(), DAXEmulated); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := db.m.DirtyBytes(); err != nil || n != 0 {
+		t.Fatalf("after a switch from emulated, %d bytes of the pool are still only in the page cache (%v)", n, err)
+	}
 }
 
 // TestSequenceNumbersNeverReused takes process-crash images of a pool at
@@ -510,5 +525,178 @@ func TestSequenceNumbersNeverReused(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Found by the adversarial review of the fixes above.
+
+// slowDrain adds a disk's latency to every Drain.
+type slowDrain struct{ flush.Persister }
+
+func (s slowDrain) Drain() error {
+	time.Sleep(time.Millisecond)
+	return s.Persister.Drain()
+}
+
+// TestSwitchModeNotStarvedByAHotKey: SwitchMode took the stripes with
+// TryLock in a loop; a sync.Mutex that writers of one hot key keep busy
+// goes into starvation mode, where TryLock always fails, so the switch
+// never got in (and held every lower stripe meanwhile). It now queues like
+// any writer.
+func TestSwitchModeNotStarvedByAHotKey(t *testing.T) {
+	opts := smallOpts(DAXOff)
+	opts.hooks = &seam.Hooks{WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister { return slowDrain{p} }}
+	db := openTest(t, filepath.Join(shmDir(t), "pool"), opts)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for v := 0; ; v++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := db.Put([]byte("hot"), value(7, v, 100)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	defer func() { close(stop); wg.Wait() }()
+	time.Sleep(100 * time.Millisecond) // the hot stripe's mutex starves
+	within(t, 5*time.Second, "SwitchMode under writers of one hot key", func() error {
+		return db.SwitchMode(context.Background(), DAXEmulated)
+	})
+	within(t, 5*time.Second, "SwitchMode back", func() error {
+		return db.SwitchMode(context.Background(), DAXOff)
+	})
+}
+
+// TestNewerFormatSmallPoolIsRefused: Open peeks at the superblock for the
+// chunk size before it maps the pool; a newer-format copy made the peek
+// report no superblock, the pool was mapped with the caller's (larger)
+// chunk size as 0 bytes, and Open called a healthy newer pool corrupt, or
+// empty. It must say ErrVersion, and write nothing.
+func TestNewerFormatSmallPoolIsRefused(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	db, err := Open(path, smallOpts(DAXEmulated)) // 64 KiB chunks, 128 KiB pool
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustPut(t, db, key(1), value(1, 0, 100))
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	img, sb := poolImage(t, path)
+	sb.Version = recovery.Version + 1
+	if err := sb.Write(img, nopPersister{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []*Options{nil, {DAX: DAXEmulated}, {ReadOnly: true}} {
+		db, err := Open(path, o)
+		if err == nil {
+			db.Close()
+		}
+		if !errors.Is(err, ErrVersion) {
+			t.Errorf("Open(%+v) of a small newer-format pool: %v, want ErrVersion", o, err)
+		}
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(after, img) {
+		t.Fatal("the refused Open wrote to the pool")
+	}
+}
+
+// TestWriteInFlightSeesAFailure: a writer already past its checks when
+// another goroutine's write fails the DB must not acknowledge: memory and
+// media may disagree from the failure on. Before, it checked once, when it
+// took its stripe.
+func TestWriteInFlightSeesAFailure(t *testing.T) {
+	armed := new(atomic.Bool)
+	var once sync.Once
+	var db *DB
+	other := make(chan error, 1)
+	opts := smallOpts(DAXEmulated)
+	opts.hooks = &seam.Hooks{
+		WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister { return failNext{p, armed} },
+		At: func(p seam.Point) {
+			switch p {
+			case seam.Superblock:
+				armed.Store(true) // SetPreferredMode's drain fails
+			case seam.PutWritten:
+				once.Do(func() {
+					go func() { other <- db.SetPreferredMode(DAXOff) }()
+					if err := <-other; !errors.Is(err, errInjected) {
+						t.Errorf("SetPreferredMode with a failing drain: %v", err)
+					}
+				})
+			}
+		},
+	}
+	db = openTest(t, filepath.Join(shmDir(t), "pool"), opts)
+	if err := db.Put(key(1), value(1, 0, 50)); !errors.Is(err, ErrFailed) {
+		t.Fatalf("a Put in flight when another write failed the DB: %v, want ErrFailed", err)
+	}
+}
+
+// TestLeaseFailureReachesWaiters: when the write of a sequence-number
+// lease fails, a writer that waited for it must not take a number past the
+// durable lease. Before, the in-memory floor was raised already and the
+// waiter took the "another writer extended it" path and acknowledged.
+func TestLeaseFailureReachesWaiters(t *testing.T) {
+	armed := new(atomic.Bool)
+	var once sync.Once
+	var db *DB
+	second := make(chan error, 1)
+	opts := smallOpts(DAXEmulated)
+	opts.hooks = &seam.Hooks{
+		SeqLease:      4,
+		WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister { return failNext{p, armed} },
+		At: func(p seam.Point) {
+			if p == seam.SeqLease {
+				once.Do(func() {
+					armed.Store(true) // this lease's write fails
+					go func() { second <- db.Put(key(2), value(2, 0, 50)) }()
+					time.Sleep(50 * time.Millisecond) // the second writer waits for the lease
+				})
+			}
+		},
+	}
+	db = openTest(t, filepath.Join(shmDir(t), "pool"), opts)
+	var first error
+	for i := 0; first == nil && i < 10; i++ {
+		first = db.Put(key(1), value(1, i, 50))
+	}
+	if !errors.Is(first, errInjected) {
+		t.Fatalf("the Put whose lease write failed: %v", first)
+	}
+	if err := <-second; !errors.Is(err, ErrFailed) {
+		t.Fatalf("a Put that waited for the failed lease: %v, want ErrFailed", err)
+	}
+}
+
+// TestFaultInAWriteFailsTheDB: a memory fault in the middle of a write (a
+// bad block, a file truncated underneath) may leave media and memory apart
+// like a failed drain; the DB must refuse writes after it.
+func TestFaultInAWriteFailsTheDB(t *testing.T) {
+	db := truncatedUnderneath(t, filepath.Join(shmDir(t), "pool"), 256<<10, 400)
+	var err error
+	for i := 0; i < 400 && !errors.Is(err, ErrCorrupt); i++ {
+		err = db.Put(key(i), value(i, 1, 300)) // frees old versions past the end
+	}
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatal("no write hit the truncated range")
+	}
+	if !errors.Is(err, ErrFailed) {
+		t.Errorf("the write that faulted: %v, want ErrFailed too", err)
+	}
+	if err := db.Delete(key(0)); !errors.Is(err, ErrFailed) {
+		t.Fatalf("a write after the fault: %v, want ErrFailed", err)
 	}
 }

@@ -15,9 +15,14 @@ import "github.com/daxkv/daxkv/internal/seam"
 // there. A clean Close writes the tight floor.
 const seqLease = 1 << 20
 
-// lease is the lease size in force: seqLease, or a test's (seam.Hooks).
+// lease is the lease size in force: seqLease, or a test's (seam.Hooks); 0
+// for a test's legacy floor, which is never extended.
 func (db *DB) lease() uint64 {
-	if db.hooks != nil && db.hooks.SeqLease > 0 {
+	switch {
+	case db.hooks == nil:
+	case db.hooks.LegacyFloor:
+		return 0
+	case db.hooks.SeqLease > 0:
 		return db.hooks.SeqLease
 	}
 	return seqLease
@@ -27,12 +32,15 @@ func (db *DB) lease() uint64 {
 // the number reaches it. Called with the writer's stripes held.
 func (db *DB) nextSeq() (uint64, error) {
 	seq := db.seq.Add(1)
-	if seq < db.leaseEnd.Load() {
+	if seq < db.leaseEnd.Load() || db.lease() == 0 {
 		return seq, nil
 	}
 	db.sbMu.Lock()
 	defer db.sbMu.Unlock()
-	if seq < db.sb.SeqFloor {
+	if err := db.failedErr(); err != nil {
+		return 0, err // the lease may not be durable
+	}
+	if seq < db.leaseEnd.Load() {
 		return seq, nil // another writer extended it meanwhile
 	}
 	db.at(seam.SeqLease)

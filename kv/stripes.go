@@ -2,10 +2,9 @@ package kv
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"sync"
-	"time"
+	"sync/atomic"
 )
 
 // stripeCount is the size of the table of mutexes that serializes writers of
@@ -57,23 +56,36 @@ func (s *stripes) unlockAll() {
 	}
 }
 
-// lockAllCtx takes every stripe, in order, like lockAll, but gives up when
-// ctx ends first: it then releases what it took and returns ctx's error.
+// lockAllCtx takes every stripe, in order, like lockAll, but returns ctx's
+// error if ctx ends first; the caller then holds none. It queues on each
+// stripe like any writer (a spinning TryLock would never get a mutex that
+// has gone into starvation mode under a hot key): the stripes are taken by
+// a goroutine, which, when the caller has given up, releases them as soon
+// as it has them all.
 func (s *stripes) lockAllCtx(ctx context.Context) error {
-	for i := range s {
-		for spin := 0; !s[i].mu.TryLock(); spin++ {
-			if err := ctx.Err(); err != nil {
-				for j := i - 1; j >= 0; j-- {
-					s[j].mu.Unlock()
-				}
-				return err
-			}
-			if spin < 64 {
-				runtime.Gosched()
-			} else {
-				time.Sleep(20 * time.Microsecond)
-			}
-		}
+	if ctx.Done() == nil {
+		s.lockAll()
+		return nil
 	}
-	return nil
+	const waiting, taken, abandoned = 0, 1, 2
+	var state atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		s.lockAll()
+		if state.CompareAndSwap(waiting, taken) {
+			close(done)
+			return
+		}
+		s.unlockAll() // the caller gave up
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		if state.CompareAndSwap(waiting, abandoned) {
+			return ctx.Err()
+		}
+		<-done // taken just now: the caller owns them after all
+		return nil
+	}
 }

@@ -67,6 +67,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 		return err
 	}
 	defer db.locks.unlock(s)
+	defer db.failOnFault(&err)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	size := recovery.RecordSize(len(key), len(value))
 	off, err := db.allocate(size)
@@ -87,6 +88,9 @@ func (db *DB) Put(key, value []byte) (err error) {
 		// version until the next Open decides from the media.
 		return err
 	}
+	if err := db.failedErr(); err != nil {
+		return err // another writer's failure: nothing in memory changes now
+	}
 	db.at(seam.PutDurable)
 	if old, had := db.idx.replace(key, h, off); had {
 		db.release(mem, old.off())
@@ -105,6 +109,7 @@ func (db *DB) Delete(key []byte) (err error) {
 		return err
 	}
 	defer db.locks.unlock(s)
+	defer db.failOnFault(&err)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	mem := db.m.Bytes()
 	it, ok := db.idx.lookup(key, h)
@@ -121,6 +126,9 @@ func (db *DB) Delete(key []byte) (err error) {
 	recovery.Free(db.p, mem[it.off():])
 	db.at(seam.DeleteFreed)
 	if err := db.fence(); err != nil {
+		return err
+	}
+	if err := db.failedErr(); err != nil {
 		return err
 	}
 	db.at(seam.DeleteDurable)
@@ -212,6 +220,11 @@ func (db *DB) grow(size int64) error {
 	defer db.growMu.Unlock()
 	if db.m.Size() != before {
 		return nil
+	}
+	if err := db.failedErr(); err != nil {
+		// A growth that failed its fdatasync must not be retried: a
+		// second fdatasync may succeed without the size being durable.
+		return err
 	}
 	chunk := db.m.ChunkSize()
 	step := max(before/4, size, chunk)

@@ -169,15 +169,16 @@ func ReadSuperblock(mem []byte) (Superblock, error) {
 
 // PeekSuperblock reads the superblock of an existing pool through r,
 // before the pool is mapped: the mapping needs its chunk size and preferred
-// mode. ok is false when r holds no valid superblock. Nothing is locked: the
-// caller validates what it read again once the pool is mapped.
-func PeekSuperblock(r io.ReaderAt) (sb Superblock, ok bool) {
+// mode. It returns ErrVersion for a pool of a newer format, and another
+// error when r holds no valid superblock (a new or empty file, a torn
+// creation, or damage: the caller's Open decides once the pool is mapped).
+// Nothing is locked: the caller validates what it read again then.
+func PeekSuperblock(r io.ReaderAt) (Superblock, error) {
 	buf := make([]byte, superOff1+superSize)
 	if n, _ := r.ReadAt(buf, 0); n < len(buf) {
-		return sb, false
+		return Superblock{}, corruptf(int64(n), "pool shorter than its superblocks (%d bytes)", n)
 	}
-	sb, err := ReadSuperblock(append(buf, make([]byte, HeapStart-len(buf))...))
-	return sb, err == nil
+	return ReadSuperblock(append(buf, make([]byte, HeapStart-len(buf))...))
 }
 
 // Write makes sb durable as the next generation: it writes the older copy,
