@@ -45,7 +45,7 @@ torture:
 ## crash-quick / crash: the crash-injection suite (see CRASH.md). Both end
 ## with "crash-suite: images=N points=P violations=V mutants=C/M".
 crash-quick:
-	$(GO) run -tags mutants ./cmd/daxkv crashtest --tier quick --mutants --quiet
+	$(GO) run -tags mutants ./cmd/daxkv crashtest --tier quick --nest-every 16 --mutants --quiet
 
 crash:
 	$(GO) run -tags mutants ./cmd/daxkv crashtest --tier full --mutants

@@ -57,6 +57,11 @@ type Config struct {
 	Dir string
 	// Workers is the number of goroutines opening images; default GOMAXPROCS.
 	Workers int
+	// NestEvery: every NestEvery-th crash image is opened with the
+	// recovery's own drains as crash points (a crash while recovering);
+	// each image of such a nested crash is recovered again and judged like
+	// the first. Default 8; negative turns nesting off.
+	NestEvery int
 	// StopAtFirst ends the run at the first violation (the mutation gate).
 	StopAtFirst bool
 	// Progress, when set, is called after each workload.
@@ -87,6 +92,9 @@ func (c Config) withDefaults() Config {
 	if c.Workers == 0 {
 		c.Workers = runtime.GOMAXPROCS(0)
 	}
+	if c.NestEvery == 0 {
+		c.NestEvery = 8
+	}
 	return c
 }
 
@@ -98,6 +106,8 @@ type Report struct {
 	Garbled     int            // of Images: truncated or garbled (truncate and replay)
 	CrossChecks int            // operation boundaries compared across both paths
 	Violations  int            // images whose recovered state broke a promise
+	Nested      int            // crash points inside a recovery (crash while recovering)
+	NestedImgs  int            // of Images: images of those points, recovered again
 	Sites       map[string]int // crash point label -> images
 	Examples    []string       // the first violations, described
 }
@@ -430,29 +440,41 @@ func overlapRecord(img []byte, history map[string][]string, rng *rand.Rand) stri
 	if err != nil {
 		return ""
 	}
-	keys := make([]string, 0, len(history))
-	for k := range history {
-		keys = append(keys, k)
+	// The smallest values fit the most slacks.
+	type kv struct{ k, v string }
+	var cands []kv
+	for k, vs := range history {
+		for _, v := range vs {
+			cands = append(cands, kv{k, v})
+		}
 	}
-	sort.Strings(keys)
+	sort.Slice(cands, func(i, j int) bool {
+		if a, b := len(cands[i].k)+len(cands[i].v), len(cands[j].k)+len(cands[j].v); a != b {
+			return a < b
+		}
+		return cands[i].k+cands[i].v < cands[j].k+cands[j].v
+	})
 	for _, e := range res.Live {
 		slack := alloc.SizeOf(e.Size()) - e.Size()
-		if e.Size() <= alloc.SmallMax || len(keys) == 0 {
+		if e.Size() <= alloc.SmallMax || len(cands) == 0 {
 			continue
 		}
-		k := keys[rng.IntN(len(keys))]
-		v := history[k][rng.IntN(len(history[k]))]
-		rec := recovery.RecordSize(len(k), len(v))
-		if rec > slack {
+		fit := 0
+		for fit < len(cands) && recovery.RecordSize(len(cands[fit].k), len(cands[fit].v)) <= slack {
+			fit++
+		}
+		if fit == 0 {
 			continue
 		}
+		c := cands[rng.IntN(fit)]
+		rec := recovery.RecordSize(len(c.k), len(c.v))
 		seq := e.Seq + 1
 		if rng.IntN(2) == 0 && e.Seq > 1 {
 			seq = e.Seq - 1
 		}
 		at := e.Off + e.Size()
-		recovery.NewCodec(&sb).Write(nopPersister{}, img[at:at+rec], at, recovery.TagLive, seq, 0, []byte(k), []byte(v))
-		return fmt.Sprintf("record of %q (seq %d) written inside the extent of the record at %d (seq %d)", k, seq, e.Off, e.Seq)
+		recovery.NewCodec(&sb).Write(nopPersister{}, img[at:at+rec], at, recovery.TagLive, seq, 0, []byte(c.k), []byte(c.v))
+		return fmt.Sprintf("record of %q (seq %d) written inside the extent of the record at %d (seq %d)", c.k, seq, e.Off, e.Seq)
 	}
 	return ""
 }
@@ -496,27 +518,98 @@ func (r *runner) checker(w int) {
 	defer r.wg.Done()
 	path := filepath.Join(r.dir, fmt.Sprintf("image-%d", w))
 	defer os.Remove(path)
-	for j := range r.jobs {
+	for n := 1; ; n++ {
+		j, ok := <-r.jobs
+		if !ok {
+			return
+		}
 		if r.stop.Load() {
 			continue
 		}
-		msg := r.judge(path, j)
-		r.mu.Lock()
-		r.rep.Images++
-		r.rep.Sites[j.label]++
-		if j.history != nil {
-			r.rep.Garbled++
+		var nested [][]byte
+		var nestp *[][]byte
+		if j.history == nil && r.cfg.NestEvery > 0 && n%r.cfg.NestEvery == 0 {
+			nestp = &nested
 		}
+		msg := r.judge(path, j, nestp)
+		r.count(j, msg)
+		if len(nested) == 0 {
+			continue
+		}
+		// A crash while recovering this image: each image of it must
+		// recover to what the first image had to.
+		r.mu.Lock()
+		r.rep.NestedImgs += len(nested)
 		r.mu.Unlock()
-		if msg != "" {
-			r.violation(j.label, j.what+": "+msg)
+		for _, img := range nested {
+			nj := j
+			nj.img, nj.label, nj.what = img, "recover:"+j.label, "crash while recovering "+j.what
+			r.count(nj, r.judge(path, nj, nil))
 		}
 	}
 }
 
+// count records one judged image and its verdict.
+func (r *runner) count(j job, msg string) {
+	r.mu.Lock()
+	r.rep.Images++
+	r.rep.Sites[j.label]++
+	if j.history != nil {
+		r.rep.Garbled++
+	}
+	r.mu.Unlock()
+	if msg != "" {
+		r.violation(j.label, j.what+": "+msg)
+	}
+}
+
+// nestedImages builds the images of a crash at one drain of a recovery:
+// every subset of the units not yet durable when there are few, else none,
+// all, each alone (up to 8) and 4 random subsets.
+func nestedImages(sim *flush.Sim, rng *rand.Rand) [][]byte {
+	dirty := sim.Dirty()
+	var takes [][]int64
+	if len(dirty) <= 4 {
+		for mask := 0; mask < 1<<len(dirty); mask++ {
+			var t []int64
+			for i, u := range dirty {
+				if mask&(1<<i) != 0 {
+					t = append(t, u)
+				}
+			}
+			takes = append(takes, t)
+		}
+	} else {
+		takes = append(takes, nil, dirty)
+		for i, u := range dirty {
+			if i == 8 {
+				break
+			}
+			takes = append(takes, []int64{u})
+		}
+		for k := 0; k < 4; k++ {
+			var t []int64
+			for _, u := range dirty {
+				if rng.IntN(2) == 0 {
+					t = append(t, u)
+				}
+			}
+			takes = append(takes, t)
+		}
+	}
+	out := make([][]byte, 0, len(takes))
+	for _, t := range takes {
+		out = append(out, sim.Image(t, flush.TearWords, rng))
+	}
+	return out
+}
+
 // judge opens one image with the real recovery and checks it; it returns
 // what is wrong, or "".
-func (r *runner) judge(path string, j job) (msg string) {
+//
+// With nested not nil, the recovery's own drains are crash points: the
+// images of each are appended to *nested, for the caller to recover again.
+func (r *runner) judge(path string, j job, nested *[][]byte) (msg string) {
 	defer func() {
 		if p := recover(); p != nil {
 			msg = fmt.Sprintf("panic: %v", p)
@@ -526,6 +619,37 @@ func (r *runner) judge(path string, j job) (msg string) {
 		return "write image: " + err.Error()
 	}
 	opts := &kv.Options{DAX: j.mode, ChunkSize: ChunkSize}
+	if nested != nil {
+		opening := true
+		rng := rand.New(rand.NewPCG(xxhash.Sum64(j.img), 7))
+		seam.Attach(opts, &seam.Hooks{WrapPersister: func(inner flush.Persister, mapped func() []byte) flush.Persister {
+			sim := flush.NewSim(simPathOf(inner), mapped)
+			sim.OnDrain = func(s *flush.Sim) {
+				if opening {
+					r.mu.Lock()
+					r.rep.Nested++
+					r.mu.Unlock()
+					*nested = append(*nested, nestedImages(s, rng)...)
+				}
+			}
+			return sim
+		}})
+		defer func() { opening = false }()
+		db, err := kv.Open(path, opts)
+		opening = false
+		if err != nil {
+			return "open: " + err.Error()
+		}
+		// The judgement below reopens without the simulator.
+		if err := db.Close(); err != nil {
+			return "close: " + err.Error()
+		}
+		*nested = dedupe(*nested)
+		if err := os.WriteFile(path, j.img, 0o600); err != nil {
+			return "write image: " + err.Error()
+		}
+		opts = &kv.Options{DAX: j.mode, ChunkSize: ChunkSize}
+	}
 	db, err := kv.Open(path, opts)
 	if err != nil {
 		if j.history != nil && (errors.Is(err, kv.ErrCorrupt) || errors.Is(err, kv.ErrVersion)) {
@@ -601,6 +725,19 @@ func (r *runner) judge(path string, j job) (msg string) {
 }
 
 const probeKey = "\x00probe"
+
+// dedupe drops repeated images.
+func dedupe(imgs [][]byte) [][]byte {
+	seen := map[uint64]bool{}
+	out := imgs[:0]
+	for _, img := range imgs {
+		if h := xxhash.Sum64(img); !seen[h] {
+			seen[h] = true
+			out = append(out, img)
+		}
+	}
+	return out
+}
 
 // checkFile runs the offline Check on the pool file at path and returns its
 // problems, or "".

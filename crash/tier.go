@@ -62,6 +62,7 @@ func Gate(cfg Config, workloads []Workload) ([]GateResult, error) {
 		start := time.Now()
 		c := cfg
 		c.StopAtFirst = true
+		c.NestEvery = 2 // the recovery mutants want crashes while recovering soon
 		c.Progress = nil
 		rep, err := Run(c, workloads)
 		if err != nil {
@@ -109,7 +110,7 @@ func Growth() Workload {
 func Targeted() Workload {
 	w, err := Parse("targeted", "put a 20; put a 5000; del a; put b 20; put b 30; del b; "+
 		"put c 10; batch{put c 40, del d, put e 300}; mode off; put f 300; put f 10; del f; "+
-		"put g 20; put g 30; switch off; del g; put h 20; put h 30; switch emulated; del h")
+		"put g 20; put g 30; switch off; del g; put h 20; put h 30; switch emulated; del h; put i 5000")
 	if err != nil {
 		panic("daxkv: assertion failed: the targeted workload does not parse: " + err.Error())
 	}

@@ -193,6 +193,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	if p == nil {
 		return res, nil
 	}
+	clearLogEarly(p, mem, res.Commits)
 	if err := p.Drain(); err != nil {
 		return nil, err
 	}

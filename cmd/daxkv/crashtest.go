@@ -20,6 +20,7 @@ func newCrashtestCommand(g *globals) *cobra.Command {
 	var tier, ops, file, paths, tear string
 	var seed uint64
 	var gate, quiet bool
+	var nestEvery int
 	cmd := &cobra.Command{
 		Use:   "crashtest",
 		Short: "Run the crash-injection suite (on a tier, or on your own operations)",
@@ -29,6 +30,7 @@ crash image with the real recovery code; see CRASH.md.
 
 Your own sequence of operations, with --ops or --file (';' or newlines apart):
   put KEY SIZE | del KEY | batch{put KEY SIZE, del KEY, ...} | mode auto|on|off|emulated
+  | switch off|emulated
 
 It ends with one line:
   crash-suite: images=N points=P violations=V mutants=C/M
@@ -36,7 +38,7 @@ and exits non-zero on any violation or uncaught mutant. --mutants runs the
 mutation gate, which needs a binary built with -tags mutants.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg := crash.Config{Seed: seed}
+			cfg := crash.Config{Seed: seed, NestEvery: nestEvery}
 			for _, p := range strings.Split(paths, ",") {
 				switch strings.TrimSpace(p) {
 				case "cpu":
@@ -128,6 +130,7 @@ mutation gate, which needs a binary built with -tags mutants.`,
 				fmt.Fprintf(w, "workloads %d, cross-checked boundaries %d, garbled images %d, %.1fs\n",
 					rep.Workloads, rep.CrossChecks, rep.Garbled, time.Since(start).Seconds())
 				fmt.Fprintf(w, "crash points by site: %s\n", rep.SiteList())
+				fmt.Fprintf(w, "crashes while recovering: %d points, %d images recovered again\n", rep.Nested, rep.NestedImgs)
 				var missing []string
 				for _, s := range crash.FenceSites {
 					if rep.Sites[s] == 0 {
@@ -163,6 +166,7 @@ mutation gate, which needs a binary built with -tags mutants.`,
 	cmd.Flags().StringVar(&tear, "tear", "words", "torn-line model: words (8-byte words old or new) or lines")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed (runs are reproducible)")
 	cmd.Flags().BoolVar(&gate, "mutants", false, "also run the mutation gate (needs -tags mutants)")
+	cmd.Flags().IntVar(&nestEvery, "nest-every", 0, "crash while recovering every Nth image (0: the default, 8; negative: never)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress display")
 	return cmd
 }

@@ -38,6 +38,7 @@ const (
 	RecoverFloorNotRaised    Name = "recover-floor-not-raised"
 	RecoverLeftPending       Name = "recover-left-pending"
 	RecoverOverlapKept       Name = "recover-overlap-kept"
+	RecoverClearLogEarly     Name = "recover-clear-log-early"
 )
 
 // Mutant is one switch: its name and the site it breaks.
@@ -69,4 +70,5 @@ var All = []Mutant{
 	{RecoverFloorNotRaised, "recovery: the sequence floor is not raised past the records and log slots seen"},
 	{RecoverLeftPending, "recovery: a replayed record wins but is left pending on the media"},
 	{RecoverOverlapKept, "recovery: two records whose extents overlap are both kept"},
+	{RecoverClearLogEarly, "recovery: the batch log is cleared in the same fence as the replay"},
 }
