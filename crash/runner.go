@@ -265,7 +265,11 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 			}
 			return sim
 		},
-		At: func(pt seam.Point) { label = string(pt) },
+		At: func(pt seam.Point) {
+			if pt != seam.KeyUnlock { // an ordering point (concurrent histories), not a label
+				label = string(pt)
+			}
+		},
 	})
 	db, err := kv.Open(pool, opts)
 	if err != nil {

@@ -39,6 +39,20 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
 }
 
+// ConcurrentTier returns the concurrent histories of a named tier: 60 for
+// "quick", 1,200 for "full" and "exhaustive", none for "gate".
+func ConcurrentTier(name string, seed uint64) ([]History, error) {
+	switch name {
+	case "quick":
+		return GeneratedHistories(seed, 60), nil
+	case "full", "exhaustive":
+		return GeneratedHistories(seed, 1200), nil
+	case "gate":
+		return nil, nil
+	}
+	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
+}
+
 // GateResult is the mutation gate's verdict on one mutant.
 type GateResult struct {
 	mutant.Mutant

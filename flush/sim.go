@@ -3,6 +3,7 @@ package flush
 import (
 	"bytes"
 	"math/rand/v2"
+	"runtime"
 	"sync"
 )
 
@@ -60,12 +61,20 @@ type Sim struct {
 
 	mu         sync.Mutex // protects every field below
 	path       SimPath
-	unit       int64            // 64 (lines) or 4096 (pages)
-	durable    []byte           // the durable image
-	durableLen int64            // length of the file that survives (synced size)
-	captured   map[int64][]byte // SimCPU: unit offset -> content captured at Flush
-	marked     map[int64]bool   // SimMsync: pages flushed since the last Drain
+	unit       int64                      // 64 (lines) or 4096 (pages)
+	durable    []byte                     // the durable image
+	durableLen int64                      // length of the file that survives (synced size)
+	captured   map[int64]map[int64][]byte // SimCPU: thread -> unit offset -> content captured at Flush
+	marked     map[int64]bool             // SimMsync: pages flushed since the last Drain
 	drains     int64
+
+	// PerThread makes the CPU path's model per thread of execution: a
+	// flush becomes durable at a fence (Drain) of the goroutine that
+	// issued it, or at an Order call of that goroutine, not at any
+	// goroutine's fence. Set it before the first Flush. The msync path's
+	// dirty set is shared by all writers (a Drain writes every marked
+	// page), so it has no threads.
+	PerThread bool
 
 	// OnDrain is the crash-point hook; see the type's doc.
 	OnDrain func(s *Sim)
@@ -81,7 +90,7 @@ var _ Resizer = (*Sim)(nil)
 // image starts as the mapping's current content: call it right after the
 // pool is created or opened.
 func NewSim(path SimPath, mapped func() []byte) *Sim {
-	s := &Sim{path: path, unit: 64, mapped: mapped, captured: map[int64][]byte{}, marked: map[int64]bool{}}
+	s := &Sim{path: path, unit: 64, mapped: mapped, captured: map[int64]map[int64][]byte{}, marked: map[int64]bool{}}
 	if path == SimMsync {
 		s.unit = 4096
 	}
@@ -120,9 +129,17 @@ func (s *Sim) Flush(b []byte) {
 		s.mu.Unlock()
 		return
 	}
+	var mine map[int64][]byte
+	if s.path == SimCPU {
+		t := s.thread()
+		if mine = s.captured[t]; mine == nil {
+			mine = map[int64][]byte{}
+			s.captured[t] = mine
+		}
+	}
 	for u := lo; u < hi; u += s.unit {
 		if s.path == SimCPU {
-			s.captured[u] = bytes.Clone(m[u : u+s.unit])
+			mine[u] = bytes.Clone(m[u : u+s.unit])
 		} else {
 			s.marked[u] = true
 		}
@@ -149,16 +166,59 @@ func (s *Sim) Drain() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.grow(int64(len(m)))
-	for u, c := range s.captured {
-		copy(s.durable[u:], c)
-	}
+	s.settle(s.thread())
 	for u := range s.marked {
 		copy(s.durable[u:u+s.unit], m[u:u+s.unit])
 	}
-	clear(s.captured)
 	clear(s.marked)
 	s.drains++
 	return nil
+}
+
+// Order makes the calling goroutine's flushes on the CPU path durable, as a
+// point the store's design claims orders them does (with PerThread): the
+// key stripe's unlock, a LOCK-prefixed instruction that the Intel SDM lists
+// among the store-fencing operations for CLWB and CLFLUSHOPT. It is not a
+// crash point.
+func (s *Sim) Order() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.grow(int64(len(s.mapped())))
+	s.settle(s.thread())
+}
+
+// settle makes thread t's captured lines durable; called with mu held.
+func (s *Sim) settle(t int64) {
+	for u, c := range s.captured[t] {
+		copy(s.durable[u:], c)
+	}
+	delete(s.captured, t)
+}
+
+// thread is the calling goroutine's identity with PerThread, else 0;
+// called with mu held.
+func (s *Sim) thread() int64 {
+	if !s.PerThread {
+		return 0
+	}
+	return goid()
+}
+
+// goid returns the calling goroutine's number, from the first line of its
+// stack ("goroutine 123 [running]:"). The runtime hides it on purpose; the
+// simulator needs it only to model per-thread fences.
+func goid() int64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	var n int64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			break
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n
 }
 
 // grow extends the durable image with zeros (what a file extension reads
@@ -239,8 +299,18 @@ func (s *Sim) Image(take []int64, tear Tear, r *rand.Rand) []byte {
 			continue
 		}
 		newer := m[u : u+s.unit]
-		if c, ok := s.captured[u]; ok && r != nil && r.IntN(2) == 0 {
-			newer = c
+		if r != nil && r.IntN(2) == 0 {
+			// A version some flush captured, if any: a line may be
+			// written back at any moment after it changed.
+			var versions [][]byte
+			for _, caps := range s.captured {
+				if c, ok := caps[u]; ok {
+					versions = append(versions, c)
+				}
+			}
+			if len(versions) > 0 {
+				newer = versions[r.IntN(len(versions))]
+			}
 		}
 		if s.path == SimCPU && tear == TearWords && r != nil {
 			for w := int64(0); w < s.unit; w += 8 {

@@ -81,7 +81,10 @@ func (db *DB) Apply(b *Batch) (err error) {
 		return err
 	}
 	held := db.locks.lockSet(a.stripes)
-	defer db.locks.unlockSet(held)
+	defer func() {
+		db.at(seam.KeyUnlock) // see unlockKey
+		db.locks.unlockSet(held)
+	}()
 	if err := db.writeErr(); err != nil {
 		return err
 	}

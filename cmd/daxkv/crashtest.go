@@ -32,6 +32,9 @@ Your own sequence of operations, with --ops or --file (';' or newlines apart):
   put KEY SIZE | del KEY | batch{put KEY SIZE, del KEY, ...} | mode auto|on|off|emulated
   | switch off|emulated
 
+A tier also runs concurrent histories (2 to 4 goroutines at once on one
+pool, a per-thread model of the CPU's flushes) and prints
+  crash-concurrent: histories=H images=N violations=V
 It ends with one line:
   crash-suite: images=N points=P violations=V mutants=C/M
 and exits non-zero on any violation or uncaught mutant. --mutants runs the
@@ -98,6 +101,22 @@ mutation gate, which needs a binary built with -tags mutants.`,
 			if err != nil {
 				return err
 			}
+			var conc *crash.ConcurrentReport
+			if ops == "" && file == "" {
+				hs, err := crash.ConcurrentTier(tier, seed)
+				if err != nil {
+					return err
+				}
+				cp := startProgress(stderr, quiet || g.json, "concurrent histories", int64(len(hs)))
+				ccfg := cfg
+				ccfg.Progress = nil
+				conc, err = crash.RunConcurrent(ccfg, hs)
+				cp.done.Store(int64(len(hs)))
+				cp.finish()
+				if err != nil {
+					return err
+				}
+			}
 			var results []crash.GateResult
 			if gate {
 				if !mutant.Enabled {
@@ -111,17 +130,18 @@ mutation gate, which needs a binary built with -tags mutants.`,
 					return err
 				}
 			}
-			failed := rep.Violations > 0
+			failed := rep.Violations > 0 || conc != nil && conc.Violations > 0
 			for _, r := range results {
 				failed = failed || !r.Caught
 			}
 			if g.json {
 				out := struct {
 					*crash.Report
-					Mutants []crash.GateResult `json:"mutants"`
-					Seconds float64            `json:"seconds"`
-					Summary string             `json:"summary"`
-				}{rep, results, time.Since(start).Seconds(), crash.Summary(rep, results)}
+					Concurrent *crash.ConcurrentReport `json:"concurrent,omitempty"`
+					Mutants    []crash.GateResult      `json:"mutants"`
+					Seconds    float64                 `json:"seconds"`
+					Summary    string                  `json:"summary"`
+				}{rep, conc, results, time.Since(start).Seconds(), crash.Summary(rep, results)}
 				if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 					return err
 				}
@@ -150,6 +170,12 @@ mutation gate, which needs a binary built with -tags mutants.`,
 						verdict = "MISSED"
 					}
 					fmt.Fprintf(w, "mutant %-22s %s after %d images, %.1fs  (%s)\n", r.Name, verdict, r.Images, r.Seconds, r.Site)
+				}
+				if conc != nil {
+					for _, e := range conc.Examples {
+						fmt.Fprintf(w, "VIOLATION %s\n", e)
+					}
+					fmt.Fprintln(w, conc.Summary())
 				}
 				fmt.Fprintln(w, crash.Summary(rep, results))
 			}

@@ -35,6 +35,7 @@ const (
 	Superblock     Point = "superblock"      // a superblock update is about to be written
 	SeqLease       Point = "seq-lease"       // a writer is about to write the next sequence-number lease
 	Switch         Point = "switch"          // SwitchMode has stopped the writers and is about to drain the old path
+	KeyUnlock      Point = "key-unlock"      // a write is about to release its key stripes: its flushes are ordered here
 )
 
 // CrashPoints lists the write path's durability boundaries in order.
