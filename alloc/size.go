@@ -59,6 +59,16 @@ func ValidChunkSize(n int64) error {
 	return nil
 }
 
+// ValidExtent reports, with an error wrapping ErrBadExtent, why SizeOf(n)
+// bytes at off cannot be an extent an allocator of that geometry hands out
+// (the geometry must pass ValidGeometry): outside the heap, crossing a chunk
+// boundary, misaligned for its size class, or larger than half a chunk.
+// Check uses it on records found on the media.
+func ValidExtent(chunkSize, heapStart, poolSize, off, n int64) error {
+	g := newGeometry(chunkSize, heapStart, poolSize)
+	return g.checkExtent(off, SizeOf(n), poolSize)
+}
+
 // ValidGeometry reports every reason why a pool of poolSize bytes in chunks of
 // chunkSize, with its heap starting at heapStart, cannot be managed. The error
 // wraps ErrBadExtent. New and NewBuilder panic on a geometry it rejects, so a

@@ -35,9 +35,17 @@ func makeItem(key []byte, off int64) item {
 	return it
 }
 
-// probe builds a search item for key. Keys longer than 16 bytes cost one
-// small allocation per lookup (the tail copied into rest); shorter keys none.
-func probe(key []byte) item { return makeItem(key, 0) }
+// probe builds a search item for key, which may be a Scan bound of any
+// length. Keys longer than 16 bytes cost one small allocation per lookup
+// (the tail copied into rest); shorter keys none. A bound longer than
+// MaxKeySize+1 bytes is cut to that length: it then compares with every
+// storable key as the whole bound does, and its length fits the ref.
+func probe(key []byte) item {
+	if len(key) > MaxKeySize+1 {
+		key = key[:MaxKeySize+1]
+	}
+	return makeItem(key, 0)
+}
 
 func (it item) off() int64  { return int64(it.ref >> refKeyBits) }
 func (it item) keyLen() int { return int(it.ref & (1<<refKeyBits - 1)) }

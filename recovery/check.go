@@ -2,6 +2,8 @@ package recovery
 
 import (
 	"fmt"
+
+	"github.com/daxkv/daxkv/alloc"
 )
 
 // Report is what Check found in a pool.
@@ -13,9 +15,10 @@ type Report struct {
 	Problems []string // one line per inconsistency; empty when the pool is clean
 
 	// Unsettled lists, for a pool that was not closed cleanly, what the
-	// crash left for the next writable open to settle (older versions,
-	// pending records of batches, tombstones, committed log slots). They are
-	// not problems: Keys counts the keys the recovery rule keeps.
+	// crash left for the next writable open to settle (a torn superblock
+	// copy, older versions, pending records of batches, tombstones,
+	// committed log slots, overlapping records). They are not problems:
+	// Keys counts the keys the recovery rule keeps.
 	Unsettled []string
 }
 
@@ -46,9 +49,19 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		return nil, err
 	}
 	rep := &Report{}
+	// In a pool that was not closed cleanly, what a crash leaves for the
+	// next writable open to settle goes into Unsettled: a superblock copy
+	// torn by an update, older versions, pending records, tombstones,
+	// committed log slots, and records overlapping an extent whose previous
+	// record's free had not reached the media (allocate reuses a reclaimed
+	// extent before the next fence makes the free durable).
+	leftover := &rep.Problems
+	if !sb.Clean() {
+		leftover = &rep.Unsettled
+	}
 	for i, off := range []int64{superOff0, superOff1} {
 		if _, err := decodeSuperblock(mem[off:], off); err != nil {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("superblock copy %d: %v", i, err))
+			*leftover = append(*leftover, fmt.Sprintf("superblock copy %d: %v", i, err))
 		}
 	}
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
@@ -57,12 +70,7 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 	c := NewCodec(&sb)
 	commits := c.Commits(mem)
 	for _, cm := range commits {
-		msg := fmt.Sprintf("batch log slot %d still holds committed batch %d", cm.Slot, cm.Seq)
-		if sb.Clean() {
-			rep.Problems = append(rep.Problems, msg)
-		} else {
-			rep.Unsettled = append(rep.Unsettled, msg)
-		}
+		*leftover = append(*leftover, fmt.Sprintf("batch log slot %d still holds committed batch %d", cm.Slot, cm.Seq))
 	}
 	rep.Chunks = int(poolSize / sb.ChunkSize)
 	parts, overlaps, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers, true)
@@ -70,7 +78,7 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		return nil, err
 	}
 	for _, o := range overlaps {
-		rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: record overlaps the extent of the record at offset %d, which has the higher sequence number (recovery frees the first)", o.Dropped, o.Kept))
+		*leftover = append(*leftover, fmt.Sprintf("offset %d: record overlaps the extent of the record at offset %d, which has the higher sequence number (recovery frees the first)", o.Dropped, o.Kept))
 	}
 	all, err := mergeSorted(mem, parts, workers)
 	if err != nil {
@@ -81,18 +89,15 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 	for _, cm := range commits {
 		committed[cm.Seq] = true
 	}
-	// In a pool that was not closed cleanly, older versions, pending
-	// records, tombstones and committed log slots are what a crash leaves
-	// for the next writable open to settle: notes, not problems.
-	leftover := &rep.Problems
-	if !sb.Clean() {
-		leftover = &rep.Unsettled
-	}
 	for g := range keyGroups(mem, all) {
 		w := winner(g, committed)
 		for k := range g {
 			e := &g[k]
 			rep.Bytes += e.Size()
+			if err := alloc.ValidExtent(sb.ChunkSize, HeapStart, poolSize, e.Off, e.Size()); err != nil {
+				// Never a crash leftover: no allocator places it so.
+				rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: record extent: %v", e.Off, err))
+			}
 			if e.Seq >= sb.SeqFloor && sb.Clean() {
 				rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: sequence number %d at or above the floor %d of a cleanly closed pool", e.Off, e.Seq, sb.SeqFloor))
 			}

@@ -221,11 +221,15 @@ func Empty(sb *Superblock, poolSize int64) *Result {
 	}
 }
 
-// Overlap is a pair of valid records whose extents overlap: a damaged or
-// crafted pool, since the allocator never hands out overlapping extents and
-// an extent is reused only after the free of its previous record is
-// durable. The record with the higher sequence number is kept: it was
-// written later, into space the other's (lost) free had released.
+// Overlap is a pair of valid records whose extents overlap. The allocator
+// never hands out overlapping extents, but it reuses a reclaimed extent
+// before the next fence has made the lazy free of its previous record
+// durable, so a crash can leave the old record beside a newer one written
+// into its extent; damage or a crafted pool can too. The record with the
+// higher sequence number is kept: it was written later, into space the
+// other's free had released (a lazily freed record is always superseded by
+// a durable newer version, or deleted durably, so dropping it loses
+// nothing).
 type Overlap struct {
 	Kept, Dropped int64  // offsets of the two records
 	DroppedSeq    uint64 // the dropped record's sequence number

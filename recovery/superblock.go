@@ -126,6 +126,9 @@ func decodeSuperblock(b []byte, off int64) (Superblock, error) {
 		}
 		return sb, corruptf(off, "superblock version %d", sb.Version)
 	}
+	if sb.Flags&^FlagClean != 0 {
+		return sb, corruptf(off+12, "superblock flags %#x have unknown bits", sb.Flags)
+	}
 	if alloc.ValidChunkSize(sb.ChunkSize) != nil {
 		return sb, corruptf(off+40, "superblock chunk size %d", sb.ChunkSize)
 	}
