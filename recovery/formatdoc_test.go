@@ -22,6 +22,7 @@ func layouts(t *testing.T) map[string]string {
 	if err != nil {
 		t.Fatal(err)
 	}
+
 	start := regexp.MustCompile(`^// Layout: ([a-z ]+) \(part of the format: do not change\)`)
 	out := map[string]string{}
 	for _, f := range files {
@@ -60,6 +61,9 @@ func layouts(t *testing.T) map[string]string {
 // code, exactly, so that the code is the one source of truth for the bytes
 // on the media. Run with -update to copy the drawings over.
 func TestFormatDocMatchesCode(t *testing.T) {
+	if src, _ := filepath.Glob("*.go"); len(src) == 0 {
+		t.Skip("run away from the source tree (a cross-compiled test binary): nothing to compare")
+	}
 	path := filepath.Join("..", "FORMAT.md")
 	doc, err := os.ReadFile(path)
 	if err != nil {

@@ -51,7 +51,8 @@ export QEMU_RESERVED_VA=${QEMU_RESERVED_VA:-16G}
 # reasons are above.
 declare -A SKIP=(
 	[daxmap]='^(TestGuardTruncatedFile|TestSyncPolicy)$' # SIGBUS address; MAP_SYNC
-	[kv]='^(TestTruncatedUnderneath|TestPreferredMode|TestSwitchModeOnline)$' # SIGBUS address; MAP_SYNC (2)
+	[recovery]='^(TestScanFaultIsAnError)$' # SIGBUS address
+	[kv]='^(TestTruncatedUnderneath|TestCheckFaultIsAnError|TestIndexBuildFaultIsAnError|TestFaultInAWriteFailsTheDB|TestPreferredMode|TestSwitchModeOnline)$' # SIGBUS address (4); MAP_SYNC (2)
 )
 
 say() { printf 'arm64: %s\n' "$*"; }
