@@ -2,6 +2,7 @@ package crash
 
 import (
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/daxkv/daxkv/flush"
@@ -94,5 +95,27 @@ func TestConcurrentCatchesUnorderedUnlock(t *testing.T) {
 	rep, err = runConcurrent(Config{Seed: 4, Paths: []flush.SimPath{flush.SimCPU}}, hs, false)
 	if err != nil || rep.Violations != 0 {
 		t.Fatalf("with the ordering the design claims: %v, %v", rep.Examples, err)
+	}
+}
+
+// TestFixtures replays every minimised crash image under testdata/crash:
+// each must now recover to a state its fixture allows, check clean, take a
+// write, and reopen the same.
+func TestFixtures(t *testing.T) {
+	fs, err := LoadFixtures(filepath.Join("testdata", "crash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fs) == 0 {
+		t.Fatal("no fixtures under testdata/crash")
+	}
+	for _, name := range FixtureNames(fs) {
+		f := fs[name]
+		t.Run(name, func(t *testing.T) {
+			scratch := filepath.Join(t.TempDir(), "image")
+			if msg := f.Replay(filepath.Join("testdata", "crash", name, "image"), scratch); msg != "" {
+				t.Fatalf("%s (%s): %s; when it was made: %s", f.Workload, f.Where, msg, f.Violation)
+			}
+		})
 	}
 }

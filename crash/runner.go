@@ -62,6 +62,11 @@ type Config struct {
 	// each image of such a nested crash is recovered again and judged like
 	// the first. Default 8; negative turns nesting off.
 	NestEvery int
+	// Fixtures, when set, is a directory: each violating crash image (up to
+	// 10 a run) is shrunk to the fewest units not durable that still
+	// violate, and written there with its workload and verdict, to become
+	// a test (see Fixture).
+	Fixtures string
 	// StopAtFirst ends the run at the first violation (the mutation gate).
 	StopAtFirst bool
 	// Progress, when set, is called after each workload.
@@ -136,6 +141,8 @@ var FenceSites = []string{"open", "put-written", "delete-prefence", "delete-free
 // job is one image to open and judge.
 type job struct {
 	img     []byte
+	base    []byte // crash-point images: the durable image they were built on
+	ops     string // crash-point images: the workload, for fixtures
 	mode    kv.DAXMode
 	allowed []state             // the recovered state must equal one of these
 	history map[string][]string // garbled images: every value each key ever had
@@ -144,14 +151,15 @@ type job struct {
 }
 
 type runner struct {
-	cfg  Config
-	dir  string
-	rep  *Report
-	mu   sync.Mutex // protects rep
-	jobs chan job
-	wg   sync.WaitGroup
-	stop atomic.Bool
-	nimg atomic.Int64
+	cfg      Config
+	fixtures int // violations seen for fixtures (under mu)
+	dir      string
+	rep      *Report
+	mu       sync.Mutex // protects rep
+	jobs     chan job
+	wg       sync.WaitGroup
+	stop     atomic.Bool
+	nimg     atomic.Int64
 }
 
 // Run runs every workload on every path of cfg, crashing it at every fence,
@@ -232,7 +240,7 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 		if r.stop.Load() {
 			return
 		}
-		r.crashPoint(sim, rng, l, allowed, fmt.Sprintf("%s [%s] %s", w.Name, p, l))
+		r.crashPoint(sim, rng, l, allowed, fmt.Sprintf("%s [%s] %s", w.Name, p, l), w.String())
 	}
 	size := int64(2 * ChunkSize)
 	if w.Grow {
@@ -335,9 +343,13 @@ func do(db *kv.DB, op Op, n int) error {
 }
 
 // crashPoint builds the images of a crash here and queues them.
-func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowed []state, what string) {
+func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowed []state, what, ops string) {
 	if sim == nil {
 		return
+	}
+	var base []byte
+	if r.cfg.Fixtures != "" {
+		base = sim.Durable()
 	}
 	dirty := sim.Dirty()
 	var takes [][]int64
@@ -385,7 +397,7 @@ func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowe
 			continue
 		}
 		seen[h] = true
-		r.jobs <- job{img: img, mode: modeOf(sim.Path()), allowed: allowed, label: label,
+		r.jobs <- job{img: img, base: base, ops: ops, mode: modeOf(sim.Path()), allowed: allowed, label: label,
 			what: fmt.Sprintf("%s, %d of %d dirty units taken", what, len(t), len(dirty))}
 	}
 }
@@ -537,6 +549,9 @@ func (r *runner) checker(w int) {
 		}
 		msg := r.judge(path, j, nestp)
 		r.count(j, msg)
+		if msg != "" && j.base != nil {
+			r.saveFixture(path, j, msg)
+		}
 		if len(nested) == 0 {
 			continue
 		}

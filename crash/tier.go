@@ -2,6 +2,7 @@ package crash
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/daxkv/daxkv/internal/mutant"
@@ -62,16 +63,19 @@ type GateResult struct {
 	Seconds float64 // how long the run took
 }
 
-// Gate runs workloads once per mutant (build tag "mutants"), stopping at the
-// first violation, and reports which mutants the suite caught. Without the
-// tag it returns nil.
-func Gate(cfg Config, workloads []Workload) ([]GateResult, error) {
+// Gate runs workloads once per mutant (build tag "mutants"), or per mutant
+// named in only, stopping at the first violation, and reports which mutants
+// the suite caught. Without the tag it returns nil.
+func Gate(cfg Config, workloads []Workload, only ...mutant.Name) ([]GateResult, error) {
 	if !mutant.Enabled {
 		return nil, nil
 	}
 	defer mutant.Set("")
 	var out []GateResult
 	for _, m := range mutant.All {
+		if len(only) > 0 && !slices.Contains(only, m.Name) {
+			continue
+		}
 		mutant.Set(m.Name)
 		start := time.Now()
 		c := cfg

@@ -10,35 +10,62 @@ import (
 // Check verifies the pool while it is open: it stops writers, checks every
 // record with recovery.Check, and compares the result with the index. It
 // returns nil for a clean pool, or an error wrapping ErrCorrupt that lists
-// every problem found.
-func (db *DB) Check() (err error) {
+// every problem found. Verify returns the whole report.
+func (db *DB) Check() error {
+	rep, err := db.Verify()
+	if err != nil {
+		return err
+	}
+	if len(rep.Problems) > 0 {
+		return &CheckError{Problems: rep.Problems}
+	}
+	return nil
+}
+
+// CheckReport is what Verify found.
+type CheckReport struct {
+	Keys    int   // keys present
+	Records int   // valid records on the media
+	Bytes   int64 // bytes in their extents
+	// Problems lists every inconsistency (Check's error holds them): the
+	// pool is damaged.
+	Problems []string
+	// Unsettled lists, on a read-only DB of a pool a crash left, what the
+	// next writable open will settle (older versions, pending records, a
+	// committed batch log slot, a torn superblock copy): not problems. A
+	// writable open settles them at once, so on a writable DB they would
+	// be problems.
+	Unsettled []string
+}
+
+// Verify is Check with the whole report: it returns an error only when the
+// pool cannot be read at all, and lists what it found in the report.
+func (db *DB) Verify() (rep *CheckReport, err error) {
 	db.locks.lockAll()
 	defer db.locks.unlockAll()
 	tok, err := db.enter()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	rep, err := recovery.Check(db.m.Bytes(), db.m.Size(), db.opts.RecoveryWorkers)
+	r, err := recovery.Check(db.m.Bytes(), db.m.Size(), db.opts.RecoveryWorkers)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	problems := rep.Problems
+	rep = &CheckReport{Records: r.Records, Bytes: r.Bytes, Problems: r.Problems, Unsettled: r.Unsettled}
 	if !db.readOnly {
 		// A writable open settled everything a crash left: anything left
 		// now is a problem.
-		problems = append(problems, rep.Unsettled...)
+		rep.Problems, rep.Unsettled = append(rep.Problems, r.Unsettled...), nil
 	}
 	keys, bad := db.checkIndex()
-	problems = append(problems, bad...)
-	if keys != rep.Keys {
-		problems = append(problems, fmt.Sprintf("index holds %d keys, the pool %d", keys, rep.Keys))
+	rep.Keys = keys
+	rep.Problems = append(rep.Problems, bad...)
+	if keys != r.Keys {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("index holds %d keys, the pool %d", keys, r.Keys))
 	}
-	if len(problems) > 0 {
-		return &CheckError{Problems: problems}
-	}
-	return nil
+	return rep, nil
 }
 
 // CheckError lists what Check found wrong; it wraps ErrCorrupt.

@@ -25,24 +25,41 @@ func newCheckCommand(g *globals) *cobra.Command {
 
 func check(cmd *cobra.Command, g *globals, db *kv.DB) error {
 	s := db.Stats()
-	cerr := db.Check()
+	rep, err := db.Verify()
+	if err != nil {
+		return err
+	}
+	var cerr error
+	if len(rep.Problems) > 0 {
+		cerr = &kv.CheckError{Problems: rep.Problems}
+	}
 	if g.json {
 		out := struct {
-			OK    bool   `json:"ok"`
-			Keys  int64  `json:"keys"`
-			Error string `json:"error,omitempty"`
-		}{OK: cerr == nil, Keys: s.Keys}
-		if cerr != nil {
-			out.Error = cerr.Error()
-		}
+			OK        bool     `json:"ok"`
+			Keys      int      `json:"keys"`
+			Records   int      `json:"records"`
+			Problems  []string `json:"problems"`
+			Unsettled []string `json:"unsettled"`
+		}{OK: cerr == nil, Keys: rep.Keys, Records: rep.Records, Problems: rep.Problems, Unsettled: rep.Unsettled}
 		if err := writeJSON(cmd.OutOrStdout(), out); err != nil {
 			return err
 		}
 		return cerr
 	}
+	w := cmd.OutOrStdout()
+	if len(rep.Unsettled) > 0 {
+		fmt.Fprintf(w, "the pool was not closed cleanly; %d things a crash left, which the next writable open settles:\n", len(rep.Unsettled))
+		for i, u := range rep.Unsettled {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(rep.Unsettled)-20)
+				break
+			}
+			fmt.Fprintf(w, "  %s\n", u)
+		}
+	}
 	if cerr != nil {
 		return cerr
 	}
-	_, err := fmt.Fprintf(cmd.OutOrStdout(), "ok: %d keys, pool of %d bytes, no problems\n", s.Keys, s.PoolSize)
+	_, err = fmt.Fprintf(w, "ok: %d keys, pool of %d bytes, no problems\n", rep.Keys, s.PoolSize)
 	return err
 }

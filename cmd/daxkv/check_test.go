@@ -135,3 +135,26 @@ func TestCheckPassesACrashImage(t *testing.T) {
 		t.Errorf("daxkv check fails a pool a crash left mid superblock update, which the next writable open settles: %v", cerr)
 	}
 }
+
+// TestCheckOnACrashFixture: daxkv check on a minimised crash image (the
+// crash suite's fixtures) says what the crash left.
+func TestCheckOnACrashFixture(t *testing.T) {
+	src := filepath.Join("..", "..", "crash", "testdata", "crash", "batch-committed-flush-ad2be7e0bbb63eb8", "image")
+	img, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := filepath.Join(t.TempDir(), "image")
+	if err := os.WriteFile(pool, img, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "check", pool)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	for _, want := range []string{"not closed cleanly", "batch log slot 0 still holds committed batch", "pending record of batch", "ok: 2 keys"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check of a crash image says %q, want it to mention %q", out, want)
+		}
+	}
+}

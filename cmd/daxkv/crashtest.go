@@ -21,6 +21,8 @@ func newCrashtestCommand(g *globals) *cobra.Command {
 	var seed uint64
 	var gate, quiet bool
 	var nestEvery int
+	var fixtures string
+	var only []string
 	cmd := &cobra.Command{
 		Use:   "crashtest",
 		Short: "Run the crash-injection suite (on a tier, or on your own operations)",
@@ -41,7 +43,7 @@ and exits non-zero on any violation or uncaught mutant. --mutants runs the
 mutation gate, which needs a binary built with -tags mutants.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg := crash.Config{Seed: seed, NestEvery: nestEvery}
+			cfg := crash.Config{Seed: seed, NestEvery: nestEvery, Fixtures: fixtures}
 			for _, p := range strings.Split(paths, ",") {
 				switch strings.TrimSpace(p) {
 				case "cpu":
@@ -126,7 +128,12 @@ mutation gate, which needs a binary built with -tags mutants.`,
 				if ops == "" && file == "" {
 					gws, _ = crash.Tier("gate", seed)
 				}
-				if results, err = crash.Gate(crash.Config{Seed: seed, Paths: cfg.Paths, Tear: cfg.Tear}, gws); err != nil {
+				var names []mutant.Name
+				for _, n := range only {
+					names = append(names, mutant.Name(n))
+				}
+				gcfg := crash.Config{Seed: seed, Paths: cfg.Paths, Tear: cfg.Tear, Fixtures: fixtures}
+				if results, err = crash.Gate(gcfg, gws, names...); err != nil {
 					return err
 				}
 			}
@@ -193,6 +200,8 @@ mutation gate, which needs a binary built with -tags mutants.`,
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed (runs are reproducible)")
 	cmd.Flags().BoolVar(&gate, "mutants", false, "also run the mutation gate (needs -tags mutants)")
 	cmd.Flags().IntVar(&nestEvery, "nest-every", 0, "crash while recovering every Nth image (0: the default, 8; negative: never)")
+	cmd.Flags().StringVar(&fixtures, "fixtures", "", "write each violating image, shrunk, with its workload, under this directory")
+	cmd.Flags().StringSliceVar(&only, "mutant", nil, "with --mutants: run only these mutants")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress display")
 	return cmd
 }
