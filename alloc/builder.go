@@ -48,6 +48,18 @@ func (b *Builder) Use(off, n int64) {
 	b.live.set(u, k)
 }
 
+// Reserve marks the bytes [off, off+n) live whatever they are (rounded out
+// to whole units, clipped to the heap), so that Build never makes them
+// free: bytes on a bad block, a damaged record. Like Use, it may run
+// concurrently with calls on other chunks.
+func (b *Builder) Reserve(off, n int64) {
+	lo := max(off, b.heapStart) / Unit
+	hi := (min(off+n, b.poolSize) + Unit - 1) / Unit
+	if hi > lo {
+		b.live.set(int(lo), int(hi-lo))
+	}
+}
+
 // Unuse undoes a Use of the same extent, as for a record found valid but
 // discarded later, such as an older version of a key.
 func (b *Builder) Unuse(off, n int64) {

@@ -452,7 +452,7 @@ func overlapRecord(img []byte, history map[string][]string, rng *rand.Rand) stri
 		return ""
 	}
 	size := int64(len(img)) / sb.ChunkSize * sb.ChunkSize
-	res, err := recovery.Recover(img, size, &sb, nil, 1)
+	res, err := recovery.Recover(img, size, &sb, nil, recovery.Scan{Workers: 1})
 	if err != nil {
 		return ""
 	}
@@ -765,7 +765,7 @@ func checkFile(path string) string {
 	if err != nil {
 		return err.Error()
 	}
-	rep, err := recovery.Check(img, int64(len(img))/ChunkSize*ChunkSize, 1)
+	rep, err := recovery.Check(img, int64(len(img))/ChunkSize*ChunkSize, recovery.Scan{Workers: 1})
 	if err != nil {
 		return err.Error()
 	}

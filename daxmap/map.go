@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,7 @@ type Map struct {
 	allocate func(fd int, off, n int64) error
 
 	faultAlso error // Options.FaultAlso
+	media     Media // what sysfs says about the memory under the pool, read at Open
 
 	mu     sync.Mutex // protects mapped and the change of closed; serializes Grow and Close
 	mapped int64      // bytes from base mapped to the file; a page multiple >= Size()
@@ -115,7 +117,45 @@ func (m *Map) open(o Options, created bool) error {
 		return err
 	}
 	m.backed = newBitmap(int64(len(m.region)) / m.chunk)
+	m.media = m.readMedia(st)
 	return nil
+}
+
+// readMedia reads what sysfs says about the persistent memory under the
+// pool: its region, persistence domain, unsafe shutdowns and bad blocks,
+// placed in the pool with the file's extent map.
+func (m *Map) readMedia(st fileStat) Media {
+	if st.charDevice {
+		return readMedia(sysRoot, filepath.Join(sysRoot, "dev", "char", fmt.Sprintf("%d:%d", st.major, st.minor)), nil)
+	}
+	dev := filepath.Join(sysRoot, "dev", "block", fmt.Sprintf("%d:%d", st.fsMajor, st.fsMinor))
+	if regionOf(dev) == "" {
+		return Media{UnsafeShutdowns: -1} // not on persistent memory the kernel knows
+	}
+	ext, err := fileExtents(m.fd)
+	if err != nil {
+		ext = []extent{} // the bad blocks cannot be placed in the pool
+	}
+	return readMedia(sysRoot, dev, ext)
+}
+
+// Media returns what the kernel reported at Open about the persistent
+// memory under the pool (sysfs): its persistence domain, unsafe-shutdown
+// count and the pool's ranges on known bad blocks. Empty for a pool that is
+// not on persistent memory.
+func (m *Map) Media() Media { return m.media }
+
+// Poison makes every access to the page holding pool offset off fault, as
+// a bad block of persistent memory does (SIGBUS there; a SIGSEGV here,
+// which Guard and Catch treat alike). It is for tests of media errors: the
+// page stays inaccessible until Close.
+func (m *Map) Poison(off int64) error {
+	page := int64(os.Getpagesize())
+	if off < 0 || off >= m.Size() {
+		return fmt.Errorf("daxkv: poison %s at %d: outside the pool", m.path, off)
+	}
+	lo := off / page * page
+	return protectNone(m.region[lo : lo+page])
 }
 
 // openFile maps a regular pool file.

@@ -20,6 +20,8 @@ type fileStat struct {
 	charDevice bool
 	major      uint32 // of the character device, for sysfs
 	minor      uint32
+	fsMajor    uint32 // of the filesystem's block device, for sysfs
+	fsMinor    uint32
 }
 
 // openFile opens path read-write (creating it with perm if it does not
@@ -71,6 +73,8 @@ func statFD(fd int) (fileStat, error) {
 		charDevice: mode == unix.S_IFCHR,
 		major:      unix.Major(uint64(st.Rdev)),
 		minor:      unix.Minor(uint64(st.Rdev)),
+		fsMajor:    unix.Major(uint64(st.Dev)),
+		fsMinor:    unix.Minor(uint64(st.Dev)),
 	}, nil
 }
 
@@ -251,3 +255,45 @@ func dirtyBytes(fd int) (int64, error) {
 	}
 	return int64(st.Dirty+st.Writeback) * int64(os.Getpagesize()), nil
 }
+
+// fileExtents lists where the file's bytes lie on its block device
+// (FS_IOC_FIEMAP), to place the device's bad blocks in the pool.
+func fileExtents(fd int) ([]extent, error) {
+	const (
+		fsIocFiemap = 0xC020660B
+		batch       = 256
+		extentLast  = 1 // FIEMAP_EXTENT_LAST
+	)
+	type fiemapExtent struct {
+		Logical, Physical, Length uint64
+		_                         [2]uint64
+		Flags                     uint32
+		_                         [3]uint32
+	}
+	type fiemap struct {
+		Start, Length                  uint64
+		Flags, Mapped, Count, reserved uint32
+		Extents                        [batch]fiemapExtent
+	}
+	var out []extent
+	fm := new(fiemap)
+	for start := uint64(0); ; {
+		*fm = fiemap{Start: start, Length: ^uint64(0) - start, Count: batch}
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocFiemap, uintptr(unsafe.Pointer(fm))); e != 0 {
+			return nil, fmt.Errorf("fiemap: %w", e)
+		}
+		if fm.Mapped == 0 {
+			return out, nil
+		}
+		for _, x := range fm.Extents[:fm.Mapped] {
+			out = append(out, extent{int64(x.Logical), int64(x.Physical), int64(x.Length)})
+			start = x.Logical + x.Length
+			if x.Flags&extentLast != 0 {
+				return out, nil
+			}
+		}
+	}
+}
+
+// protectNone makes b inaccessible: any access faults.
+func protectNone(b []byte) error { return unix.Mprotect(b, unix.PROT_NONE) }

@@ -45,4 +45,6 @@ func isSyncRefused(err error) bool              { return false }
 func mapShared(fd int, off int64, at unsafe.Pointer, n uintptr, readOnly, mapSync bool) error {
 	return errOS
 }
-func dirtyBytes(fd int) (int64, error) { return 0, errOS }
+func dirtyBytes(fd int) (int64, error)     { return 0, errOS }
+func fileExtents(fd int) ([]extent, error) { return nil, errOS }
+func protectNone(b []byte) error           { return errOS }

@@ -45,3 +45,7 @@ func addrOf(p unsafe.Pointer) uintptr {
 func sliceAddr(b []byte) uintptr {
 	return uintptr(unsafe.Pointer(unsafe.SliceData(b)))
 }
+
+// The FIEMAP ioctl in sys_linux.go passes the kernel a pointer to a Go
+// struct laid out as struct fiemap; the struct is allocated with new (so it
+// does not move during the call) and is read only after the call returns.

@@ -2,10 +2,11 @@ package flush
 
 import "fmt"
 
-// cpuPersister is the CPU-path Persister. Its only state is the method, fixed
-// at construction, so it needs no lock.
+// cpuPersister is the CPU-path Persister. Its only state is fixed at
+// construction, so it needs no lock.
 type cpuPersister struct {
-	m Method
+	m        Method
+	cpuCache bool // the caches are persistent: no write-back (NewCPUCache)
 }
 
 // NewCPU returns the CPU-path Persister using method m. Flush writes back each
@@ -18,9 +19,21 @@ func NewCPU(m Method) Persister {
 	return cpuPersister{m: m}
 }
 
+// NewCPUCache returns the CPU-path Persister for a mapping whose
+// persistence domain includes the CPU caches (eADR, or CXL with global
+// persistent flush; the region's persistence_domain is "cpu_cache"):
+// stores persist once they reach the cache, so Flush writes nothing back
+// and Copy is a plain copy, but Drain still fences, to order the stores.
+// It panics like NewCPU on a method the CPU cannot execute.
+func NewCPUCache(m Method) Persister {
+	p := NewCPU(m).(cpuPersister)
+	p.cpuCache = true
+	return p
+}
+
 // Flush writes back every cache line covering b.
 func (p cpuPersister) Flush(b []byte) {
-	if len(b) > 0 {
+	if len(b) > 0 && !p.cpuCache {
 		flushRange(p.m, ptr(b), uintptr(len(b)))
 	}
 }
@@ -28,7 +41,11 @@ func (p cpuPersister) Flush(b []byte) {
 // Copy copies src into dst and writes the copied bytes back.
 func (p cpuPersister) Copy(dst, src []byte) {
 	n := min(len(dst), len(src))
-	if n > 0 {
+	switch {
+	case n == 0:
+	case p.cpuCache:
+		copy(dst[:n], src[:n])
+	default:
 		copyPersist(p.m, dst[:n], src[:n])
 	}
 }

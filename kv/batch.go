@@ -126,6 +126,9 @@ func (db *DB) Apply(b *Batch) (err error) {
 		if c.had {
 			recovery.Free(db.p, mem[c.old.off():])
 		}
+		if off, bad := db.damaged.lookup(c.key); bad && c.del {
+			recovery.Free(db.p, mem[off:]) // else it would win again at the next open
+		}
 	}
 	db.atBatch(seam.BatchSettling, a)
 	if err := db.fence(); err != nil {
@@ -136,6 +139,9 @@ func (db *DB) Apply(b *Batch) (err error) {
 	}
 	// The batch is durable and settled: publish it to readers at once.
 	db.idx.apply(a.cs)
+	for _, c := range a.cs {
+		db.damaged.forget(c.key)
+	}
 	for i, c := range a.cs {
 		if c.had {
 			db.retire(mem, c.old.off())

@@ -63,15 +63,18 @@ type DB struct {
 	closeMu sync.Mutex // serializes Close
 
 	recovery recoveryStats
-	prefNote string // why Open did not apply the preferred mode; set once
+	prefNote string       // why Open did not apply the preferred mode; set once
+	media    daxmap.Media // what the kernel says about the memory under the pool (media.go)
+	damaged  damagedKeys  // keys whose newest record lies on a bad block (media.go)
 }
 
 type recoveryStats struct {
-	crashed   bool
-	took      time.Duration
-	replayed  int
-	dropped   int
-	discarded int
+	crashed        bool
+	took           time.Duration
+	replayed       int
+	dropped        int
+	discarded      int
+	unsafeShutdown bool // the memory shut down unsafely while the pool was open
 }
 
 // Open opens the pool at path, creating it if it does not exist. A nil
@@ -124,7 +127,18 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err != nil {
 		return nil, err // daxmap names the path
 	}
-	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note}
+	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note, media: m.Media()}
+	if h := d.hooks; h != nil {
+		if h.Media != nil {
+			h.Media(&d.media)
+		}
+		for _, off := range h.Poison {
+			if err := m.Poison(off); err != nil {
+				m.Close()
+				return nil, err
+			}
+		}
+	}
 	db = d
 	defer func() {
 		if err != nil {
@@ -184,7 +198,7 @@ func (db *DB) load() error {
 		db.idx = newIndex(0, db.m.Bytes)
 	} else {
 		b := startIndexBuild(mem, db.m.Bytes)
-		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.opts.RecoveryWorkers, b.add)
+		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.scan(), b.add)
 		idx, berr := b.finish()
 		switch {
 		case err != nil:
@@ -207,6 +221,10 @@ func (db *DB) load() error {
 		dropped:   res.Dropped,
 		discarded: res.Discarded,
 	}
+	db.damaged.set(res.Damaged)
+	if err := db.checkShutdowns(mem, fresh); err != nil {
+		return err
+	}
 	db.seq.Store(res.Floor - 1)
 	db.slots = make(chan int, recovery.LogSlots)
 	for i := 0; i < recovery.LogSlots; i++ {
@@ -224,6 +242,10 @@ func (db *DB) load() error {
 	// (not clean), so a crash from here on is recovered.
 	db.sb.SeqFloor = res.Floor + db.lease()
 	db.sb.Flags &^= recovery.FlagClean
+	db.sb.Shutdowns = 0
+	if n := db.media.UnsafeShutdowns; n >= 0 {
+		db.sb.Shutdowns = uint64(n) + 1
+	}
 	if err := db.sb.Write(mem, db.p); err != nil {
 		return err
 	}

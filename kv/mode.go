@@ -96,10 +96,15 @@ func (db *DB) setPersister(asked DAXMode, method flush.Method) {
 		db.mode = DAXOff
 	}
 	var p flush.Persister
-	if db.mode == DAXOff {
+	switch {
+	case db.mode == DAXOff:
 		p = flush.NewMsync(db.m.Region())
 		db.method = "msync"
-	} else {
+	case db.mode == DAXOn && db.media.CPUCache():
+		// The caches are inside the persistence domain: fences only.
+		p = flush.NewCPUCache(method)
+		db.method = "none (cpu_cache)"
+	default:
 		p = flush.NewCPU(method)
 		db.method = method.String()
 	}

@@ -23,7 +23,9 @@ func (db *DB) Get(key []byte) ([]byte, error) {
 // slice points into the pool mapping and is valid only until fn returns
 // (like database/sql's RawBytes): fn must not retain it or write to it. The
 // record cannot be reused while fn runs, whatever writers do meanwhile. View
-// returns ErrNotFound for an absent key, and otherwise what fn returns.
+// returns ErrNotFound for an absent key, an error wrapping ErrCorrupt (with
+// the offset) for a key whose newest record lies on a bad block (see
+// Stats.DamagedKeys), and otherwise what fn returns.
 //
 // fn may call the DB: reads nest and always complete; writes (Put, Delete,
 // Apply, even of the same key) complete too and never deadlock, and leave
@@ -42,6 +44,9 @@ func (db *DB) View(key []byte, fn func(value []byte) error) (err error) {
 	db.at(seam.ReadLookup)
 	it, ok := db.idx.lookup(key, hashKey(key))
 	if !ok {
+		if off, bad := db.damaged.lookup(key); bad {
+			return damagedError(off)
+		}
 		return ErrNotFound
 	}
 	_, v, err := db.record(it)
@@ -82,7 +87,9 @@ const scanBatch = 128
 // only until fn returns. An error returned by fn stops the scan and is
 // returned unchanged. Scan sees every key present for its whole duration;
 // keys written or deleted while it runs may or may not be seen. Writers are
-// not blocked while fn runs, and fn may call the DB as View's may.
+// not blocked while fn runs, and fn may call the DB as View's may. Keys
+// whose newest record lies on a bad block are passed over (Stats counts
+// them; Get returns their error).
 func (db *DB) Scan(start, end []byte, fn func(key, value []byte) error) error {
 	if end != nil && start != nil && bytes.Compare(start, end) >= 0 {
 		if db.closed.Load() {

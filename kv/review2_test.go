@@ -137,7 +137,7 @@ func TestReadOnlyCheckSeesWhatWritersRefuse(t *testing.T) {
 	if err := rdb.Check(); err == nil {
 		t.Errorf("read-only Check reports a pool clean that every writable Open refuses as corrupt")
 	}
-	rep, err := recovery.Check(img, int64(len(img))/(64<<10)*(64<<10), 1)
+	rep, err := recovery.Check(img, int64(len(img))/(64<<10)*(64<<10), recovery.Scan{Workers: 1})
 	if err == nil && len(rep.Problems) == 0 {
 		t.Errorf("recovery.Check: no problems for the same pool (%d keys)", rep.Keys)
 	}
@@ -295,7 +295,7 @@ func TestCrashCanLeaveOverlappingRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := recovery.Check(img, 64<<10, 1)
+	rep, err := recovery.Check(img, 64<<10, recovery.Scan{Workers: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

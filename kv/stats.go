@@ -26,7 +26,7 @@ type Stats struct {
 	PreferenceIgnored string
 	MapSync           bool   // the mapping is synchronous (MAP_SYNC or device DAX)
 	DeviceDAX         bool   // the pool is a device-DAX character device
-	FlushMethod       string // "clwb", "clflushopt", "clflush", "dc cvap", "dc cvac" or "msync"
+	FlushMethod       string // "clwb", "clflushopt", "clflush", "dc cvap", "dc cvac", "msync", or "none (cpu_cache)"
 	ReadOnly          bool
 
 	MaxValueSize int // longest value this pool stores
@@ -41,6 +41,20 @@ type Stats struct {
 	ReplayedBatches  int // committed batches settled by the open
 	DroppedBatches   int // uncommitted batches undone by the open
 	DiscardedRecords int // older versions, tombstones and uncommitted records freed by the open
+
+	// PersistenceDomain is where the kernel says the persistent memory
+	// under the pool becomes durable: "cpu_cache" (eADR; flushes are
+	// skipped), "memory_controller" (ADR), or "" when it does not say (or
+	// the pool is not on persistent memory).
+	PersistenceDomain string
+	// UnsafeShutdown is true when the memory's unsafe-shutdown count moved
+	// while the pool was open: this open ran a full Check before any write.
+	UnsafeShutdown bool
+	// BadBytes is how many of the pool's bytes lie on blocks the kernel
+	// lists as bad; DamagedKeys how many keys have their newest record
+	// there (Get returns ErrCorrupt for them until they are written anew).
+	BadBytes    int64
+	DamagedKeys int
 }
 
 // Stats returns a snapshot of the DB's figures, or the zero Stats after Close.
@@ -72,6 +86,12 @@ func (db *DB) Stats() Stats {
 		ReplayedBatches:   db.recovery.replayed,
 		DroppedBatches:    db.recovery.dropped,
 		DiscardedRecords:  db.recovery.discarded,
+		PersistenceDomain: db.media.PersistenceDomain,
+		UnsafeShutdown:    db.recovery.unsafeShutdown,
+		DamagedKeys:       db.damaged.len(),
+	}
+	for _, r := range db.media.Bad {
+		s.BadBytes += r.Len
 	}
 	if db.al != nil {
 		as := db.al.Stats()

@@ -104,6 +104,7 @@ func (db *DB) Put(key, value []byte) (err error) {
 	if old, had := db.idx.replace(key, h, off); had {
 		db.release(mem, old.off())
 	}
+	db.damaged.forget(key) // the new record outranks a damaged one
 	db.at(seam.PutPublished)
 	return nil
 }
@@ -123,7 +124,7 @@ func (db *DB) Delete(key []byte) (err error) {
 	mem := db.m.Bytes()
 	it, ok := db.idx.lookup(key, h)
 	if !ok {
-		return nil
+		return db.deleteDamaged(mem, key)
 	}
 	// First make every earlier lazy free durable, the key's older versions
 	// among them: otherwise a crash could keep this free and lose theirs,
@@ -152,6 +153,22 @@ func (db *DB) fence() error {
 	if err := db.p.Drain(); err != nil {
 		return db.fail(err)
 	}
+	return nil
+}
+
+// deleteDamaged deletes key when its newest record lies on a bad block: its
+// readable state word is zeroed and fenced, so that the next open does not
+// find it again. Deleting an absent key does nothing.
+func (db *DB) deleteDamaged(mem []byte, key []byte) error {
+	off, ok := db.damaged.lookup(key)
+	if !ok {
+		return nil
+	}
+	recovery.Free(db.p, mem[off:])
+	if err := db.fence(); err != nil {
+		return err
+	}
+	db.damaged.forget(key)
 	return nil
 }
 

@@ -31,9 +31,9 @@ type Report struct {
 // closed cleanly, what Recover would settle is listed in Unsettled instead. It returns an error wrapping
 // ErrCorrupt when the pool cannot be read at all (a memory fault among
 // them); inconsistencies go into Report.Problems, with their offsets.
-func Check(mem []byte, poolSize int64, workers int) (rep *Report, err error) {
+func Check(mem []byte, poolSize int64, sc Scan) (rep *Report, err error) {
 	err = Guard(mem, func() error {
-		rep, err = check(mem, poolSize, workers)
+		rep, err = check(mem, poolSize, sc)
 		return err
 	})
 	if err != nil {
@@ -43,7 +43,7 @@ func Check(mem []byte, poolSize int64, workers int) (rep *Report, err error) {
 }
 
 // check is Check's work, on the caller's goroutine, under its Guard.
-func check(mem []byte, poolSize int64, workers int) (*Report, error) {
+func check(mem []byte, poolSize int64, sc Scan) (*Report, error) {
 	sb, err := ReadSuperblock(mem)
 	if err != nil {
 		return nil, err
@@ -73,14 +73,17 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		*leftover = append(*leftover, fmt.Sprintf("batch log slot %d still holds committed batch %d", cm.Slot, cm.Seq))
 	}
 	rep.Chunks = int(poolSize / sb.ChunkSize)
-	parts, overlaps, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, workers, true)
+	for _, r := range sc.Bad {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: %d bytes on a bad block", r.Off, r.Len))
+	}
+	parts, overlaps, err := scanChunks(c, mem, sb.ChunkSize, rep.Chunks, sc, true)
 	if err != nil {
 		return nil, err
 	}
 	for _, o := range overlaps {
 		*leftover = append(*leftover, fmt.Sprintf("offset %d: record overlaps the extent of the record at offset %d, which has the higher sequence number (recovery frees the first)", o.Dropped, o.Kept))
 	}
-	all, err := mergeSorted(mem, parts, workers)
+	all, err := mergeSorted(mem, parts, sc.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +97,9 @@ func check(mem []byte, poolSize int64, workers int) (*Report, error) {
 		for k := range g {
 			e := &g[k]
 			rep.Bytes += e.Size()
+			if e.Damaged {
+				rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: record of key %q lies on a bad block", e.Off, e.Key(mem)))
+			}
 			if err := alloc.ValidExtent(sb.ChunkSize, HeapStart, poolSize, e.Off, e.Size()); err != nil {
 				// Never a crash leftover: no allocator places it so.
 				rep.Problems = append(rep.Problems, fmt.Sprintf("offset %d: record extent: %v", e.Off, err))

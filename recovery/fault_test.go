@@ -42,16 +42,16 @@ func TestScanFaultIsAnError(t *testing.T) {
 		key := fmt.Appendf(nil, "a-rather-long-key-%06d", i)
 		c.Write(p, mem[off:off+RecordSize(len(key), 900)], off, TagLive, uint64(i+1), 0, key, make([]byte, 900))
 	}
-	if res, err := Recover(mem, int64(len(mem)), &sb, nil, 2); err != nil || len(res.Live) < 200 {
+	if res, err := Recover(mem, int64(len(mem)), &sb, nil, Scan{Workers: 2}); err != nil || len(res.Live) < 200 {
 		t.Fatalf("before the truncation: %v, %v", res, err)
 	}
 	if err := os.Truncate(path, testChunk); err != nil {
 		t.Fatal(err)
 	}
 	for _, workers := range []int{1, 2, 4} {
-		_, err := Recover(mem, int64(len(mem)), &sb, nil, workers)
+		_, err := Recover(mem, int64(len(mem)), &sb, nil, Scan{Workers: workers})
 		checkFault(t, fmt.Sprintf("Recover with %d workers", workers), err)
-		_, err = Check(mem, int64(len(mem)), workers)
+		_, err = Check(mem, int64(len(mem)), Scan{Workers: workers})
 		checkFault(t, fmt.Sprintf("Check with %d workers", workers), err)
 	}
 }

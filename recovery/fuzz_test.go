@@ -81,14 +81,14 @@ func FuzzRecover(f *testing.F) {
 		if sb.ChunkSize != testChunk {
 			return // a different valid geometry: not this pool any more
 		}
-		if _, err := Recover(mem, int64(len(mem)), &sb, nil, 2); err != nil {
+		if _, err := Recover(mem, int64(len(mem)), &sb, nil, Scan{Workers: 2}); err != nil {
 			return
 		}
-		res, err := Recover(mem, int64(len(mem)), &sb, &memPersister{}, 2)
+		res, err := Recover(mem, int64(len(mem)), &sb, &memPersister{}, Scan{Workers: 2})
 		if err != nil {
 			return
 		}
-		rep, err := Check(mem, int64(len(mem)), 1)
+		rep, err := Check(mem, int64(len(mem)), Scan{Workers: 1})
 		if err != nil {
 			t.Fatalf("Check after Recover: %v", err)
 		}

@@ -139,27 +139,30 @@ func Free(p flush.Persister, rec []byte) {
 // before limit (the end of its chunk). ok is false for anything that is not
 // a valid record: free space, a torn or stale record, garbage.
 func (c *Codec) Decode(mem []byte, off, limit int64) (h Header, ok bool) {
+	if h, ok = c.plausible(mem, off, limit); !ok {
+		return h, false
+	}
+	end := off + HeaderSize + int64(h.KeyLen) + int64(h.ValLen)
+	if c.sum(off, mem[off+8:off+HeaderSize], mem[off+HeaderSize:end], nil)&checkMask != h.Check {
+		return h, false
+	}
+	return h, true
+}
+
+// plausible decodes the header at mem[off:] and reports whether its fields
+// could be a record's whose extent ends at or before limit: everything
+// Decode checks but the checksum (which needs the key and value readable).
+func (c *Codec) plausible(mem []byte, off, limit int64) (h Header, ok bool) {
 	if off < 0 || off+HeaderSize > limit || limit > int64(len(mem)) {
 		return h, false
 	}
 	h = header(mem, off)
-	if h.Tag != TagLive && h.Tag != TagPending {
-		return h, false
-	}
-	if h.KeyLen == 0 || h.KeyLen > MaxKeySize || h.ValLen > c.maxVal || h.Flags&^(FlagTombstone|FlagBatch) != 0 {
-		return h, false
-	}
-	if h.Flags&FlagTombstone != 0 && (h.ValLen != 0 || h.Flags&FlagBatch == 0) {
-		return h, false
-	}
-	if h.Tag == TagPending && h.Flags&FlagBatch == 0 {
-		return h, false
-	}
-	end := off + HeaderSize + int64(h.KeyLen) + int64(h.ValLen)
-	if off+h.Size() > limit {
-		return h, false
-	}
-	if c.sum(off, mem[off+8:off+HeaderSize], mem[off+HeaderSize:end], nil)&checkMask != h.Check {
+	switch {
+	case h.Tag != TagLive && h.Tag != TagPending,
+		h.KeyLen == 0 || h.KeyLen > MaxKeySize || h.ValLen > c.maxVal || h.Flags&^(FlagTombstone|FlagBatch) != 0,
+		h.Flags&FlagTombstone != 0 && (h.ValLen != 0 || h.Flags&FlagBatch == 0),
+		h.Tag == TagPending && h.Flags&FlagBatch == 0,
+		off+h.Size() > limit:
 		return h, false
 	}
 	return h, true

@@ -158,7 +158,7 @@ func TestRecoverRules(t *testing.T) {
 	put(TagPending, 11, FlagBatch, "c", "c11")            // uncommitted batch 11
 	put(TagLive, 4, 0, "d", "d4")
 	c.WriteCommit(p, mem, 5, 10, 2)
-	res, err := Recover(mem, int64(len(mem)), &sb, p, 2)
+	res, err := Recover(mem, int64(len(mem)), &sb, p, Scan{Workers: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,13 +178,13 @@ func TestRecoverRules(t *testing.T) {
 	if res.Floor != 12 || res.Replayed != 1 || res.Dropped != 1 {
 		t.Fatalf("floor %d replayed %d dropped %d", res.Floor, res.Replayed, res.Dropped)
 	}
-	rep, err := Check(mem, int64(len(mem)), 2)
+	rep, err := Check(mem, int64(len(mem)), Scan{Workers: 2})
 	if err != nil || len(rep.Problems) != 0 || rep.Keys != 2 {
 		t.Fatalf("Check after Recover: %+v, %v", rep, err)
 	}
 	// Read-only recovery of the same bytes changes nothing and agrees.
 	before := bytes.Clone(mem)
-	ro, err := Recover(mem, int64(len(mem)), &sb, nil, 1)
+	ro, err := Recover(mem, int64(len(mem)), &sb, nil, Scan{Workers: 1})
 	if err != nil || len(ro.Live) != 2 || !bytes.Equal(before, mem) {
 		t.Fatalf("read-only recover: %v, %d keys, bytes changed %v", err, len(ro.Live), !bytes.Equal(before, mem))
 	}
@@ -209,7 +209,7 @@ func TestOverlappingRecords(t *testing.T) {
 			seq = 20
 		}
 		c.Write(p, mem[small:small+RecordSize(5, 10)], small, TagLive, seq, 0, []byte("small"), []byte("0123456789"))
-		rep, err := Check(mem, int64(len(mem)), 1)
+		rep, err := Check(mem, int64(len(mem)), Scan{Workers: 1})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -231,10 +231,10 @@ func TestOverlappingRecords(t *testing.T) {
 		if err := csb.Write(clean, p); err != nil {
 			t.Fatal(err)
 		}
-		if rep, err := Check(clean, int64(len(clean)), 1); err != nil || len(rep.Problems) != 1 || !strings.HasPrefix(rep.Problems[0], want) {
+		if rep, err := Check(clean, int64(len(clean)), Scan{Workers: 1}); err != nil || len(rep.Problems) != 1 || !strings.HasPrefix(rep.Problems[0], want) {
 			t.Fatalf("slack newer %v, clean pool: Check reported %q, %v; want the problem %q", slackNewer, rep.Problems, err, want)
 		}
-		res, err := Recover(mem, int64(len(mem)), &sb, p, 2)
+		res, err := Recover(mem, int64(len(mem)), &sb, p, Scan{Workers: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -244,7 +244,7 @@ func TestOverlappingRecords(t *testing.T) {
 		if _, ok := c.Decode(mem, dropped, testChunk); ok {
 			t.Fatal("the dropped record still validates after Recover")
 		}
-		if rep, err := Check(mem, int64(len(mem)), 1); err != nil || len(rep.Problems) != 0 {
+		if rep, err := Check(mem, int64(len(mem)), Scan{Workers: 1}); err != nil || len(rep.Problems) != 0 {
 			t.Fatalf("after Recover: %v, %v", rep.Problems, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/daxkv/daxkv/alloc"
+	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/invariants"
 )
@@ -24,6 +26,10 @@ type Entry struct {
 	Flags  uint16
 	ValLen uint32
 	Tag    uint8
+	// Damaged: the record's header and key are readable but some of its
+	// bytes lie on a bad block (Scan.Bad), so its checksum could not be
+	// verified.
+	Damaged bool
 }
 
 // Prefix returns the two big-endian prefix words of key.
@@ -52,6 +58,7 @@ type Result struct {
 	Dropped   int              // batches found uncommitted, their records freed
 	Commits   []Commit         // valid log slots found (all cleared when writable)
 	Chunks    int              // chunks scanned
+	Damaged   []DamagedKey     // keys whose newest record meets a bad block (Scan.Bad), in key order
 }
 
 // Recover scans the heap of a pool of poolSize bytes, decides the winner of
@@ -61,8 +68,8 @@ type Result struct {
 // durable before it returns, in an order that is itself crash-safe: first the
 // committed pending records turn live and every loser is freed (drain), then
 // winning tombstones are freed and the log is cleared (drain).
-func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int) (*Result, error) {
-	return RecoverStream(mem, poolSize, sb, p, workers, nil)
+func Recover(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, sc Scan) (*Result, error) {
+	return RecoverStream(mem, poolSize, sb, p, sc, nil)
 }
 
 // liveBatch is how many winners RecoverStream hands over at a time.
@@ -75,9 +82,9 @@ const liveBatch = 4096
 // sizing. live runs on Recover's goroutine and must not retain a batch
 // after returning unless it copies it: batches are not reused, so keeping
 // them is fine.
-func RecoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int, live func(batch []Entry, total int)) (res *Result, err error) {
+func RecoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, sc Scan, live func(batch []Entry, total int)) (res *Result, err error) {
 	err = Guard(mem, func() error {
-		res, err = recoverStream(mem, poolSize, sb, p, workers, live)
+		res, err = recoverStream(mem, poolSize, sb, p, sc, live)
 		return err
 	})
 	if err != nil {
@@ -88,7 +95,7 @@ func RecoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 
 // recoverStream is RecoverStream's work, on the caller's goroutine, under
 // its guard.
-func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, workers int, live func(batch []Entry, total int)) (*Result, error) {
+func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister, sc Scan, live func(batch []Entry, total int)) (*Result, error) {
 	c := NewCodec(sb)
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
@@ -101,7 +108,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 		res.Floor = raise(res.Floor, cm.Seq)
 	}
 
-	entries, overlaps, err := scanChunks(c, mem, sb.ChunkSize, res.Chunks, workers, resolveOverlaps())
+	entries, overlaps, err := scanChunks(c, mem, sb.ChunkSize, res.Chunks, sc, resolveOverlaps())
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +125,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	for i := range entries {
 		res.Records += len(entries[i])
 	}
-	all, err := mergeSorted(mem, entries, workers)
+	all, err := mergeSorted(mem, entries, sc.Workers)
 	if err != nil {
 		return nil, err
 	}
@@ -126,6 +133,9 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	var b *alloc.Builder
 	if p != nil {
 		b = alloc.NewBuilder(sb.ChunkSize, HeapStart, poolSize)
+		for _, r := range sc.Bad {
+			b.Reserve(r.Off, r.Len) // never handed out
+		}
 	}
 	var tombs []int64
 	replayed := map[uint64]bool{}
@@ -149,6 +159,15 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 				}
 			}
 			switch {
+			case e.Damaged:
+				// On a bad block: left as it is, its extent never reused;
+				// a damaged winner makes the key unreadable.
+				if k == w && e.Flags&FlagTombstone == 0 {
+					res.Damaged = append(res.Damaged, DamagedKey{Key: bytes.Clone(e.Key(mem)), Off: e.Off})
+				}
+				if p != nil {
+					b.Reserve(e.Off, e.Size())
+				}
 			case k == w && e.Flags&FlagTombstone != 0:
 				tombs = append(tombs, e.Off)
 			case k == w:
@@ -240,7 +259,8 @@ type Overlap struct {
 // number descending; no two entries' extents overlap (see scanChunk), and
 // the records dropped to make it so come back in the overlaps. A memory
 // fault in any worker is returned as a CorruptError at its offset.
-func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int, resolve bool) ([][]Entry, []Overlap, error) {
+func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, resolve bool) ([][]Entry, []Overlap, error) {
+	workers := sc.Workers
 	workers = max(1, min(workers, chunks))
 	out := make([][]Entry, workers)
 	ovs := make([][]Overlap, workers)
@@ -253,9 +273,9 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int, reso
 			first.set(Guard(mem, func() error {
 				var es []Entry
 				for ch := w; ch < chunks; ch += workers {
-					es = scanChunk(c, mem, chunkSize, int64(ch), es, &ovs[w], resolve)
+					es = scanChunk(c, mem, chunkSize, int64(ch), sc.Bad, es, &ovs[w], resolve)
 				}
-				slices.SortFunc(es, func(a, b Entry) int { return compareEntries(mem, &a, &b) })
+				sortEntries(mem, es)
 				out[w] = es
 				return nil
 			}))
@@ -275,20 +295,40 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks, workers int, reso
 // entries kept never overlap: each starts at or after the end of the
 // extent of the one kept before it. (Only the mutation gate passes resolve
 // false.)
-func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, es []Entry, ov *[]Overlap, resolve bool) []Entry {
+//
+// The bad ranges are never read: the scan jumps over them. A record whose
+// header and key are readable but whose value meets a bad range is taken as
+// Damaged, unverified.
+func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad []daxmap.Range, es []Entry, ov *[]Overlap, resolve bool) []Entry {
 	start, limit := ch*chunkSize, (ch+1)*chunkSize
 	if ch == 0 {
 		start = HeapStart
 	}
 	first := len(es) // this chunk's entries are es[first:]
 	for off := start; off+HeaderSize <= limit; {
-		h, ok := c.Decode(mem, off, limit)
+		if r, hit := firstBad(bad, off, off+HeaderSize); hit {
+			off = max(off+RecordAlign, alignUp(r.End()))
+			continue
+		}
+		damaged := false
+		h, ok := c.plausible(mem, off, limit)
+		if ok {
+			if r, hit := firstBad(bad, off, off+h.Size()); hit {
+				if _, keyHit := firstBad(bad, off, off+HeaderSize+int64(h.KeyLen)); keyHit {
+					off = max(off+RecordAlign, alignUp(r.End()))
+					continue
+				}
+				damaged = true
+			} else {
+				h, ok = c.Decode(mem, off, limit)
+			}
+		}
 		if !ok {
 			off += RecordAlign
 			continue
 		}
 		p0, p1 := Prefix(Key(mem, off, &h))
-		e := Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag}
+		e := Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag, Damaged: damaged}
 		off += h.Size()
 		if n := len(es); resolve && n > first && es[n-1].Off+alloc.SizeOf(es[n-1].Size()) > e.Off {
 			prev := &es[n-1]
@@ -357,6 +397,11 @@ func compareKeys(mem []byte, a, b *Entry) int {
 }
 
 func sameKey(mem []byte, a, b *Entry) bool { return compareKeys(mem, a, b) == 0 }
+
+// sortEntries sorts es by key, then by sequence number descending.
+func sortEntries(mem []byte, es []Entry) {
+	slices.SortFunc(es, func(a, b Entry) int { return compareEntries(mem, &a, &b) })
+}
 
 // compareEntries orders by key, then by sequence number descending, then by
 // offset so that the order is total.

@@ -38,7 +38,9 @@ import (
 //	40 | chunk    u64   | chunk size in bytes
 //	48 | seqfloor u64   | above every sequence number ever handed out
 //	56 | prefmode u32   | preferred mode: 0 auto, 1 on, 2 off, 3 emulated (PrefMode)
-//	60 | zero    [60]B  |
+//	60 | zero     u32   |
+//	64 | shutdowns u64  | the DIMMs' unsafe-shutdown count at the last writable open, plus 1 (0: unknown)
+//	72 | zero    [48]B  |
 //	120| check    u64   | xxhash64 (seed 0) of bytes [0, 120)
 //	128+----------------+
 //
@@ -82,6 +84,11 @@ type Superblock struct {
 	ChunkSize  int64
 	SeqFloor   uint64
 	Preferred  PrefMode // the durability mode the pool prefers
+	// Shutdowns is the persistent memory's unsafe-shutdown count when the
+	// pool was last opened for writing, plus one; 0 when unknown (not on
+	// NVDIMMs that report one, or written by a release that did not
+	// record it: such readers ignore it, the bytes having been zero).
+	Shutdowns uint64
 }
 
 // Clean reports whether the pool was closed cleanly.
@@ -97,6 +104,7 @@ func (sb *Superblock) encode(b []byte) {
 	binary.LittleEndian.PutUint64(b[40:], uint64(sb.ChunkSize))
 	binary.LittleEndian.PutUint64(b[48:], sb.SeqFloor)
 	binary.LittleEndian.PutUint32(b[56:], uint32(sb.Preferred))
+	binary.LittleEndian.PutUint64(b[64:], sb.Shutdowns)
 	binary.LittleEndian.PutUint64(b[superCheckOff:], xxhash.Sum64(b[:superCheckOff]))
 }
 
@@ -120,6 +128,7 @@ func decodeSuperblock(b []byte, off int64) (Superblock, error) {
 	sb.ChunkSize = int64(binary.LittleEndian.Uint64(b[40:]))
 	sb.SeqFloor = binary.LittleEndian.Uint64(b[48:])
 	sb.Preferred = PrefMode(binary.LittleEndian.Uint32(b[56:]))
+	sb.Shutdowns = binary.LittleEndian.Uint64(b[64:])
 	if sb.Version != Version {
 		if sb.Version > Version {
 			return sb, ErrVersion

@@ -7,7 +7,10 @@
 // the store pays one nil check per named point when none is.
 package seam
 
-import "github.com/daxkv/daxkv/flush"
+import (
+	"github.com/daxkv/daxkv/daxmap"
+	"github.com/daxkv/daxkv/flush"
+)
 
 // Point names a place in the store's protocols where a hook may run: the
 // durability boundaries of the write path (the crash points), and the places
@@ -79,6 +82,15 @@ type Hooks struct {
 	// recover right (the floor is raised past every number found on the
 	// media); the crash suite writes some of its pools so.
 	LegacyFloor bool
+
+	// Media, when set, may change what the store believes about the memory
+	// under the pool (daxmap.Media, read from sysfs at Open): tests give a
+	// pool on tmpfs bad blocks, a persistence domain or an unsafe-shutdown
+	// count. Poison lists pool offsets whose pages are made to fault on
+	// access right after the mapping (daxmap.Map.Poison), as an unknown bad
+	// block would.
+	Media  func(m *daxmap.Media)
+	Poison []int64
 }
 
 // attach is installed by package kv: it stores h in the kv.Options o.

@@ -1,0 +1,99 @@
+package kv
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// What the kernel says about the persistent memory under a pool (daxmap's
+// Media, read from sysfs at Open) changes three things:
+//
+//   - Persistence domain. Where it is the CPU cache (eADR; CXL with global
+//     persistent flush), stores persist once in the cache: with MAP_SYNC the
+//     CPU path skips its cache-line flushes and keeps its fences.
+//   - Bad blocks. The ranges the kernel lists as bad (reading them raises
+//     SIGBUS) are never read by the scan and never handed out. A record
+//     whose header and key are readable but whose value lies on a bad block
+//     is damaged: when it is its key's newest, the key is unreadable (Get
+//     and View return ErrCorrupt with the record's offset) until it is
+//     written or deleted; Scan passes over it; Stats and Check count it.
+//     Repair saves everything else.
+//   - Unsafe shutdowns. The DIMMs' unsafe-shutdown count is recorded in the
+//     superblock at every writable open; when it has moved while the pool
+//     was open (not closed cleanly), the persistence domain itself may have
+//     lost data, so Open runs a full Check before it accepts a write and
+//     refuses the pool if the Check finds anything (Stats.UnsafeShutdown).
+
+// scan is how this DB's pool is scanned: its workers, and its bad ranges.
+func (db *DB) scan() recovery.Scan {
+	return recovery.Scan{Workers: db.opts.RecoveryWorkers, Bad: db.media.Bad}
+}
+
+// checkShutdowns runs, on a writable open of a pool that was open when its
+// DIMMs last shut down unsafely, a full Check before any write, and refuses
+// the pool when it finds a problem.
+func (db *DB) checkShutdowns(mem []byte, fresh bool) error {
+	prev, cur := db.sb.Shutdowns, db.media.UnsafeShutdowns
+	if db.readOnly || fresh || db.sb.Clean() || prev == 0 || cur < 0 || uint64(cur)+1 == prev {
+		return nil
+	}
+	db.recovery.unsafeShutdown = true
+	rep, err := recovery.Check(mem, db.m.Size(), db.scan())
+	if err != nil {
+		return err
+	}
+	// Recovery has settled what a crash leaves; anything now is loss.
+	if problems := append(rep.Problems, rep.Unsettled...); len(problems) > 0 {
+		return fmt.Errorf("the memory's unsafe-shutdown count moved from %d to %d while the pool was open, and a check found: %w",
+			prev-1, cur, &CheckError{Problems: problems})
+	}
+	return nil
+}
+
+// damagedKeys are the keys whose newest record lies on a bad block, with
+// that record's offset.
+type damagedKeys struct {
+	mu   sync.RWMutex     // protects keys
+	keys map[string]int64 // nil when there are none
+}
+
+func (d *damagedKeys) set(ks []recovery.DamagedKey) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(ks) == 0 {
+		d.keys = nil
+		return
+	}
+	d.keys = make(map[string]int64, len(ks))
+	for _, k := range ks {
+		d.keys[string(k.Key)] = k.Off
+	}
+}
+
+// lookup returns the offset of key's damaged record, if key is damaged.
+func (d *damagedKeys) lookup(key []byte) (int64, bool) {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	off, ok := d.keys[string(key)]
+	return off, ok
+}
+
+// forget drops key, written or deleted anew.
+func (d *damagedKeys) forget(key []byte) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.keys, string(key))
+}
+
+func (d *damagedKeys) len() int {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return len(d.keys)
+}
+
+// damagedError is what a read of a damaged key returns.
+func damagedError(off int64) error {
+	return &recovery.CorruptError{Off: off, Reason: "the key's newest record lies on a bad block"}
+}

@@ -1,0 +1,39 @@
+package recovery
+
+import (
+	"slices"
+
+	"github.com/daxkv/daxkv/daxmap"
+)
+
+// Scan says how to scan a pool: with how many goroutines, and which byte
+// ranges lie on bad blocks the kernel knows of (reading them raises
+// SIGBUS, so the scan never touches them).
+type Scan struct {
+	Workers int
+	Bad     []daxmap.Range // sorted, disjoint (daxmap.Media.Bad)
+}
+
+// DamagedKey is a key whose newest record lies, at least in part, on a bad
+// block: its header and key are readable, its value is not.
+type DamagedKey struct {
+	Key []byte
+	Off int64
+}
+
+// firstBad returns the first bad range that meets [lo, hi).
+func firstBad(bad []daxmap.Range, lo, hi int64) (daxmap.Range, bool) {
+	i, _ := slices.BinarySearchFunc(bad, lo, func(r daxmap.Range, lo int64) int {
+		if r.End() <= lo {
+			return -1
+		}
+		return 1
+	})
+	if i < len(bad) && bad[i].Off < hi {
+		return bad[i], true
+	}
+	return daxmap.Range{}, false
+}
+
+// alignUp rounds n up to a multiple of RecordAlign.
+func alignUp(n int64) int64 { return (n + RecordAlign - 1) &^ (RecordAlign - 1) }
