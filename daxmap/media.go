@@ -194,3 +194,24 @@ func MergeRanges(rs []Range) []Range {
 	}
 	return out
 }
+
+// DeviceOffset returns where byte off of the file at path lies on its block
+// device (from the file's extent map), for diagnostics and for tests that
+// mark a pool's blocks bad through sysfs.
+func DeviceOffset(path string, off int64) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	ext, err := fileExtents(int(f.Fd()))
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ext {
+		if off >= e.logical && off < e.logical+e.length {
+			return e.physical + off - e.logical, nil
+		}
+	}
+	return 0, fmt.Errorf("daxkv: byte %d of %s is not on its device (a hole; extents %v)", off, path, ext)
+}

@@ -263,6 +263,7 @@ func fileExtents(fd int) ([]extent, error) {
 		fsIocFiemap = 0xC020660B
 		batch       = 256
 		extentLast  = 1 // FIEMAP_EXTENT_LAST
+		fiemapSync  = 1 // FIEMAP_FLAG_SYNC: delayed allocations get their blocks first
 	)
 	type fiemapExtent struct {
 		Logical, Physical, Length uint64
@@ -278,7 +279,7 @@ func fileExtents(fd int) ([]extent, error) {
 	var out []extent
 	fm := new(fiemap)
 	for start := uint64(0); ; {
-		*fm = fiemap{Start: start, Length: ^uint64(0) - start, Count: batch}
+		*fm = fiemap{Start: start, Length: ^uint64(0) - start, Flags: fiemapSync, Count: batch}
 		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), fsIocFiemap, uintptr(unsafe.Pointer(fm))); e != 0 {
 			return nil, fmt.Errorf("fiemap: %w", e)
 		}

@@ -1,7 +1,7 @@
 #!/bin/sh
 # guest-init.sh - /init (PID 1) of the guest that run.sh boots; runs under busybox sh.
 #
-# Kernel command line: daxvm.phase=write|verify; daxvm.fsdax=B and daxvm.devdax=B,
+# Kernel command line: daxvm.phase=write|verify|cpucache; daxvm.fsdax=B and daxvm.devdax=B,
 # the sizes in bytes of the NVDIMM to make fsdax and of the one to make devdax;
 # for write daxvm.crashsecs=S and
 # daxvm.crashmode=on|emulated; for verify daxvm.acked=N (the highest key the crash
@@ -123,7 +123,7 @@ say "mounts: $(grep -E ' /tmp | /mnt/dax ' /proc/mounts | tr '\n' ';')"
 say "setup done uptime=$(now)"
 
 # ---------------------------------------------------------------- checks
-export DAXVM_GUEST=1 DAXVM_PHASE="$PHASE" DAXVM_DAXDIR=/mnt/dax DAXVM_TMPDIR=/tmp DAXVM_DEVDAX="$DAXDEV" DAXVM_ACKED="$ACKED" TMPDIR=/tmp
+export DAXVM_GUEST=1 DAXVM_PHASE="$PHASE" DAXVM_DAXDIR=/mnt/dax DAXVM_TMPDIR=/tmp DAXVM_DEVDAX="$DAXDEV" DAXVM_PMEM="$PMEM" DAXVM_ACKED="$ACKED" TMPDIR=/tmp
 
 gotest() { # gotest <test> <timeout>: runs one test of the guest test binary
 	/bin/guest.test -test.run "^$1\$" -test.v -test.count=1 -test.timeout="$2" </dev/null

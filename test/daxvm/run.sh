@@ -46,9 +46,12 @@ write  test  switch-mode-online     TestSwitchModeOnDAX
 write  test  auto-on-tmpfs          TestAutoOnTmpfs
 write  test  daxon-on-tmpfs-refused TestDAXOnTmpfs
 write  test  devdax-kv              TestDeviceDAX
+write  test  media-adr              TestMediaMemoryController
+write  test  badblocks              TestBadBlocks
 write  crash crash-acked-writes     TestCrashWriter
 verify test  crash-recover          TestCrashVerify
 verify test  devdax-reboot          TestDeviceDAXReboot
+cpucache test media-cpu-cache       TestMediaCPUCache
 "
 
 # Kernel modules the guest loads (dependencies are added from modules.dep). ext4 asks
@@ -298,13 +301,17 @@ build_guest() {
 
 # ---------------------------------------------------------------- boots
 boot() { # $1=phase, $2...=extra kernel parameters; the serial logs land in $W/boot-$1-*.log
-	local phase=$1 cpu=max rc=0 kernel=$KIT/vmlinux
+	local phase=$1 cpu=max rc=0 kernel=$KIT/vmlinux machine=pc,nvdimm=on,nvdimm-persistence=mem-ctrl
+	# QEMU declares the NVDIMMs' persistence domain in the NFIT: the memory
+	# controller (ADR) in the first boots, the CPU cache (like eADR) in the
+	# cpucache boot; the kernel reports it as persistence_domain.
+	[ "$phase" = cpucache ] && machine=pc,nvdimm=on,nvdimm-persistence=cpu
 	[ -f "$kernel" ] || kernel=$KIT/vmlinuz
 	shift
 	: >"$W/boot-$phase-console.log"; : >"$W/boot-$phase-acks.log"
 	[ "$ACCEL" = kvm ] && cpu=host # under TCG, -cpu max is what exposes CLWB/CLFLUSHOPT
 	timeout -k 5 "$BOOT_TIMEOUT" qemu-system-x86_64 -accel "$ACCEL" -cpu "$cpu" -smp 1 \
-		-machine pc,nvdimm=on -m 1G,slots=2,maxmem=3G \
+		-machine "$machine" -m 1G,slots=2,maxmem=3G \
 		-object "memory-backend-file,id=pm0,share=on,mem-path=$W/fsdax.img,size=${FSDAX_MIB}M" -device nvdimm,id=nv0,memdev=pm0 \
 		-object "memory-backend-file,id=pm1,share=on,mem-path=$W/devdax.img,size=${DEVDAX_MIB}M" -device nvdimm,id=nv1,memdev=pm1 \
 		-kernel "$kernel" -initrd "$W/initramfs.cpio" \
@@ -365,6 +372,10 @@ for name in $(awk '$1 == "write" { print $3 }' <<<"$CHECKS"); do fail "$name" "$
 boot verify "daxvm.acked=${ACKED:--1}"
 collect verify
 for name in $(awk '$1 == "verify" { print $3 }' <<<"$CHECKS"); do fail "$name" "$(boot_failed_reason verify)"; done
+
+boot cpucache
+collect cpucache
+for name in $(awk '$1 == "cpucache" { print $3 }' <<<"$CHECKS"); do fail "$name" "$(boot_failed_reason cpucache)"; done
 
 step "done"
 finish
