@@ -126,7 +126,9 @@ func (m *Map) open(o Options, created bool) error {
 // placed in the pool with the file's extent map.
 func (m *Map) readMedia(st fileStat) Media {
 	if st.charDevice {
-		return readMedia(sysRoot, filepath.Join(sysRoot, "dev", "char", fmt.Sprintf("%d:%d", st.major, st.minor)), nil)
+		md := readMedia(sysRoot, filepath.Join(sysRoot, "dev", "char", fmt.Sprintf("%d:%d", st.major, st.minor)), nil, true)
+		md.Bad = clipRanges(md.Bad, int64(len(m.region)))
+		return md
 	}
 	dev := filepath.Join(sysRoot, "dev", "block", fmt.Sprintf("%d:%d", st.fsMajor, st.fsMinor))
 	if regionOf(dev) == "" {
@@ -136,7 +138,7 @@ func (m *Map) readMedia(st fileStat) Media {
 	if err != nil {
 		ext = []extent{} // the bad blocks cannot be placed in the pool
 	}
-	return readMedia(sysRoot, dev, ext)
+	return readMedia(sysRoot, dev, ext, false)
 }
 
 // Media returns what the kernel reported at Open about the persistent

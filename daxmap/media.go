@@ -2,7 +2,9 @@ package daxmap
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -62,10 +64,10 @@ func regionOf(dev string) string {
 }
 
 // readMedia reads what sysfs (mounted at root) says about the region under
-// a block device (dev names /sys/dev/block/M:m) or a device-DAX character
-// device (/sys/dev/char/M:m). extents maps the device's byte offsets to the
-// pool's (nil for device DAX, whose offsets are the pool's).
-func readMedia(root, dev string, extents []extent) Media {
+// a block device (dev names /sys/dev/block/M:m; extents maps its byte
+// offsets to the pool's) or, with devDAX, a device-DAX character device
+// (/sys/dev/char/M:m, whose offsets are the pool's).
+func readMedia(root, dev string, extents []extent, devDAX bool) Media {
 	m := Media{UnsafeShutdowns: -1}
 	region := regionOf(dev)
 	if region == "" {
@@ -80,7 +82,7 @@ func readMedia(root, dev string, extents []extent) Media {
 	// device DAX has only its region's list, relative to the region.
 	bb := filepath.Join(dev, "badblocks")
 	var base int64
-	if extents == nil {
+	if devDAX {
 		bb = filepath.Join(region, "badblocks")
 		base = devDAXOffset(dev, region)
 	}
@@ -90,8 +92,8 @@ func readMedia(root, dev string, extents []extent) Media {
 	}
 	for _, r := range bad {
 		r.Off -= base
-		if extents == nil {
-			m.Bad = append(m.Bad, r)
+		if devDAX {
+			m.Bad = append(m.Bad, r) // ranges of other namespaces fall outside the pool: kept out below
 			continue
 		}
 		m.Bad = append(m.Bad, fileRanges(r, extents)...)
@@ -155,7 +157,7 @@ func readBadblocks(path string) ([]Range, error) {
 		}
 		s, err1 := strconv.ParseInt(fields[0], 10, 64)
 		n, err2 := strconv.ParseInt(fields[1], 10, 64)
-		if err1 != nil || err2 != nil || s < 0 || n <= 0 {
+		if err1 != nil || err2 != nil || s < 0 || n <= 0 || s > math.MaxInt64/512-n {
 			return nil, fmt.Errorf("sysfs %s: bad line %q", path, sc.Text())
 		}
 		out = append(out, Range{s * 512, n * 512})
@@ -183,7 +185,7 @@ func fileRanges(r Range, extents []extent) []Range {
 
 // MergeRanges sorts ranges and merges those that overlap or touch.
 func MergeRanges(rs []Range) []Range {
-	slices.SortFunc(rs, func(a, b Range) int { return int(a.Off - b.Off) })
+	slices.SortFunc(rs, func(a, b Range) int { return cmp.Compare(a.Off, b.Off) })
 	var out []Range
 	for _, r := range rs {
 		if n := len(out); n > 0 && r.Off <= out[n-1].End() {
@@ -214,4 +216,16 @@ func DeviceOffset(path string, off int64) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("daxkv: byte %d of %s is not on its device (a hole; extents %v)", off, path, ext)
+}
+
+// clipRanges keeps the parts of rs inside [0, n).
+func clipRanges(rs []Range, n int64) []Range {
+	var out []Range
+	for _, r := range rs {
+		lo, hi := max(r.Off, 0), min(r.End(), n)
+		if lo < hi {
+			out = append(out, Range{lo, hi - lo})
+		}
+	}
+	return out
 }

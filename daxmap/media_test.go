@@ -55,7 +55,7 @@ func TestReadMedia(t *testing.T) {
 	block, char := fakeMediaSysfs(t, root, "cpu_cache", [2]string{"3", "4"})
 	// The file's first MiB lies at device byte 8192 on, its second at 1 MiB.
 	ext := []extent{{logical: 0, physical: 8192, length: 1 << 20}, {logical: 1 << 20, physical: 4 << 20, length: 1 << 20}}
-	m := readMedia(root, block, ext)
+	m := readMedia(root, block, ext, false)
 	if m.Region != "region3" || m.PersistenceDomain != "cpu_cache" || !m.CPUCache() || m.UnsafeShutdowns != 7 {
 		t.Fatalf("block device: %+v", m)
 	}
@@ -64,7 +64,7 @@ func TestReadMedia(t *testing.T) {
 	if want := []Range{{0, 4096}, {43008, 2048}}; !slices.Equal(m.Bad, want) {
 		t.Fatalf("bad ranges %v, want %v", m.Bad, want)
 	}
-	d := readMedia(root, char, nil)
+	d := readMedia(root, char, nil, true)
 	// The region's bad sectors start 1 MiB into it, 512 KiB into the device.
 	if want := []Range{{512 << 10, 4096}}; d.Region != "region3" || !slices.Equal(d.Bad, want) {
 		t.Fatalf("device DAX: %+v, want bad %v", d, want)
@@ -74,11 +74,11 @@ func TestReadMedia(t *testing.T) {
 func TestReadMediaUnknowns(t *testing.T) {
 	root := t.TempDir()
 	block, _ := fakeMediaSysfs(t, root, "", [2]string{"3", ""})
-	m := readMedia(root, block, nil)
+	m := readMedia(root, block, nil, false)
 	if m.PersistenceDomain != "" || m.CPUCache() || m.UnsafeShutdowns != -1 {
 		t.Fatalf("a region without persistence_domain and a DIMM without a count: %+v", m)
 	}
-	if m := readMedia(root, filepath.Join(root, "dev/block/8:0"), nil); m.Region != "" || m.UnsafeShutdowns != -1 || m.Bad != nil {
+	if m := readMedia(root, filepath.Join(root, "dev/block/8:0"), nil, false); m.Region != "" || m.UnsafeShutdowns != -1 || m.Bad != nil {
 		t.Fatalf("a device outside any region: %+v", m)
 	}
 }

@@ -126,8 +126,8 @@ func (db *DB) Apply(b *Batch) (err error) {
 		if c.had {
 			recovery.Free(db.p, mem[c.old.off():])
 		}
-		if off, bad := db.damaged.lookup(c.key); bad && c.del {
-			recovery.Free(db.p, mem[off:]) // else it would win again at the next open
+		if off, bad := db.damaged.lookup(c.key); bad {
+			recovery.Free(db.p, mem[off:]) // else it could win again at a later open
 		}
 	}
 	db.atBatch(seam.BatchSettling, a)

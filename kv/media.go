@@ -3,6 +3,7 @@ package kv
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -55,6 +56,7 @@ func (db *DB) checkShutdowns(mem []byte, fresh bool) error {
 // damagedKeys are the keys whose newest record lies on a bad block, with
 // that record's offset.
 type damagedKeys struct {
+	n    atomic.Int64     // len(keys), read without mu: the read path's fast check
 	mu   sync.RWMutex     // protects keys
 	keys map[string]int64 // nil when there are none
 }
@@ -62,18 +64,21 @@ type damagedKeys struct {
 func (d *damagedKeys) set(ks []recovery.DamagedKey) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if len(ks) == 0 {
-		d.keys = nil
-		return
+	d.keys = nil
+	if len(ks) > 0 {
+		d.keys = make(map[string]int64, len(ks))
 	}
-	d.keys = make(map[string]int64, len(ks))
 	for _, k := range ks {
 		d.keys[string(k.Key)] = k.Off
 	}
+	d.n.Store(int64(len(d.keys)))
 }
 
 // lookup returns the offset of key's damaged record, if key is damaged.
 func (d *damagedKeys) lookup(key []byte) (int64, bool) {
+	if d.n.Load() == 0 {
+		return 0, false
+	}
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	off, ok := d.keys[string(key)]
@@ -85,13 +90,10 @@ func (d *damagedKeys) forget(key []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.keys, string(key))
+	d.n.Store(int64(len(d.keys)))
 }
 
-func (d *damagedKeys) len() int {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	return len(d.keys)
-}
+func (d *damagedKeys) len() int { return int(d.n.Load()) }
 
 // damagedError is what a read of a damaged key returns.
 func damagedError(off int64) error {

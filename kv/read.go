@@ -42,11 +42,14 @@ func (db *DB) View(key []byte, fn func(value []byte) error) (err error) {
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
 	db.at(seam.ReadLookup)
+	// A damaged key is looked up first: a writer makes it whole by
+	// publishing its new record, then forgetting the damage, so this order
+	// never sees neither.
+	if off, bad := db.damaged.lookup(key); bad {
+		return damagedError(off)
+	}
 	it, ok := db.idx.lookup(key, hashKey(key))
 	if !ok {
-		if off, bad := db.damaged.lookup(key); bad {
-			return damagedError(off)
-		}
 		return ErrNotFound
 	}
 	_, v, err := db.record(it)

@@ -104,7 +104,13 @@ func (db *DB) Put(key, value []byte) (err error) {
 	if old, had := db.idx.replace(key, h, off); had {
 		db.release(mem, old.off())
 	}
-	db.damaged.forget(key) // the new record outranks a damaged one
+	if doff, bad := db.damaged.lookup(key); bad {
+		// Freed like an older version (lazily: the new record outranks
+		// it meanwhile), so that a later Delete does not uncover it; its
+		// extent, on a bad block, is never reused.
+		recovery.Free(db.p, mem[doff:])
+		db.damaged.forget(key)
+	}
 	db.at(seam.PutPublished)
 	return nil
 }

@@ -160,13 +160,19 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 			}
 			switch {
 			case e.Damaged:
-				// On a bad block: left as it is, its extent never reused;
-				// a damaged winner makes the key unreadable.
+				// On a bad block: its extent (page-rounded, as the
+				// allocator handed it out) is never reused; a damaged
+				// winner makes the key unreadable, and, a replayed one,
+				// is settled live (its header is readable) so that it
+				// still wins when the log slot is gone.
 				if k == w && e.Flags&FlagTombstone == 0 {
 					res.Damaged = append(res.Damaged, DamagedKey{Key: bytes.Clone(e.Key(mem)), Off: e.Off})
 				}
 				if p != nil {
-					b.Reserve(e.Off, e.Size())
+					b.Reserve(e.Off, alloc.SizeOf(e.Size()))
+					if k == w && e.Tag == TagPending {
+						settle(p, mem[e.Off:])
+					}
 				}
 			case k == w && e.Flags&FlagTombstone != 0:
 				tombs = append(tombs, e.Off)
