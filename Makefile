@@ -48,7 +48,7 @@ crash-quick:
 	$(GO) run -tags mutants ./cmd/daxkv crashtest --tier quick --nest-every 16 --mutants --quiet
 
 crash:
-	$(GO) run -tags mutants ./cmd/daxkv crashtest --tier full --mutants
+	$(GO) run -tags mutants ./cmd/daxkv crashtest --tier full --nest-every 32 --mutants
 
 ## crash-gate-test: the mutation gate as a Go test (crash-quick runs the same
 ## gate through the CLI).

@@ -41,13 +41,13 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 }
 
 // ConcurrentTier returns the concurrent histories of a named tier: 60 for
-// "quick", 1,200 for "full" and "exhaustive", none for "gate".
+// "quick", 1,000 for "full" and "exhaustive", none for "gate".
 func ConcurrentTier(name string, seed uint64) ([]History, error) {
 	switch name {
 	case "quick":
 		return GeneratedHistories(seed, 60), nil
 	case "full", "exhaustive":
-		return GeneratedHistories(seed, 1200), nil
+		return GeneratedHistories(seed, 1000), nil
 	case "gate":
 		return nil, nil
 	}
