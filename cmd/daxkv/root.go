@@ -45,6 +45,7 @@ Commands that take a pool accept it as --pool PATH or as their first argument.`,
 		newScanCommand(g),
 		newStatsCommand(g),
 		newCheckCommand(g),
+		newRepairCommand(g),
 		newDemoCommand(g),
 		newCrashtestCommand(g),
 	)

@@ -28,6 +28,11 @@ type jsonStats struct {
 	ReplayedBatches  int     `json:"replayed_batches"`
 	DroppedBatches   int     `json:"dropped_batches"`
 	DiscardedRecords int     `json:"discarded_records"`
+	// PersistenceDomain is "" when the kernel does not say.
+	PersistenceDomain string `json:"persistence_domain"`
+	UnsafeShutdown    bool   `json:"unsafe_shutdown"`
+	BadBytes          int64  `json:"bad_bytes"`
+	DamagedKeys       int    `json:"damaged_keys"`
 }
 
 func toJSONStats(s kv.Stats) jsonStats {
@@ -38,6 +43,8 @@ func toJSONStats(s kv.Stats) jsonStats {
 		MaxValueSize: s.MaxValueSize, ChunkSize: s.ChunkSize,
 		Recovered: s.Recovered, RecoverySeconds: s.RecoveryTime.Seconds(),
 		ReplayedBatches: s.ReplayedBatches, DroppedBatches: s.DroppedBatches, DiscardedRecords: s.DiscardedRecords,
+		PersistenceDomain: s.PersistenceDomain, UnsafeShutdown: s.UnsafeShutdown,
+		BadBytes: s.BadBytes, DamagedKeys: s.DamagedKeys,
 	}
 }
 
@@ -68,6 +75,15 @@ func printStats(cmd *cobra.Command, g *globals, db *kv.DB) error {
 		fmt.Fprintf(w, "preference      not applied: %s\n", s.PreferenceIgnored)
 	}
 	fmt.Fprintf(w, "max value size  %d bytes\n", s.MaxValueSize)
+	domain := s.PersistenceDomain
+	if domain == "" {
+		domain = "not reported by the kernel"
+	}
+	fmt.Fprintf(w, "persistence     %s\n", domain)
+	if s.UnsafeShutdown || s.BadBytes > 0 || s.DamagedKeys > 0 {
+		fmt.Fprintf(w, "media           unsafe shutdown=%v, bad bytes=%d, damaged keys=%d\n",
+			s.UnsafeShutdown, s.BadBytes, s.DamagedKeys)
+	}
 	fmt.Fprintf(w, "last open       recovered=%v in %v, batches replayed=%d dropped=%d, records discarded=%d\n",
 		s.Recovered, s.RecoveryTime.Round(time.Microsecond), s.ReplayedBatches, s.DroppedBatches, s.DiscardedRecords)
 	return nil
