@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strconv"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/daxkv/daxkv/kv"
 )
@@ -21,7 +22,10 @@ func newRepairCommand(g *globals) *cobra.Command {
 		Long: `repair reads every record it can from a damaged pool - around blocks the
 kernel lists as bad and pages that fault - and writes the keys recovery would
 keep into a new pool at --out. The damaged pool is opened read-only and never
-written. It reports what it saved and what was lost.`,
+written. It reports what it saved and what was lost.
+
+The new pool is built beside --out under a temporary name and put in place
+only when the repair succeeded: a failed repair leaves --out as it was.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			src, _, err := g.poolArgs(args, 0)
@@ -31,12 +35,20 @@ written. It reports what it saved and what was lost.`,
 			if out == "" {
 				return fmt.Errorf("%w: name the new pool with --out", errUsage)
 			}
-			if err := clearOut(src, out, force); err != nil {
-				return err
-			}
-			rep, err := kv.Repair(src, out, nil)
+			mode, err := kv.ParseDAXMode(g.mode)
 			if err != nil {
 				return err
+			}
+			if err := checkRepairPaths(src, out, force); err != nil {
+				return err
+			}
+			tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.repair-%d", filepath.Base(out), os.Getpid()))
+			rep, err := kv.Repair(src, tmp, &kv.Options{DAX: mode})
+			if err != nil {
+				return err
+			}
+			if err := placeOut(tmp, out, force); err != nil {
+				return errors.Join(err, os.Remove(tmp))
 			}
 			return printRepair(cmd, g, out, rep)
 		},
@@ -46,27 +58,69 @@ written. It reports what it saved and what was lost.`,
 	return cmd
 }
 
-// clearOut makes way for the new pool at out: an existing file there is
-// refused without force, and never removed when it is the damaged pool
-// itself. A symbolic link at out is removed, not followed.
-func clearOut(src, out string, force bool) error {
-	fo, err := os.Lstat(out)
+// checkRepairPaths refuses a source that is not a pool file (a FIFO would
+// block the read), and an --out that is the damaged pool itself (by any
+// name, through any link), that is not a file or a link, that exists
+// without force, or that a live handle holds open.
+func checkRepairPaths(src, out string, force bool) error {
+	si, err := os.Stat(src)
+	if err != nil {
+		return fmt.Errorf("daxkv: repair %s: %w", src, err)
+	}
+	if !si.Mode().IsRegular() && si.Mode().Type() != fs.ModeDevice|fs.ModeCharDevice {
+		return fmt.Errorf("%w: %s is not a pool file (%v)", errUsage, src, si.Mode().Type())
+	}
+	lo, err := os.Lstat(out)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
+	if oi, err := os.Stat(out); err == nil && os.SameFile(si, oi) {
+		return fmt.Errorf("%w: --out %s is the damaged pool itself", errUsage, out)
+	}
+	if !lo.Mode().IsRegular() && lo.Mode().Type() != fs.ModeSymlink {
+		return fmt.Errorf("%w: --out %s is not a file (%v)", errUsage, out, lo.Mode().Type())
+	}
 	if !force {
 		return fmt.Errorf("%w: %s exists; pass --force to replace it", errUsage, out)
 	}
-	if fi, err := os.Stat(src); err == nil && os.SameFile(fi, fo) {
-		return fmt.Errorf("%w: --out %s is the damaged pool itself", errUsage, out)
+	if lo.Mode().IsRegular() {
+		return notHeld(out)
 	}
-	if fo.IsDir() {
-		return fmt.Errorf("%w: --out %s is a directory", errUsage, out)
+	return nil
+}
+
+// notHeld reports an error wrapping kv.ErrLocked when a handle holds the
+// pool file at path open (its flock): replacing it would pull the name
+// from under a live writer.
+func notHeld(path string) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return err
 	}
-	return os.Remove(out)
+	defer f.Close()
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("%w: %s is open in another handle; not replacing it", kv.ErrLocked, path)
+		}
+		return fmt.Errorf("daxkv: lock %s: %w", path, err)
+	}
+	return nil
+}
+
+// placeOut moves the repaired pool from tmp to out: with force a rename
+// (which replaces a link at out rather than following it); without, a link
+// that fails if out appeared meanwhile.
+func placeOut(tmp, out string, force bool) error {
+	if force {
+		return os.Rename(tmp, out)
+	}
+	if err := os.Link(tmp, out); err != nil {
+		return err
+	}
+	return os.Remove(tmp)
 }
 
 func printRepair(cmd *cobra.Command, g *globals, out string, rep *kv.RepairReport) error {
@@ -80,18 +134,20 @@ func printRepair(cmd *cobra.Command, g *globals, out string, rep *kv.RepairRepor
 			Len int64 `json:"len"`
 		}
 		v := struct {
-			Out      string      `json:"out"`
-			Keys     int         `json:"keys"`
-			Bytes    int64       `json:"bytes"`
-			Bad      []jsonRange `json:"bad"`
-			BadBytes int64       `json:"bad_bytes"`
-			Damaged  []string    `json:"damaged_keys"`
-		}{Out: out, Keys: rep.Keys, Bytes: rep.Bytes, Bad: []jsonRange{}, BadBytes: badBytes, Damaged: []string{}}
+			Out         string      `json:"out"`
+			Keys        int         `json:"keys"`
+			Bytes       int64       `json:"bytes"`
+			Bad         []jsonRange `json:"bad"`
+			BadBytes    int64       `json:"bad_bytes"`
+			DamagedKeys int         `json:"damaged_keys"`
+			Damaged     []jsonPair  `json:"damaged"`
+		}{Out: out, Keys: rep.Keys, Bytes: rep.Bytes, Bad: []jsonRange{}, BadBytes: badBytes,
+			DamagedKeys: len(rep.Damaged), Damaged: []jsonPair{}}
 		for _, r := range rep.Bad {
 			v.Bad = append(v.Bad, jsonRange{r.Off, r.Len})
 		}
 		for _, k := range rep.Damaged {
-			v.Damaged = append(v.Damaged, strconv.Quote(string(k)))
+			v.Damaged = append(v.Damaged, makePair(k, nil))
 		}
 		return writeJSON(cmd.OutOrStdout(), v)
 	}

@@ -5,10 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/daxkv/daxkv/kv"
 )
 
 // TestRepairSalvagesAroundACorruptRecord: one record's value is garbled on
@@ -87,21 +92,88 @@ func TestRepairSalvagesAroundACorruptRecord(t *testing.T) {
 	if err := os.Symlink(pool, link); err != nil {
 		t.Fatal(err)
 	}
-	// A link at --out is replaced, never followed: the pool it named is
-	// untouched.
-	if _, err := run(t, "repair", pool, "--out", link, "--force"); err != nil {
-		t.Errorf("repair --out a link --force: %v", err)
+	if _, err := run(t, "repair", pool, "--out", link, "--force"); !errors.Is(err, errUsage) {
+		t.Errorf("repair --out a link to the damaged pool: %v, want a usage error", err)
 	}
-	if fi, err := os.Lstat(link); err != nil || !fi.Mode().IsRegular() {
-		t.Errorf("--out %s after repair: %v, %v; want a new regular file", link, fi, err)
+	if _, err := run(t, "repair", link, "--out", link, "--force"); !errors.Is(err, errUsage) {
+		t.Errorf("repair through a link onto the same link: %v, want a usage error", err)
 	}
-	if after, err := os.ReadFile(pool); err != nil || !bytes.Equal(after, img) {
-		t.Errorf("repair through a link at --out wrote to the damaged pool (%v)", err)
+	if fi, err := os.Lstat(link); err != nil || fi.Mode().Type() != os.ModeSymlink {
+		t.Errorf("the link after a refused repair: %v, %v", fi, err)
 	}
 	if s, err := run(t, "repair", pool, "--out", out, "--force"); err != nil || !strings.HasPrefix(s, "saved 39 keys") {
 		t.Errorf("repair --force: %q, %v", s, err)
 	}
 	if _, err := run(t, "repair", pool); !errors.Is(err, errUsage) {
 		t.Errorf("repair without --out: %v, want a usage error", err)
+	}
+	if _, err := run(t, "--mode", "bogus", "repair", pool, "--out", filepath.Join(dir, "m.pool")); err == nil {
+		t.Error("repair accepts --mode bogus")
+	}
+
+	// A failed repair leaves --out as it was, --force or not.
+	before, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "repair", filepath.Join(dir, "typo.pool"), "--out", out, "--force"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("repair of a missing pool: %v, want ErrNotExist", err)
+	}
+	empty := filepath.Join(dir, "empty.pool")
+	if err := os.WriteFile(empty, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "repair", empty, "--out", out, "--force"); err == nil {
+		t.Error("repair of an empty file succeeded")
+	}
+	if after, err := os.ReadFile(out); err != nil || !bytes.Equal(after, before) {
+		t.Errorf("a failed repair --force changed --out (%v)", err)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, ".*repair*"))
+	if len(left) > 0 {
+		t.Errorf("a failed repair left %v behind", left)
+	}
+
+	// A pool another handle holds open is not replaced.
+	db, err := kv.Open(out, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, "repair", pool, "--out", out, "--force")
+	db.Close()
+	if !errors.Is(err, kv.ErrLocked) {
+		t.Errorf("repair --force onto an open pool: %v, want ErrLocked", err)
+	}
+
+	// A FIFO is not read as a pool (the read would block).
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "repair", fifo, "--out", filepath.Join(dir, "f.pool")); !errors.Is(err, errUsage) {
+		t.Errorf("repair of a FIFO: %v, want a usage error", err)
+	}
+}
+
+// TestRepairJSONNamesDamagedKeys: damaged keys print as the other commands
+// print keys: a string when UTF-8, else base64, never Go-quoted.
+func TestRepairJSONNamesDamagedKeys(t *testing.T) {
+	g := &globals{json: true}
+	cmd := newRepairCommand(g)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	rep := &kv.RepairReport{Keys: 1, Damaged: [][]byte{[]byte("k17"), {0xff, 0x00}}}
+	if err := printRepair(cmd, g, "n.pool", rep); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		DamagedKeys int        `json:"damaged_keys"`
+		Damaged     []jsonPair `json:"damaged"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &v); err != nil {
+		t.Fatalf("%q: %v", out.String(), err)
+	}
+	if v.DamagedKeys != 2 || len(v.Damaged) != 2 || v.Damaged[0].Key != "k17" || v.Damaged[1].KeyBase64 != "/wA=" {
+		t.Errorf("repair --json printed %s", out.String())
 	}
 }
