@@ -210,13 +210,7 @@ func runHistory(pool string, h History, p flush.SimPath, seed uint64, unordered 
 		rngMu.Lock()
 		takes := [][]int64{nil, dirty}
 		for k := 0; k < 2; k++ {
-			var t []int64
-			for _, u := range dirty {
-				if rng.IntN(2) == 0 {
-					t = append(t, u)
-				}
-			}
-			takes = append(takes, t)
+			takes = append(takes, randomSubset(rng, dirty))
 		}
 		var imgs [][]byte
 		for _, t := range takes {

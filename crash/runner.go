@@ -354,15 +354,7 @@ func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowe
 	dirty := sim.Dirty()
 	var takes [][]int64
 	if len(dirty) <= r.cfg.Subsets {
-		for mask := 0; mask < 1<<len(dirty); mask++ {
-			var t []int64
-			for i, u := range dirty {
-				if mask&(1<<i) != 0 {
-					t = append(t, u)
-				}
-			}
-			takes = append(takes, t)
-		}
+		takes = allSubsets(dirty)
 	} else {
 		takes = append(takes, nil, dirty)
 		for _, u := range dirty {
@@ -377,13 +369,7 @@ func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowe
 			}
 		}
 		for k := 0; k < r.cfg.Random; k++ {
-			var t []int64
-			for _, u := range dirty {
-				if rng.IntN(2) == 0 {
-					t = append(t, u)
-				}
-			}
-			takes = append(takes, t)
+			takes = append(takes, randomSubset(rng, dirty))
 		}
 	}
 	r.mu.Lock()
@@ -589,15 +575,7 @@ func nestedImages(sim *flush.Sim, rng *rand.Rand) [][]byte {
 	dirty := sim.Dirty()
 	var takes [][]int64
 	if len(dirty) <= 4 {
-		for mask := 0; mask < 1<<len(dirty); mask++ {
-			var t []int64
-			for i, u := range dirty {
-				if mask&(1<<i) != 0 {
-					t = append(t, u)
-				}
-			}
-			takes = append(takes, t)
-		}
+		takes = allSubsets(dirty)
 	} else {
 		takes = append(takes, nil, dirty)
 		for i, u := range dirty {
@@ -607,13 +585,7 @@ func nestedImages(sim *flush.Sim, rng *rand.Rand) [][]byte {
 			takes = append(takes, []int64{u})
 		}
 		for k := 0; k < 4; k++ {
-			var t []int64
-			for _, u := range dirty {
-				if rng.IntN(2) == 0 {
-					t = append(t, u)
-				}
-			}
-			takes = append(takes, t)
+			takes = append(takes, randomSubset(rng, dirty))
 		}
 	}
 	out := make([][]byte, 0, len(takes))
@@ -815,4 +787,30 @@ type noFence struct{ *flush.Sim }
 func (n noFence) Drain() error {
 	n.OnDrain(n.Sim)
 	return nil
+}
+
+// allSubsets returns every subset of the units, the empty one first.
+func allSubsets(units []int64) [][]int64 {
+	out := make([][]int64, 0, 1<<len(units))
+	for mask := 0; mask < 1<<len(units); mask++ {
+		var t []int64
+		for i, u := range units {
+			if mask&(1<<i) != 0 {
+				t = append(t, u)
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+// randomSubset returns each of the units with probability one half.
+func randomSubset(rng *rand.Rand, units []int64) []int64 {
+	var t []int64
+	for _, u := range units {
+		if rng.IntN(2) == 0 {
+			t = append(t, u)
+		}
+	}
+	return t
 }
