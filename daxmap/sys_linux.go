@@ -298,3 +298,16 @@ func fileExtents(fd int) ([]extent, error) {
 
 // protectNone makes b inaccessible: any access faults.
 func protectNone(b []byte) error { return unix.Mprotect(b, unix.PROT_NONE) }
+
+// probeSync maps the first n bytes of fd read-only with MAP_SYNC and
+// unmaps them again: nil when the kernel grants it.
+func probeSync(fd int, n int) error {
+	b, err := unix.Mmap(fd, 0, n, unix.PROT_READ, unix.MAP_SHARED_VALIDATE|unix.MAP_SYNC)
+	if err != nil {
+		if isSyncRefused(err) {
+			return fmt.Errorf("%w: mmap MAP_SHARED_VALIDATE|MAP_SYNC: %w", ErrDAXUnsupported, err)
+		}
+		return fmt.Errorf("mmap: %w", err)
+	}
+	return unix.Munmap(b)
+}

@@ -22,6 +22,8 @@ type fileStat struct {
 	charDevice bool
 	major      uint32
 	minor      uint32
+	fsMajor    uint32
+	fsMinor    uint32
 }
 
 func openFile(path string, readOnly bool, perm os.FileMode) (int, bool, error) {
@@ -48,3 +50,5 @@ func mapShared(fd int, off int64, at unsafe.Pointer, n uintptr, readOnly, mapSyn
 func dirtyBytes(fd int) (int64, error)     { return 0, errOS }
 func fileExtents(fd int) ([]extent, error) { return nil, errOS }
 func protectNone(b []byte) error           { return errOS }
+
+func probeSync(fd int, n int) error { return errOS }

@@ -46,6 +46,7 @@ Commands that take a pool accept it as --pool PATH or as their first argument.`,
 		newStatsCommand(g),
 		newCheckCommand(g),
 		newRepairCommand(g),
+		newInfoCommand(g),
 		newDemoCommand(g),
 		newCrashtestCommand(g),
 	)

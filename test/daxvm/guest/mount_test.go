@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/kv"
 )
 
@@ -81,8 +82,12 @@ func TestDAXOnMount(t *testing.T) {
 	infof(t, "reopen: %d keys, pool %d bytes", st.Keys, st.PoolSize)
 }
 
-// TestAutoPicksDAX: DAXAuto on the DAX mount takes the MAP_SYNC path.
+// TestAutoPicksDAX: DAXAuto on the DAX mount takes the MAP_SYNC path, and
+// the probe `daxkv info` uses says the mount grants MAP_SYNC.
 func TestAutoPicksDAX(t *testing.T) {
+	if err := daxmap.ProbeSync(guestEnv(t, "DAXVM_DAXDIR")); err != nil {
+		t.Errorf("ProbeSync on the DAX mount: %v, want MAP_SYNC granted", err)
+	}
 	path := freshPath(t, guestEnv(t, "DAXVM_DAXDIR"), "auto.pool")
 	db := openDB(t, path, smallOptions(kv.DAXAuto))
 	st := db.Stats()
@@ -93,8 +98,12 @@ func TestAutoPicksDAX(t *testing.T) {
 	m.check(t, db, nil)
 }
 
-// TestAutoOnTmpfs: DAXAuto on tmpfs, where MAP_SYNC fails, takes the page-cache path.
+// TestAutoOnTmpfs: DAXAuto on tmpfs, where MAP_SYNC fails (as the probe
+// says), takes the page-cache path.
 func TestAutoOnTmpfs(t *testing.T) {
+	if err := daxmap.ProbeSync(guestEnv(t, "DAXVM_TMPDIR")); !errors.Is(err, daxmap.ErrDAXUnsupported) {
+		t.Errorf("ProbeSync on tmpfs: %v, want ErrDAXUnsupported", err)
+	}
 	path := freshPath(t, guestEnv(t, "DAXVM_TMPDIR"), "auto.pool")
 	db := openDB(t, path, smallOptions(kv.DAXAuto))
 	st := db.Stats()

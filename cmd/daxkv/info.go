@@ -1,0 +1,156 @@
+package main
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+
+	"github.com/spf13/cobra"
+
+	"github.com/daxkv/daxkv/daxmap"
+	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/kv"
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// jsonInfo is what info prints with --json; the path's fields are empty
+// without a path, and the pool's when the path is not a pool.
+type jsonInfo struct {
+	Arch              string      `json:"arch"`
+	FlushMethods      []string    `json:"flush_methods"` // what this CPU can execute
+	FlushMethod       string      `json:"flush_method"`  // what daxkv would use
+	Path              string      `json:"path,omitempty"`
+	MapSync           *bool       `json:"map_sync,omitempty"`
+	MapSyncWhyNot     string      `json:"map_sync_why_not,omitempty"`
+	PersistenceDomain string      `json:"persistence_domain,omitempty"`
+	Pool              *jsonHeader `json:"pool,omitempty"`
+	PoolError         string      `json:"pool_error,omitempty"`
+}
+
+type jsonHeader struct {
+	Version       uint32 `json:"version"`
+	UUID          string `json:"uuid"`
+	ChunkSize     int64  `json:"chunk_size"`
+	FileSize      int64  `json:"file_size"`
+	Generation    uint64 `json:"generation"`
+	Clean         bool   `json:"clean_shutdown"`
+	PreferredMode string `json:"preferred_mode"`
+	SeqFloor      uint64 `json:"seq_floor"`
+}
+
+func newInfoCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "info [PATH]",
+		Short: "Print the CPU's flush instructions and, for a path, MAP_SYNC, the persistence domain and the pool's header",
+		Long: `info prints the flush instructions this CPU can execute and the one daxkv
+uses; for PATH (a pool, or a directory where pools would live) whether its
+filesystem grants MAP_SYNC and why not, and the persistence domain the kernel
+reports; and for a pool its header. The pool is read, never opened for
+writing.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			path := g.pool
+			if len(args) == 1 {
+				if path != "" {
+					return fmt.Errorf("%w: name the path once, with --pool or as the argument", errUsage)
+				}
+				path = args[0]
+			}
+			in, err := gatherInfo(path)
+			if err != nil {
+				return err
+			}
+			if g.json {
+				return writeJSON(cmd.OutOrStdout(), in)
+			}
+			printInfo(cmd, in)
+			return nil
+		},
+	}
+}
+
+func gatherInfo(path string) (*jsonInfo, error) {
+	in := &jsonInfo{Arch: runtime.GOARCH, FlushMethods: []string{}, FlushMethod: flush.Detect().String()}
+	for m := flush.MethodNone + 1; m <= flush.MethodDCCVAP; m++ {
+		if flush.Available(m) {
+			in.FlushMethods = append(in.FlushMethods, m.String())
+		}
+	}
+	if path == "" {
+		return in, nil
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("daxkv: info %s: %w", path, err)
+	}
+	in.Path = path
+	granted := false
+	switch err := daxmap.ProbeSync(path); {
+	case err == nil:
+		granted = true
+	case errors.Is(err, daxmap.ErrDAXUnsupported):
+		in.MapSyncWhyNot = "the filesystem refuses it (" + trimPrefix(err.Error()) + "): not a DAX mount"
+	default:
+		in.MapSyncWhyNot = "not probed: " + trimPrefix(err.Error())
+	}
+	in.MapSync = &granted
+	if fi.IsDir() || !fi.Mode().IsRegular() {
+		return in, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		in.PoolError = trimPrefix(err.Error())
+		return in, nil
+	}
+	sb, err := recovery.PeekSuperblock(f)
+	f.Close()
+	if err != nil {
+		in.PoolError = trimPrefix(err.Error())
+		return in, nil
+	}
+	// The preferred mode's name needs the open below; until then its value.
+	in.Pool = &jsonHeader{
+		Version: sb.Version, UUID: hex.EncodeToString(sb.UUID[:]), ChunkSize: sb.ChunkSize, FileSize: fi.Size(),
+		Generation: sb.Generation, Clean: sb.Clean(), PreferredMode: fmt.Sprintf("value %d", sb.Preferred), SeqFloor: sb.SeqFloor,
+	}
+	// The persistence domain is read with the mapping: a read-only open,
+	// which a writer's lock refuses.
+	db, err := kv.Open(path, &kv.Options{ReadOnly: true})
+	if err != nil {
+		in.PoolError = trimPrefix(err.Error())
+		return in, nil
+	}
+	s := db.Stats()
+	in.PersistenceDomain, in.Pool.PreferredMode = s.PersistenceDomain, s.PreferredMode.String()
+	if err := db.Close(); err != nil {
+		in.PoolError = trimPrefix(err.Error())
+	}
+	return in, nil
+}
+
+func printInfo(cmd *cobra.Command, in *jsonInfo) {
+	w := cmd.OutOrStdout()
+	fmt.Fprintf(w, "cpu             %s, flush instructions %v, daxkv uses %s\n", in.Arch, in.FlushMethods, in.FlushMethod)
+	if in.Path == "" {
+		return
+	}
+	if *in.MapSync {
+		fmt.Fprintf(w, "map_sync        granted at %s\n", in.Path)
+	} else {
+		fmt.Fprintf(w, "map_sync        not granted at %s: %s\n", in.Path, in.MapSyncWhyNot)
+	}
+	domain := in.PersistenceDomain
+	if domain == "" {
+		domain = "not reported by the kernel"
+	}
+	fmt.Fprintf(w, "persistence     %s\n", domain)
+	if h := in.Pool; h != nil {
+		fmt.Fprintf(w, "pool            format %d, uuid %s, chunks of %d, file of %d bytes\n", h.Version, h.UUID, h.ChunkSize, h.FileSize)
+		fmt.Fprintf(w, "header          generation %d, clean shutdown %v, preferred mode %s, sequence floor %d\n", h.Generation, h.Clean, h.PreferredMode, h.SeqFloor)
+	}
+	if in.PoolError != "" {
+		fmt.Fprintf(w, "pool error      %s\n", in.PoolError)
+	}
+}
