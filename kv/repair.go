@@ -67,7 +67,8 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 	o.hooks = nil // the new pool is an ordinary one
 	out, err := Open(dst, &o)
 	if err != nil {
-		return nil, err
+		// dst did not exist before: what the failed Open left is ours.
+		return nil, errors.Join(err, removeIfPresent(dst))
 	}
 	b := out.NewBatch()
 	flush := func() error {
@@ -92,4 +93,12 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 		return nil, errors.Join(fmt.Errorf("daxkv: repair %s into %s: %w", src, dst, err), os.Remove(dst))
 	}
 	return &RepairReport{Keys: res.Keys, Bytes: res.Bytes, Bad: res.Bad, Damaged: res.Damaged}, nil
+}
+
+// removeIfPresent removes path; that it is already gone is no error.
+func removeIfPresent(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }

@@ -22,7 +22,8 @@ type jsonInfo struct {
 	FlushMethods      []string    `json:"flush_methods"` // what this CPU can execute
 	FlushMethod       string      `json:"flush_method"`  // what daxkv would use
 	Path              string      `json:"path,omitempty"`
-	MapSync           *bool       `json:"map_sync,omitempty"`
+	MapSync           *bool       `json:"map_sync,omitempty"` // absent when not probed
+	DomainRead        bool        `json:"-"`
 	MapSyncWhyNot     string      `json:"map_sync_why_not,omitempty"`
 	PersistenceDomain string      `json:"persistence_domain,omitempty"`
 	Pool              *jsonHeader `json:"pool,omitempty"`
@@ -58,6 +59,9 @@ writing.`,
 				}
 				path = args[0]
 			}
+			if len(args) == 1 && path == "" {
+				return fmt.Errorf("%w: the path is empty", errUsage)
+			}
 			in, err := gatherInfo(path)
 			if err != nil {
 				return err
@@ -86,16 +90,15 @@ func gatherInfo(path string) (*jsonInfo, error) {
 		return nil, fmt.Errorf("daxkv: info %s: %w", path, err)
 	}
 	in.Path = path
-	granted := false
 	switch err := daxmap.ProbeSync(path); {
 	case err == nil:
-		granted = true
+		in.MapSync = new(true)
 	case errors.Is(err, daxmap.ErrDAXUnsupported):
-		in.MapSyncWhyNot = "the filesystem refuses it (" + trimPrefix(err.Error()) + "): not a DAX mount"
+		in.MapSync = new(false)
+		in.MapSyncWhyNot = "the kernel refuses it here: " + trimPrefix(err.Error())
 	default:
 		in.MapSyncWhyNot = "not probed: " + trimPrefix(err.Error())
 	}
-	in.MapSync = &granted
 	if fi.IsDir() || !fi.Mode().IsRegular() {
 		return in, nil
 	}
@@ -110,10 +113,9 @@ func gatherInfo(path string) (*jsonInfo, error) {
 		in.PoolError = trimPrefix(err.Error())
 		return in, nil
 	}
-	// The preferred mode's name needs the open below; until then its value.
 	in.Pool = &jsonHeader{
 		Version: sb.Version, UUID: hex.EncodeToString(sb.UUID[:]), ChunkSize: sb.ChunkSize, FileSize: fi.Size(),
-		Generation: sb.Generation, Clean: sb.Clean(), PreferredMode: fmt.Sprintf("value %d", sb.Preferred), SeqFloor: sb.SeqFloor,
+		Generation: sb.Generation, Clean: sb.Clean(), PreferredMode: prefName(sb.Preferred), SeqFloor: sb.SeqFloor,
 	}
 	// The persistence domain is read with the mapping: a read-only open,
 	// which a writer's lock refuses.
@@ -122,8 +124,7 @@ func gatherInfo(path string) (*jsonInfo, error) {
 		in.PoolError = trimPrefix(err.Error())
 		return in, nil
 	}
-	s := db.Stats()
-	in.PersistenceDomain, in.Pool.PreferredMode = s.PersistenceDomain, s.PreferredMode.String()
+	in.PersistenceDomain, in.DomainRead = db.Stats().PersistenceDomain, true
 	if err := db.Close(); err != nil {
 		in.PoolError = trimPrefix(err.Error())
 	}
@@ -136,16 +137,21 @@ func printInfo(cmd *cobra.Command, in *jsonInfo) {
 	if in.Path == "" {
 		return
 	}
-	if *in.MapSync {
+	switch {
+	case in.MapSync == nil:
+		fmt.Fprintf(w, "map_sync        unknown at %s: %s\n", in.Path, in.MapSyncWhyNot)
+	case *in.MapSync:
 		fmt.Fprintf(w, "map_sync        granted at %s\n", in.Path)
-	} else {
+	default:
 		fmt.Fprintf(w, "map_sync        not granted at %s: %s\n", in.Path, in.MapSyncWhyNot)
 	}
-	domain := in.PersistenceDomain
-	if domain == "" {
-		domain = "not reported by the kernel"
+	if in.DomainRead {
+		domain := in.PersistenceDomain
+		if domain == "" {
+			domain = "not reported by the kernel"
+		}
+		fmt.Fprintf(w, "persistence     %s\n", domain)
 	}
-	fmt.Fprintf(w, "persistence     %s\n", domain)
 	if h := in.Pool; h != nil {
 		fmt.Fprintf(w, "pool            format %d, uuid %s, chunks of %d, file of %d bytes\n", h.Version, h.UUID, h.ChunkSize, h.FileSize)
 		fmt.Fprintf(w, "header          generation %d, clean shutdown %v, preferred mode %s, sequence floor %d\n", h.Generation, h.Clean, h.PreferredMode, h.SeqFloor)
@@ -153,4 +159,19 @@ func printInfo(cmd *cobra.Command, in *jsonInfo) {
 	if in.PoolError != "" {
 		fmt.Fprintf(w, "pool error      %s\n", in.PoolError)
 	}
+}
+
+// prefName names a pool's on-media preferred mode as --mode spells it.
+func prefName(p recovery.PrefMode) string {
+	switch p {
+	case recovery.PrefAuto:
+		return "auto"
+	case recovery.PrefOn:
+		return "on"
+	case recovery.PrefOff:
+		return "off"
+	case recovery.PrefEmulated:
+		return "emulated"
+	}
+	return fmt.Sprintf("unknown (%d)", uint32(p))
 }

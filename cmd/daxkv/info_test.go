@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -47,11 +48,14 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("info on a pool a writer holds: %v", err)
 	}
-	if !strings.Contains(out, "pool            format 1") || !strings.Contains(out, "locked") {
+	if !strings.Contains(out, "pool            format 1") || !strings.Contains(out, "preferred mode auto") || !strings.Contains(out, "locked") {
 		t.Errorf("info on a held pool printed %q; want the header and the lock", out)
 	}
 	if out, err := run(t, "info", dir); err != nil || !strings.Contains(out, "map_sync") {
 		t.Errorf("info on a directory: %q, %v", out, err)
+	}
+	if _, err := run(t, "info", ""); !errors.Is(err, errUsage) {
+		t.Errorf("info with an empty path: %v, want a usage error", err)
 	}
 	if _, err := run(t, "info", filepath.Join(dir, "missing")); err == nil {
 		t.Error("info on a missing path succeeded")

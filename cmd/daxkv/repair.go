@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -42,10 +44,24 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 			if err := checkRepairPaths(src, out, force); err != nil {
 				return err
 			}
-			tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".%s.repair-%d", filepath.Base(out), os.Getpid()))
+			tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".daxkv-repair-%d", os.Getpid()))
+			// An interrupt removes the half-built pool before exiting.
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			done := make(chan struct{})
+			defer func() { signal.Stop(sig); close(done) }()
+			go func() {
+				select {
+				case s := <-sig:
+					os.Remove(tmp)
+					fmt.Fprintf(os.Stderr, "daxkv: repair interrupted (%v); %s left as it was\n", s, out)
+					os.Exit(130)
+				case <-done:
+				}
+			}()
 			rep, err := kv.Repair(src, tmp, &kv.Options{DAX: mode})
 			if err != nil {
-				return err
+				return fmt.Errorf("daxkv: repair %s --out %s: %w", src, out, err)
 			}
 			if err := placeOut(tmp, out, force); err != nil {
 				return errors.Join(err, os.Remove(tmp))

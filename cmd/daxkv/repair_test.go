@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -129,9 +131,19 @@ func TestRepairSalvagesAroundACorruptRecord(t *testing.T) {
 	if after, err := os.ReadFile(out); err != nil || !bytes.Equal(after, before) {
 		t.Errorf("a failed repair --force changed --out (%v)", err)
 	}
+	// The new pool cannot be opened (no MAP_SYNC off a DAX mount).
+	if _, err := run(t, "--mode", "on", "repair", pool, "--out", filepath.Join(dir, "on.pool")); err == nil {
+		t.Log("repair --mode on succeeded: this directory is on a DAX mount")
+	}
 	left, _ := filepath.Glob(filepath.Join(dir, ".*repair*"))
 	if len(left) > 0 {
 		t.Errorf("a failed repair left %v behind", left)
+	}
+
+	// The longest name a directory entry may have is a valid --out.
+	long := filepath.Join(dir, strings.Repeat("a", 250))
+	if _, err := run(t, "repair", pool, "--out", long); err != nil {
+		t.Errorf("repair --out a 250-byte name: %v", err)
 	}
 
 	// A pool another handle holds open is not replaced.
@@ -175,5 +187,48 @@ func TestRepairJSONNamesDamagedKeys(t *testing.T) {
 	}
 	if v.DamagedKeys != 2 || len(v.Damaged) != 2 || v.Damaged[0].Key != "k17" || v.Damaged[1].KeyBase64 != "/wA=" {
 		t.Errorf("repair --json printed %s", out.String())
+	}
+}
+
+// TestRepairInterrupted: SIGINT in the middle of a repair removes the
+// half-built pool and leaves --out absent; the process exits 130.
+func TestRepairInterrupted(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "daxkv")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	pool, out := filepath.Join(dir, "big.pool"), filepath.Join(dir, "new.pool")
+	if b, err := exec.Command(bin, "demo", "--pool", pool, "--keys", "200000", "--batch", "1000", "--value-size", "400", "--mode", "emulated", "--json").CombinedOutput(); err != nil {
+		t.Fatalf("demo: %v\n%s", err, b)
+	}
+	cmd := exec.Command(bin, "repair", pool, "--out", out)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the half-built pool to appear, then interrupt.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if m, _ := filepath.Glob(filepath.Join(dir, ".daxkv-repair-*")); len(m) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cmd.Process.Signal(os.Interrupt)
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		t.Skipf("repair finished before the interrupt (%v): nothing to test", err)
+	}
+	if ee.ExitCode() != 130 {
+		t.Errorf("interrupted repair exited %d, want 130; stderr %q", ee.ExitCode(), stderr.String())
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, ".daxkv-repair-*")); len(m) > 0 {
+		t.Errorf("an interrupted repair left %v", m)
+	}
+	if _, err := os.Lstat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("an interrupted repair created --out: %v", err)
 	}
 }
