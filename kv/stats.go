@@ -8,9 +8,11 @@ import (
 type Stats struct {
 	Keys     int64 // keys present
 	PoolSize int64 // bytes of the pool file in use (mapped)
-	Used     int64 // bytes in live records' extents
-	Free     int64 // bytes free for new records without growth
-	Limbo    int64 // bytes freed but still visible to a reader
+	// Used, Free and Limbo are the allocator's: zero on a read-only
+	// handle, which has none.
+	Used  int64 // bytes in live records' extents
+	Free  int64 // bytes free for new records without growth
+	Limbo int64 // bytes freed but still visible to a reader
 
 	// Mode is the effective durability path: DAXOn when the mapping is
 	// MAP_SYNC (or device DAX) and commits are CPU flushes, DAXOff for the
