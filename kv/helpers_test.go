@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/daxkv/daxkv/daxmap"
+	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -152,6 +154,33 @@ func truncatedUnderneath(t *testing.T, path string, size int64, n int) *DB {
 	}
 	if err := os.Truncate(path, 64<<10); err != nil {
 		t.Fatal(err)
+	}
+	return db
+}
+
+// badMediaOpts are options for a pool of 64 KiB chunks in the emulated
+// mode whose memory reports the bad ranges (the kernel's list) and faults
+// on reads of the poisoned offsets.
+func badMediaOpts(bad []daxmap.Range, poison []int64) *Options {
+	opts := &Options{ChunkSize: 64 << 10, DAX: DAXEmulated}
+	opts.hooks = &seam.Hooks{Poison: poison, Media: func(m *daxmap.Media) { m.Bad = bad }}
+	return opts
+}
+
+// badPages are the two whole 4 KiB pages at pages[0] and pages[1].
+func badPages(pages []int64) []daxmap.Range {
+	return []daxmap.Range{{Off: pages[0], Len: 4096}, {Off: pages[1], Len: 4096}}
+}
+
+// reopen closes db and opens the pool at path again.
+func reopen(t testing.TB, db *DB, path string, opts *Options) *DB {
+	t.Helper()
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatalf("reopen %s: %v", path, err)
 	}
 	return db
 }

@@ -142,13 +142,7 @@ func TestKnownBadBlocks(t *testing.T) {
 	dir := shmDir(t)
 	path := filepath.Join(dir, "pool")
 	pages, intact, damaged, lost := mediaPool(t, path, 600)
-	opts := &Options{ChunkSize: 64 << 10, DAX: DAXEmulated}
-	opts.hooks = &seam.Hooks{
-		Poison: pages,
-		Media: func(m *daxmap.Media) {
-			m.Bad = []daxmap.Range{{Off: pages[0], Len: 4096}, {Off: pages[1], Len: 4096}}
-		},
-	}
+	opts := badMediaOpts(badPages(pages), pages)
 	db, err := Open(path, opts)
 	if err != nil {
 		t.Fatalf("Open with a known bad block: %v", err)
@@ -180,13 +174,7 @@ func TestKnownBadBlocks(t *testing.T) {
 	if err := db.Delete(key(damaged[1])); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path, opts)
 	defer db.Close()
 	if v := mustGet(t, db, key(damaged[0])); !bytes.Equal(v, value(damaged[0], 1, 50)) {
 		t.Fatal("a damaged key written anew lost its new value across a reopen")

@@ -4,9 +4,6 @@ import (
 	"errors"
 	"path/filepath"
 	"testing"
-
-	"github.com/daxkv/daxkv/daxmap"
-	"github.com/daxkv/daxkv/internal/seam"
 )
 
 // TestReview3DamagedPutThenDeleteResurrects: a damaged key is written anew
@@ -18,26 +15,14 @@ func TestReview3DamagedPutThenDeleteResurrects(t *testing.T) {
 	dir := shmDir(t)
 	path := filepath.Join(dir, "pool")
 	pages, _, damaged, _ := mediaPool(t, path, 600)
-	opts := &Options{ChunkSize: 64 << 10, DAX: DAXEmulated}
-	opts.hooks = &seam.Hooks{
-		Poison: pages,
-		Media: func(m *daxmap.Media) {
-			m.Bad = []daxmap.Range{{Off: pages[0], Len: 4096}, {Off: pages[1], Len: 4096}}
-		},
-	}
+	opts := badMediaOpts(badPages(pages), pages)
 	k := key(damaged[0])
 	db, err := Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	mustPut(t, db, k, value(damaged[0], 1, 50))
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path, opts)
 	mustGet(t, db, k)
 	if err := db.Delete(k); err != nil {
 		t.Fatal(err)
@@ -45,13 +30,7 @@ func TestReview3DamagedPutThenDeleteResurrects(t *testing.T) {
 	if _, err := db.Get(k); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after Delete, before reopen: %v", err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path, opts)
 	defer db.Close()
 	if _, err := db.Get(k); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a once-damaged key, rewritten and then deleted, came back after reopen: Get = %v, want ErrNotFound (DamagedKeys=%d)", err, db.Stats().DamagedKeys)
@@ -63,13 +42,7 @@ func TestReview3DamagedBatchPutThenDeleteResurrects(t *testing.T) {
 	dir := shmDir(t)
 	path := filepath.Join(dir, "pool")
 	pages, _, damaged, _ := mediaPool(t, path, 600)
-	opts := &Options{ChunkSize: 64 << 10, DAX: DAXEmulated}
-	opts.hooks = &seam.Hooks{
-		Poison: pages,
-		Media: func(m *daxmap.Media) {
-			m.Bad = []daxmap.Range{{Off: pages[0], Len: 4096}, {Off: pages[1], Len: 4096}}
-		},
-	}
+	opts := badMediaOpts(badPages(pages), pages)
 	k := key(damaged[0])
 	db, err := Open(path, opts)
 	if err != nil {
@@ -82,13 +55,7 @@ func TestReview3DamagedBatchPutThenDeleteResurrects(t *testing.T) {
 	if err := db.Apply(b); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path, opts)
 	defer db.Close()
 	if _, err := db.Get(k); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("a damaged key, rewritten then deleted by a batch, came back after reopen: Get = %v, want ErrNotFound", err)

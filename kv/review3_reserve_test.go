@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/daxkv/daxkv/daxmap"
-	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -37,8 +36,7 @@ func TestReview3DamagedLargeRecordTailReused(t *testing.T) {
 		t.Fatal(err)
 	}
 	bad := []daxmap.Range{{Off: off + 4096, Len: 512}}
-	opts := &Options{ChunkSize: 64 << 10, DAX: DAXEmulated}
-	opts.hooks = &seam.Hooks{Media: func(m *daxmap.Media) { m.Bad = bad }}
+	opts := badMediaOpts(bad, nil)
 	db, err = Open(path, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -55,13 +53,7 @@ func TestReview3DamagedLargeRecordTailReused(t *testing.T) {
 		}
 	}
 	t.Logf("%d small records placed inside the damaged record's page extent [%d,%d)", inTail, off, off+8192)
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path, opts)
 	defer db.Close()
 	for i := 0; i < 5000; i++ {
 		if _, err := db.Get(key(i)); err != nil {
