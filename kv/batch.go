@@ -14,9 +14,23 @@ import (
 // concurrent use; it copies keys and values, so the caller may reuse its
 // buffers after each call.
 type Batch struct {
-	ops []batchOp
+	ops []batchEntry
+	// data holds every key and value added, back to back: one buffer
+	// rather than two allocations per operation, kept across Reset.
+	data []byte
 }
 
+// batchEntry is an operation as added: its key and value as offsets into
+// Batch.data.
+type batchEntry struct {
+	off     int // the key at data[off:off+keyLen], the value right after it
+	keyLen  int
+	valLen  int
+	del     bool
+	ordinal int // position in the batch: the later of two ops on a key wins
+}
+
+// batchOp is an operation ready to apply.
 type batchOp struct {
 	key, value []byte
 	del        bool
@@ -28,30 +42,50 @@ func (db *DB) NewBatch() *Batch { return &Batch{} }
 // Put adds key=value to the batch. An invalid key or value makes Apply fail
 // without writing anything.
 func (b *Batch) Put(key, value []byte) {
-	b.ops = append(b.ops, batchOp{key: bytes.Clone(key), value: append(make([]byte, 0, len(value)), value...)})
+	b.ops = append(b.ops, batchEntry{off: len(b.data), keyLen: len(key), valLen: len(value), ordinal: len(b.ops)})
+	b.data = append(append(b.data, key...), value...)
 }
 
 // Delete adds the removal of key to the batch.
 func (b *Batch) Delete(key []byte) {
-	b.ops = append(b.ops, batchOp{key: bytes.Clone(key), del: true})
+	b.ops = append(b.ops, batchEntry{off: len(b.data), keyLen: len(key), del: true, ordinal: len(b.ops)})
+	b.data = append(b.data, key...)
 }
 
 // Len is the number of operations added.
 func (b *Batch) Len() int { return len(b.ops) }
 
-// Reset empties the batch for reuse.
-func (b *Batch) Reset() { b.ops = b.ops[:0] }
+// Reset empties the batch for reuse, keeping its buffers.
+func (b *Batch) Reset() {
+	b.ops = b.ops[:0]
+	b.data = b.data[:0]
+}
 
-// normalize sorts the operations by key and keeps the last one of each key.
+func (b *Batch) key(e *batchEntry) []byte { return b.data[e.off : e.off+e.keyLen : e.off+e.keyLen] }
+
+// normalize returns the operations sorted by key, only the last one of each
+// key kept. Its slices point into b.data: Apply is done with them before
+// the caller can touch b again.
 func (b *Batch) normalize() []batchOp {
-	ops := slices.Clone(b.ops)
-	slices.SortStableFunc(ops, func(x, y batchOp) int { return bytes.Compare(x.key, y.key) })
-	out := ops[:0]
-	for i := range ops {
-		if i+1 < len(ops) && bytes.Equal(ops[i].key, ops[i+1].key) {
+	es := slices.Clone(b.ops)
+	slices.SortFunc(es, func(x, y batchEntry) int {
+		if c := bytes.Compare(b.key(&x), b.key(&y)); c != 0 {
+			return c
+		}
+		return x.ordinal - y.ordinal
+	})
+	out := make([]batchOp, 0, len(es))
+	for i := range es {
+		e := &es[i]
+		if i+1 < len(es) && bytes.Equal(b.key(e), b.key(&es[i+1])) {
 			continue
 		}
-		out = append(out, ops[i])
+		op := batchOp{key: b.key(e), del: e.del}
+		if !e.del {
+			vo := e.off + e.keyLen
+			op.value = b.data[vo : vo+e.valLen : vo+e.valLen]
+		}
+		out = append(out, op)
 	}
 	return out
 }

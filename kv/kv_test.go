@@ -568,3 +568,76 @@ func TestSwitchModeOnline(t *testing.T) {
 		}
 	}
 }
+
+// TestBatchReuseAfterReset: a Batch keeps its keys and values in one buffer
+// that Reset reuses. Neither the caller's buffers (changed after each Put)
+// nor a reused batch may change what an earlier Apply wrote or deleted,
+// and the last operation on a key wins whatever the order of the others.
+func TestBatchReuseAfterReset(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	opts := smallOpts(DAXEmulated)
+	db := openTest(t, path, opts)
+	long := func(i int) []byte { return fmt.Appendf(nil, "a-key-longer-than-16-bytes-%04d", i) }
+	for i := 0; i < 50; i++ {
+		mustPut(t, db, long(i), []byte("old"))
+	}
+	b := db.NewBatch()
+	buf := make([]byte, 0, 64)
+	for i := 0; i < 50; i++ {
+		buf = append(buf[:0], long(i)...)
+		if i%2 == 0 {
+			b.Delete(buf)
+		} else {
+			b.Put(buf, []byte(fmt.Sprintf("first-%d", i)))
+		}
+		buf[len(buf)-1] = 'X' // the batch must have copied
+	}
+	b.Put(long(0), []byte("put after its delete"))
+	b.Delete(long(1)) // delete after its put
+	if err := db.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	for i := 100; i < 150; i++ {
+		b.Put(long(i), bytes.Repeat([]byte{byte(i)}, 40))
+	}
+	if err := db.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	check := func(db *DB) {
+		t.Helper()
+		for i := 0; i < 50; i++ {
+			v, err := db.Get(long(i))
+			switch {
+			case i == 0:
+				if string(v) != "put after its delete" {
+					t.Fatalf("key 0 = %q, %v", v, err)
+				}
+			case i%2 == 0 || i == 1:
+				if !errors.Is(err, ErrNotFound) {
+					t.Fatalf("key %d deleted by the batch: %q, %v", i, v, err)
+				}
+			default:
+				if want := fmt.Sprintf("first-%d", i); string(v) != want {
+					t.Fatalf("key %d = %q, %v; want %q", i, v, err, want)
+				}
+			}
+		}
+		for i := 100; i < 150; i++ {
+			if v := mustGet(t, db, long(i)); !bytes.Equal(v, bytes.Repeat([]byte{byte(i)}, 40)) {
+				t.Fatalf("key %d = %q", i, v)
+			}
+		}
+		n := 0
+		if err := db.Scan(nil, nil, func(k, v []byte) error { n++; return nil }); err != nil {
+			t.Fatal(err)
+		}
+		if want := 1 + 24 + 50; n != want { // key 0, the odd keys but 1, the second batch
+			t.Fatalf("scan found %d keys, want %d", n, want)
+		}
+	}
+	check(db)
+	db.Close()
+	db = openTest(t, path, opts)
+	check(db)
+}
