@@ -8,17 +8,18 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PKGS        := ./...
 
-.PHONY: test vet lint fmt-check test-race test-short torture crash crash-quick crash-gate-test fuzz bench test-dax test-arm64 clean
+.PHONY: test vet lint fmt-check test-race test-short torture crash crash-quick crash-gate-test fuzz bench bench-quick bench-kv test-bench test-dax test-arm64 clean
 
 ## test: everything CI runs: vet, lint, the race-enabled suite with the
 ## invariants tag (the torture test's 10 s tier among it), the crash
 ## suite's quick tier, the arm64 flush path under qemu-user, and the DAX
 ## guest.
-test: vet lint test-race crash-quick test-arm64 test-dax
+test: vet lint test-race test-bench crash-quick test-arm64 test-dax
 
 vet:
 	$(GO) vet $(PKGS)
 	GOARCH=arm64 $(GO) vet $(PKGS)
+	cd bench && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -29,6 +30,7 @@ $(STATICCHECK):
 
 lint: fmt-check $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
+	cd bench && $(STATICCHECK) ./...
 
 test-race:
 	$(GO) test -race -tags invariants -count=1 -timeout 15m $(PKGS)
@@ -62,8 +64,24 @@ fuzz:
 	$(GO) test -run XXX -fuzz FuzzReadSuperblock -fuzztime $(FUZZTIME) ./recovery/
 	$(GO) test -run XXX -fuzz FuzzRecover -fuzztime $(FUZZTIME) ./recovery/
 
-## bench: the kv benchmarks (pools on /dev/shm, emulated mode), medians of 5.
+## bench-quick / bench: daxkv against bbolt, pebble, badger and PMDK in one
+## run (bench/, its own module; see bench/README.md): N = 100k (and 10k of
+## 4 KiB values) in a few minutes, or the full N = 1M (and 100k of 4 KiB).
+## Both print a table and write bench/out/results.json and chart.png.
+bench-quick:
+	cd bench && $(GO) run . --quick --out out
+
 bench:
+	cd bench && $(GO) run . --out out
+
+## test-bench: the bench harness's own tests (a tiny run of the plan on
+## daxkv and the Go peers; the PMDK driver's self-test where it builds).
+test-bench:
+	cd bench && $(GO) test -count=1 ./...
+
+## bench-kv: the kv package's Go benchmarks (pools on /dev/shm, emulated
+## mode), 5 runs each for benchstat.
+bench-kv:
 	$(GO) test -run XXX -bench . -benchmem -count 5 ./kv/ | tee bench.out
 
 ## test-arm64: the flush package's arm64 build under qemu-user, forcing the
