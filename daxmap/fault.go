@@ -120,11 +120,20 @@ func (m *Map) writableChunk(op string, c int64) error {
 	return nil
 }
 
-// touch reads one byte of every page of [off, off+n) of the pool, under a
-// guard.
+// touch faults in every page of [off, off+n) of the pool for reading, under
+// a guard. It asks the kernel to do it in one call (MADV_POPULATE_READ,
+// Linux 5.14: read faults without a trap per page, about a fifth cheaper
+// for a fresh 4 MiB chunk on tmpfs); where that call fails for any reason
+// (an older kernel, a mapping it does not handle, a page that would raise
+// SIGBUS), it reads one byte of every page instead, so a fault surfaces as
+// it always did: as an error from the guard.
 func (m *Map) touch(off, n int64) (err error) {
 	defer m.Guard(debug.SetPanicOnFault(true), &err)
-	touchPages(m.region[off:off+n], os.Getpagesize())
+	b := m.region[off : off+n]
+	if populateRead(b) == nil {
+		return nil
+	}
+	touchPages(b, os.Getpagesize())
 	return nil
 }
 

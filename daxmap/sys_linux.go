@@ -311,3 +311,10 @@ func probeSync(fd int, n int) error {
 	}
 	return unix.Munmap(b)
 }
+
+// populateRead read-faults every page of b in one call
+// (madvise(MADV_POPULATE_READ), Linux 5.14).
+func populateRead(b []byte) error {
+	_, err := ignoringEINTR(func() (int, error) { return 0, unix.Madvise(b, unix.MADV_POPULATE_READ) })
+	return err
+}

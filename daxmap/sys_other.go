@@ -50,5 +50,6 @@ func mapShared(fd int, off int64, at unsafe.Pointer, n uintptr, readOnly, mapSyn
 func dirtyBytes(fd int) (int64, error)     { return 0, errOS }
 func fileExtents(fd int) ([]extent, error) { return nil, errOS }
 func protectNone(b []byte) error           { return errOS }
+func populateRead(b []byte) error          { return errOS }
 
 func probeSync(fd int, n int) error { return errOS }
