@@ -204,7 +204,7 @@ func TestMedian(t *testing.T) {
 // inserts, replaces, deletes with rebalancing, reopen, delete-all.
 func TestPMDKDriverSelfTest(t *testing.T) {
 	work := t.TempDir()
-	bin, err := buildPMDK(work)
+	bin, err := buildPMDK(filepath.Join("pmdk", "driver.c"), work)
 	if err != nil {
 		t.Skipf("the PMDK driver does not build here: %v", err)
 	}

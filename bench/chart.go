@@ -23,9 +23,13 @@ func (rep *report) writeChart(file string) error {
 		if err != nil {
 			return err
 		}
-		plots = append(plots, []*plot.Plot{p})
+		if p != nil {
+			plots = append(plots, []*plot.Plot{p})
+		}
 	}
 	if len(plots) == 0 {
+		progress("no chart: no durable peer ran, so there is nothing to compare with")
+		os.Remove(file) // never leave an older run's chart beside these results
 		return nil
 	}
 	width, height := vg.Points(1500), vg.Points(560*float64(len(plots)))
@@ -62,6 +66,9 @@ func (rep *report) panel(s set) (*plot.Plot, error) {
 			}
 			groups = append(groups, group{w, m, label})
 		}
+	}
+	if len(groups) == 0 {
+		return nil, nil
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("%d keys, %d-byte values: throughput over the best durable peer (1 = best peer; %s, medians of %d)",

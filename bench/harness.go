@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -10,14 +11,18 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 )
 
 type runOptions struct {
+	childTimeout     time.Duration
+	pmdkSrc          string
 	quick            bool
 	num, numLarge    int
 	rounds, opsLimit int
@@ -44,7 +49,43 @@ type sample struct {
 	err   error
 }
 
+func (o *runOptions) validate() error {
+	switch {
+	case o.num < 1:
+		return fmt.Errorf("--num %d: want at least 1", o.num)
+	case o.numLarge < 0:
+		return fmt.Errorf("--num-large %d: want 0 (skip) or more", o.numLarge)
+	case o.rounds < 1:
+		return fmt.Errorf("--rounds %d: want at least 1", o.rounds)
+	case o.opsLimit < 1:
+		return fmt.Errorf("--ops-limit %d: want at least 1", o.opsLimit)
+	}
+	known := map[string]bool{}
+	for _, c := range configs() {
+		known[c.name] = true
+	}
+	for name := range o.filter {
+		if !known[name] {
+			return fmt.Errorf("--configs: no configuration %q (see -list)", name)
+		}
+	}
+	if o.childTimeout <= 0 {
+		o.childTimeout = time.Hour
+	}
+	if o.pmdkSrc == "" {
+		o.pmdkSrc = filepath.Join("pmdk", "driver.c")
+	}
+	return nil
+}
+
 func run(o *runOptions) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	// Ctrl-C or SIGTERM kills the running child and removes the work
+	// directories on the way out.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	start := time.Now()
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
@@ -74,7 +115,7 @@ func run(o *runOptions) error {
 	for _, c := range cfgs {
 		if c.store == "pmdk" {
 			progress("building the PMDK driver")
-			pmdkDriver, err = buildPMDK(work)
+			pmdkDriver, err = buildPMDK(o.pmdkSrc, work)
 			if err != nil {
 				skipped[c.name] = err.Error()
 				progress("skipping %s: %v", c.name, err)
@@ -125,8 +166,13 @@ func run(o *runOptions) error {
 				}
 				t0 := time.Now()
 				progress("[%d/%d] %s, %d keys of %d B, round %d of %d", done, total, c.name, s.num, s.valSize, r+1, o.rounds)
-				res, err := runOne(self, pmdkDriver, c, dir, s, limit, o.seed+uint64(r))
+				cctx, cancel := context.WithTimeout(ctx, o.childTimeout)
+				res, err := runOne(cctx, self, pmdkDriver, c, dir, s, limit, o.seed+uint64(r))
+				cancel()
 				os.RemoveAll(dir)
+				if ctx.Err() != nil {
+					return errors.New("interrupted: work directories removed, nothing written")
+				}
 				if err != nil {
 					progress("  %s failed: %v", c.name, err)
 				} else {
@@ -157,11 +203,11 @@ func progress(format string, args ...any) {
 }
 
 // runOne runs the plan once for c in a child process.
-func runOne(self, pmdkDriver string, c config, dir string, s set, limit int, seed uint64) (childResult, error) {
+func runOne(ctx context.Context, self, pmdkDriver string, c config, dir string, s set, limit int, seed uint64) (childResult, error) {
 	if c.store == "pmdk" {
-		return runPMDK(pmdkDriver, c, dir, s, limit, seed)
+		return runPMDK(ctx, pmdkDriver, c, dir, s, limit, seed)
 	}
-	cmd := exec.Command(self, "child", "--config", c.name, "--dir", dir, "--keys", s.keysFile,
+	cmd := exec.CommandContext(ctx, self, "child", "--config", c.name, "--dir", dir, "--keys", s.keysFile,
 		"--value-size", fmt.Sprint(s.valSize), "--ops-limit", fmt.Sprint(limit), "--seed", fmt.Sprint(seed))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -178,13 +224,13 @@ func runOne(self, pmdkDriver string, c config, dir string, s set, limit int, see
 
 // buildPMDK compiles pmdk/driver.c with libpmemobj, installing Debian's
 // libpmemobj-dev first when the header is missing and apt-get can.
-func buildPMDK(work string) (string, error) {
-	src, err := filepath.Abs(filepath.Join("pmdk", "driver.c"))
+func buildPMDK(srcPath, work string) (string, error) {
+	src, err := filepath.Abs(srcPath)
 	if err != nil {
 		return "", err
 	}
 	if _, err := os.Stat(src); err != nil {
-		return "", fmt.Errorf("the PMDK driver's source: %w", err)
+		return "", fmt.Errorf("the PMDK driver's source (run from bench/, or set --pmdk-src): %w", err)
 	}
 	if _, err := exec.LookPath("gcc"); err != nil {
 		return "", errors.New("no gcc to build the PMDK driver")
@@ -215,13 +261,13 @@ func lastLine(b []byte) string {
 
 // runPMDK runs the C driver and turns its per-operation latency files into
 // the same figures the Go children report.
-func runPMDK(driver string, c config, dir string, s set, limit int, seed uint64) (childResult, error) {
+func runPMDK(ctx context.Context, driver string, c config, dir string, s set, limit int, seed uint64) (childResult, error) {
 	args := []string{"--dir", dir, "--keys", s.keysFile, "--num", fmt.Sprint(s.num),
 		"--value-size", fmt.Sprint(s.valSize), "--seed", fmt.Sprint(seed)}
 	if limit > 0 {
 		args = append(args, "--ops-limit", fmt.Sprint(limit))
 	}
-	cmd := exec.Command(driver, args...)
+	cmd := exec.CommandContext(ctx, driver, args...)
 	cmd.Env = append(os.Environ(), "PMEM_IS_PMEM_FORCE=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -245,7 +291,9 @@ func runPMDK(driver string, c config, dir string, s set, limit int, seed uint64)
 			return res, fmt.Errorf("driver output %q: %w", sc.Text(), err)
 		}
 		if line.Summary {
-			res.MaxRSSBytes, res.DiskBytes = line.MaxRSSKB*1024, line.DiskBytes
+			// The pool is allocated whole at create: its bytes do not
+			// change between the load and the reopen.
+			res.MaxRSSBytes, res.DiskBytes, res.DiskBytesLoaded = line.MaxRSSKB*1024, line.DiskBytes, line.DiskBytes
 			continue
 		}
 		h := newHist()
@@ -330,7 +378,7 @@ func describeMachine(o *runOptions, took time.Duration) machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if out, err := exec.Command("git", "-C", "..", "describe", "--always", "--dirty").Output(); err == nil {
+	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
 		m.Commit = strings.TrimSpace(string(out))
 	}
 	return m

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -30,6 +31,8 @@ func main() {
 	flag.StringVar(&o.diskDir, "disk-dir", "/var/tmp", "a directory on the disk filesystem for the -ext4 configurations")
 	flag.StringVar(&o.only, "configs", "", "comma-separated configurations to run (default all); see -list")
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the keys and of every random choice")
+	flag.DurationVar(&o.childTimeout, "child-timeout", time.Hour, "kill a store's run (and count it failed) after this long")
+	flag.StringVar(&o.pmdkSrc, "pmdk-src", "pmdk/driver.c", "the PMDK driver's C source")
 	list := flag.Bool("list", false, "print the configurations and exit")
 	flag.Parse()
 	if *list {

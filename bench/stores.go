@@ -12,6 +12,7 @@ import (
 	"github.com/daxkv/daxkv/kv"
 	badger "github.com/dgraph-io/badger/v4"
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // store is what the plan drives. Every write method returns only once the
@@ -67,11 +68,11 @@ func configs() []config {
 		{name: "bbolt-shm", store: "bbolt", open: openBolt,
 			desc: "bbolt v1.5.0, default options (NoSync false, fdatasync per commit): one Update per put/delete, one Update per 1000 puts for fillbatch, one View per get. Concurrent writers call Update too: db.Batch, whose 10 ms MaxBatchDelay waits for callers that never come with 8 writers, ran 60x slower here."},
 		{name: "pebble-sync-shm", store: "pebble", open: openPebble(pebble.Sync),
-			desc: "pebble v2.1.7, default options (8 MiB cache): Set/Delete with pebble.Sync, Batch.Commit(pebble.Sync) for fillbatch; Get with its closer."},
+			desc: "pebble v2.1.7, default options (8 MiB cache) but FormatMajorVersion = FormatNewest (its docs: set it explicitly; the default is the oldest supported): Set/Delete with pebble.Sync, Batch.Commit(pebble.Sync) for fillbatch; Get with its closer."},
 		{name: "pebble-nosync-shm", store: "pebble", open: openPebble(pebble.NoSync),
-			desc: "pebble v2.1.7, default options, every write with pebble.NoSync: NOT durable, a reference for the cost of sync."},
+			desc: "pebble v2.1.7, as pebble-sync-shm but every write with pebble.NoSync: NOT durable, a reference for the cost of sync."},
 		{name: "pebble-sync-ext4", store: "pebble", open: openPebble(pebble.Sync), disk: true, limited: true,
-			desc: "pebble v2.1.7 on the disk filesystem, default options, Set with pebble.Sync (WAL fsync per write, group commit across writers)."},
+			desc: "pebble v2.1.7 on the disk filesystem, as pebble-sync-shm: Set with pebble.Sync (WAL fsync per write, group commit across writers)."},
 		{name: "badger-sync-shm", store: "badger", open: openBadger,
 			desc: "badger v4.9.6, DefaultOptions with SyncWrites=true, logger off: one Update per put/delete, one Update of 1000 sets for fillbatch, one View per get."},
 		{name: "pmdk-btree-shm", store: "pmdk",
@@ -188,7 +189,7 @@ func (quietLogger) Fatalf(format string, args ...any) {
 
 func openPebble(wo *pebble.WriteOptions) func(string) (store, error) {
 	return func(path string) (store, error) {
-		db, err := pebble.Open(path, &pebble.Options{Logger: quietLogger{}})
+		db, err := pebble.Open(path, &pebble.Options{Logger: quietLogger{}, FormatMajorVersion: pebble.FormatNewest})
 		if err != nil {
 			return nil, err
 		}
@@ -300,7 +301,10 @@ func (s *badgerStore) scan(fn func(k, v []byte)) error {
 func (s *badgerStore) close() error { return s.db.Close() }
 
 // copyTree copies the file or directory at src to dst (a crash image when
-// src is open: everything acknowledged so far is in the files).
+// src is open: everything acknowledged so far is in the files). Files are
+// copied sparsely: only their data segments (SEEK_DATA/SEEK_HOLE), so that a
+// store's preallocated or sparse files cost no more to open from the copy
+// than from the original.
 func copyTree(src, dst string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
@@ -314,19 +318,43 @@ func copyTree(src, dst string) error {
 		if fi.IsDir() {
 			return os.MkdirAll(to, 0o755)
 		}
-		in, err := os.Open(p)
-		if err != nil {
-			return err
+		return copySparse(p, to, fi)
+	})
+}
+
+func copySparse(from, to string, fi os.FileInfo) error {
+	in, err := os.Open(from)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(to, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fi.Mode().Perm())
+	if err != nil {
+		return err
+	}
+	size := fi.Size()
+	fd := int(in.Fd())
+	for off := int64(0); off < size; {
+		data, err := unix.Seek(fd, off, unix.SEEK_DATA)
+		if errors.Is(err, unix.ENXIO) {
+			break // only a hole is left
 		}
-		defer in.Close()
-		out, err := os.OpenFile(to, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, fi.Mode().Perm())
 		if err != nil {
-			return err
+			data = off // no SEEK_DATA here: copy the rest whole
 		}
-		if _, err := io.Copy(out, in); err != nil {
+		hole, err := unix.Seek(fd, data, unix.SEEK_HOLE)
+		if err != nil {
+			hole = size
+		}
+		if _, err := io.Copy(io.NewOffsetWriter(out, data), io.NewSectionReader(in, data, hole-data)); err != nil {
 			out.Close()
 			return err
 		}
-		return out.Close()
-	})
+		off = hole
+	}
+	if err := out.Truncate(size); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
