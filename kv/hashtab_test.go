@@ -46,3 +46,68 @@ func TestHashTableModel(t *testing.T) {
 		t.Fatal("found a hash never set")
 	}
 }
+
+// TestHashTableGrowsOneShardAtATime: a set that makes the table grow
+// rehashes one shard, never the whole table, so no single write pays for a
+// whole resize; the shards stay even enough that none holds more than a
+// few times its share.
+func TestHashTableGrowsOneShardAtATime(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	tab := newHashTable(0)
+	capacity := func() (sum uint64) {
+		for s := range tab.shards {
+			sum += tab.shards[s].mask + 1
+		}
+		return sum
+	}
+	// want is the total capacity if only the written key's shard may
+	// change; the full sum is checked against it every 997 sets.
+	want := capacity()
+	grown := 0
+	const n = 200_000
+	for i := 0; i < n; i++ {
+		h := r.Uint64()
+		s := tab.shard(stored(h))
+		before := s.mask + 1
+		tab.set(h, uint64(i))
+		if after := s.mask + 1; after != before {
+			grown++
+			want += after - before
+		}
+		if i%997 == 0 {
+			if got := capacity(); got != want {
+				t.Fatalf("set %d: capacity %d, want %d: a shard other than the key's grew", i, got, want)
+			}
+		}
+	}
+	if tab.len() != n || grown == 0 || capacity() != want {
+		t.Fatalf("len %d (want %d), %d shard growths, capacity %d (want %d)", tab.len(), n, grown, capacity(), want)
+	}
+	most := 0
+	for s := range tab.shards {
+		most = max(most, tab.shards[s].n)
+	}
+	if share := n / hashShards; most > 2*share {
+		t.Fatalf("the fullest shard holds %d entries, more than twice its share %d", most, share)
+	}
+}
+
+// TestHashTableSizedFromHint: a table made for hint keys takes them all
+// without growing a shard.
+func TestHashTableSizedFromHint(t *testing.T) {
+	const hint = 200_000
+	tab := newHashTable(hint)
+	var caps [hashShards]uint64
+	for s := range tab.shards {
+		caps[s] = tab.shards[s].mask
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for i := 0; i < hint; i++ {
+		tab.set(r.Uint64(), 1)
+	}
+	for s := range tab.shards {
+		if tab.shards[s].mask != caps[s] {
+			t.Fatalf("shard %d grew while loading the %d keys it was sized for", s, hint)
+		}
+	}
+}
