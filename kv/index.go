@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cespare/xxhash/v2"
 	"github.com/google/btree"
@@ -66,9 +67,17 @@ func newTree() *btree.BTreeG[item] { return btree.NewG(indexDegree, lessItem) }
 // go to the B-tree.
 const refAmbiguous = ^uint64(0)
 
-// maxPending bounds the tree updates waiting for the applier: a writer that
-// finds more waits for it (backpressure).
-const maxPending = 1 << 16
+// maxPending bounds the tree updates waiting for the applier: a writer
+// that finds more waits until the backlog is back under the bound. The
+// applier applies and reports in chunks of applyChunk changes, so such a
+// wait lasts about one chunk (tens of microseconds at 1M keys, plus a
+// wake-up), where waiting for the whole backlog stalled a write for a
+// hundred milliseconds. (Writers assisting the applier instead measured no
+// better: tree inserts run cold on the writer's core.)
+const (
+	maxPending = 1 << 16
+	applyChunk = 16
+)
 
 // index maps keys to records. The hash table, xxhash64(key) -> ref, is the
 // point index: it is updated by every write before the write returns, and
@@ -80,15 +89,16 @@ const maxPending = 1 << 16
 // applied (drain).
 //
 // Invariants: a present key's hash is in hash, holding the key's ref or
-// refAmbiguous; a hash not in hash belongs to no present key; pend holds,
-// in order, every change not yet in tree; a change is queued before the
+// refAmbiguous; a hash not in hash belongs to no present key; work[workPos:]
+// then pend hold, in order, every change not yet in tree; a change is queued before the
 // record it supersedes is retired, so a reader that drains after pinning
 // never finds a reclaimed record in the tree.
 //
 // Every lock of the index is taken in this file, behind the methods below;
-// callers only hold their key stripes. Lock order: mu, then treeMu (only
-// audit holds both); amu alone. The applier never holds one of mu and
-// treeMu while taking the other.
+// callers only hold their key stripes. Lock order: workMu first (the
+// applier takes mu, treeMu and amu under it, one at a time); mu, then
+// treeMu (only audit holds both); amu alone. Nothing holds mu, treeMu or
+// amu while taking workMu.
 type index struct {
 	// view returns the pool mapping as it is now (daxmap.Map.Bytes). A key
 	// comparison takes its view after reading the ref it checks, under mu:
@@ -109,11 +119,18 @@ type index struct {
 	amu     sync.Mutex // protects applied; cond waits on it
 	cond    *sync.Cond
 	applied uint64 // changes applied to tree
+	// appliedA mirrors applied, for writers that only check the backlog.
+	appliedA atomic.Uint64
 
-	kick  chan struct{} // wakes the applier (buffered, 1)
-	stop  chan struct{} // closed by close
-	done  chan struct{} // closed when the applier has exited
-	spare []treeOp      // the applier's recycled queue
+	// workMu serializes applying changes to the tree (the applier's, and
+	// close's last pass); it is taken before mu, treeMu and amu.
+	workMu  sync.Mutex
+	work    []treeOp // the changes being applied; work[workPos:] not yet in tree
+	workPos int
+
+	kick chan struct{} // wakes the applier (buffered, 1)
+	stop chan struct{} // closed by close
+	done chan struct{} // closed when the applier has exited
 }
 
 type treeOp struct {
@@ -152,30 +169,51 @@ func (x *index) applier() {
 // applyPending applies the queue to the tree until it is empty.
 func (x *index) applyPending() {
 	for {
-		x.mu.Lock()
-		batch, target := x.pend, x.enq
-		x.pend = x.spare[:0]
-		x.mu.Unlock()
-		if len(batch) == 0 {
-			x.spare = batch
+		x.workMu.Lock()
+		more := x.applyChunkLocked()
+		x.workMu.Unlock()
+		if !more {
 			return
 		}
-		x.treeMu.Lock()
-		for _, op := range batch {
-			if op.del {
-				x.tree.Delete(op.it)
-			} else {
-				x.tree.ReplaceOrInsert(op.it)
-			}
-		}
-		x.treeMu.Unlock()
-		clear(batch) // drop the key tails the items hold
-		x.spare = batch
-		x.amu.Lock()
-		x.applied = target
-		x.cond.Broadcast()
-		x.amu.Unlock()
 	}
+}
+
+// applyChunkLocked applies the next at most applyChunk queued changes to
+// the tree, refilling work from pend when it is used up, and reports
+// whether there was any. Called with workMu held.
+func (x *index) applyChunkLocked() bool {
+	if x.workPos == len(x.work) {
+		// Every change before pend's first is applied: pend holds changes
+		// applied+1 .. enq, in order. Swap it in; the used-up slice
+		// (cleared chunk by chunk) becomes the new pend.
+		done := x.work[:0]
+		x.mu.Lock()
+		x.work, x.pend = x.pend, done
+		x.mu.Unlock()
+		x.workPos = 0
+		if len(x.work) == 0 {
+			return false
+		}
+	}
+	k := min(len(x.work)-x.workPos, applyChunk)
+	ops := x.work[x.workPos : x.workPos+k]
+	x.treeMu.Lock()
+	for _, op := range ops {
+		if op.del {
+			x.tree.Delete(op.it)
+		} else {
+			x.tree.ReplaceOrInsert(op.it)
+		}
+	}
+	x.treeMu.Unlock()
+	clear(ops) // drop the key tails the items hold
+	x.workPos += k
+	x.amu.Lock()
+	x.applied += uint64(k)
+	x.appliedA.Store(x.applied)
+	x.cond.Broadcast()
+	x.amu.Unlock()
+	return true
 }
 
 // drain waits until every change queued before the call is in the tree.
@@ -183,6 +221,11 @@ func (x *index) drain() {
 	x.mu.RLock()
 	target := x.enq
 	x.mu.RUnlock()
+	x.waitApplied(target)
+}
+
+// waitApplied waits until the first target changes are in the tree.
+func (x *index) waitApplied(target uint64) {
 	x.amu.Lock()
 	defer x.amu.Unlock()
 	if x.applied >= target {
@@ -265,8 +308,9 @@ func (x *index) lookupTree(key []byte) (item, bool) {
 // through the tree first, outside mu (drain takes it).
 func (x *index) replace(key []byte, h uint64, off int64) (old item, had bool) {
 	var n int
-	if old, had, n = x.replaceHashed(key, h, off); n >= 0 {
-		x.queued(n)
+	var enq uint64
+	if old, had, n, enq = x.replaceHashed(key, h, off); n >= 0 {
+		x.queued(n, enq)
 		if invariants.Enabled {
 			x.assertAgree(key, h)
 		}
@@ -278,18 +322,19 @@ func (x *index) replace(key []byte, h uint64, off int64) (old item, had bool) {
 }
 
 // replaceHashed is replace under one hold of mu; n is the queue length, or
-// -1 when the hash is ambiguous and nothing was changed. The unlock is
+// -1 when the hash is ambiguous and nothing was changed, and enq the count
+// of changes ever queued. The unlock is
 // deferred because the key comparison reads the mapping, which can fault.
-func (x *index) replaceHashed(key []byte, h uint64, off int64) (old item, had bool, n int) {
+func (x *index) replaceHashed(key []byte, h uint64, off int64) (old item, had bool, n int, enq uint64) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	cur, ok := x.hash.get(h)
 	if ok && cur == refAmbiguous {
-		return item{}, false, -1
+		return item{}, false, -1, 0
 	}
 	had = ok && keyAt(x.view(), cur, key)
 	old = item{ref: cur}
-	return old, had, x.putLocked(key, h, off, old, had)
+	return old, had, x.putLocked(key, h, off, old, had), x.enq
 }
 
 // change is one key's change in a batch applied by apply.
@@ -319,8 +364,9 @@ func (x *index) apply(cs []change) {
 			n = x.putLocked(c.key, c.h, c.off, c.old, c.had)
 		}
 	}
+	enq := x.enq
 	x.mu.Unlock()
-	x.queued(n)
+	x.queued(n, enq)
 	if invariants.Enabled {
 		for _, c := range cs {
 			x.assertAgree(c.key, c.h)
@@ -380,14 +426,15 @@ func (x *index) delLocked(key []byte, h uint64, old item) int {
 	return len(x.pend)
 }
 
-// queued wakes the applier after n changes are waiting, and makes the
-// writer wait for it when too many are.
-func (x *index) queued(n int) {
-	switch {
-	case n > maxPending:
-		x.drain()
-	case n == 1:
+// queued follows a writer's change, the enq-th ever queued, with n waiting
+// in pend: it wakes the applier for the first, and makes the writer wait
+// while more than maxPending changes are not yet in the tree.
+func (x *index) queued(n int, enq uint64) {
+	if n == 1 {
 		x.wake()
+	}
+	if enq > maxPending && x.appliedA.Load() < enq-maxPending {
+		x.waitApplied(enq - maxPending)
 	}
 }
 
