@@ -57,6 +57,11 @@ type Allocator struct {
 	shadow bitmap // with -tags invariants: a bit per unit, set when free or in limbo
 
 	onReclaim func(off, size int64) // OnReclaim; set before the allocator is shared
+
+	// regions counts the bump regions started: a caller that sees it move
+	// knows fresh space is being carved, and can prepare the chunks next in
+	// line (NextChunks).
+	regions atomic.Uint64
 }
 
 // New returns an allocator for a pool of poolSize bytes, a multiple of
@@ -197,7 +202,24 @@ func (a *Allocator) newRegion(r *region, small bool) bool {
 		a.addFree(r.cur, r.len())
 	}
 	r.cur, r.end = off, off+size
+	a.regions.Add(1)
 	return true
+}
+
+// Regions counts the bump regions started so far.
+func (a *Allocator) Regions() uint64 { return a.regions.Load() }
+
+// NextChunks returns the offsets of up to n wholly free chunks, in the
+// order new regions will take them: the ones worth faulting in before a
+// writer needs them.
+func (a *Allocator) NextChunks(n int) []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []int64
+	for i := len(a.chunks) - 1; i >= 0 && len(out) < n; i-- {
+		out = append(out, a.chunks[i])
+	}
+	return out
 }
 
 // Grow adds the chunks in [old pool size, newPoolSize) as free space. A size

@@ -62,6 +62,8 @@ type DB struct {
 	closed  atomic.Bool
 	closeMu sync.Mutex // serializes Close
 
+	prep preparer // faults chunks in ahead of the writers (prepare.go)
+
 	recovery recoveryStats
 	prefNote string       // why Open did not apply the preferred mode; set once
 	media    daxmap.Media // what the kernel says about the memory under the pool (media.go)
@@ -158,6 +160,9 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err := db.load(); err != nil {
 		return nil, fmt.Errorf("daxkv: open %s: %w", path, err)
 	}
+	if !db.readOnly {
+		db.startPreparer()
+	}
 	return db, nil
 }
 
@@ -215,7 +220,7 @@ func (db *DB) load() error {
 		return err
 	}
 	db.recovery = recoveryStats{
-		crashed:   !sb.Clean(),
+		crashed:   !fresh && !sb.Clean(), // a pool formatted by this open did not crash
 		took:      time.Since(start),
 		replayed:  res.Replayed,
 		dropped:   res.Dropped,
@@ -269,6 +274,7 @@ func (db *DB) Close() (err error) {
 	db.ep.drain()
 	db.locks.lockAll()
 	defer db.locks.unlockAll()
+	db.stopPreparer()
 	switch {
 	case db.readOnly:
 	case db.failed.Load() != nil:

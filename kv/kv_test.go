@@ -641,3 +641,16 @@ func TestBatchReuseAfterReset(t *testing.T) {
 	db = openTest(t, path, opts)
 	check(db)
 }
+
+// TestNewPoolIsNotRecovered: a pool this open created did not crash, so
+// Stats.Recovered is false for it, in both modes.
+func TestNewPoolIsNotRecovered(t *testing.T) {
+	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
+		path := filepath.Join(shmDir(t), "pool-"+mode.String())
+		db := openTest(t, path, smallOpts(mode))
+		if s := db.Stats(); s.Recovered {
+			t.Errorf("%s: Stats.Recovered is true for a pool just created", mode)
+		}
+		db.Close()
+	}
+}

@@ -221,6 +221,7 @@ func (db *DB) allocate(size int64) (int64, error) {
 	for tries := 0; ; tries++ {
 		off, err := db.al.Alloc(size)
 		if err == nil {
+			db.notePrepare()
 			if err := db.m.Fault(off / db.m.ChunkSize()); err != nil {
 				db.al.Free(off, size)
 				return 0, err

@@ -55,6 +55,10 @@ const (
 	// ReadLookup: a reader has pinned its epoch and is about to look its
 	// key up in the index.
 	ReadLookup Point = "read-lookup"
+
+	// Prepare: the chunk preparer (kv/prepare.go) is about to fault in a
+	// chunk ahead of the writers, on its own goroutine, holding nothing.
+	Prepare Point = "prepare"
 )
 
 // Hooks are the seams of one kv.Options. Every field is optional.

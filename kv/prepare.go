@@ -1,0 +1,101 @@
+package kv
+
+import (
+	"sync/atomic"
+
+	"github.com/daxkv/daxkv/internal/seam"
+)
+
+// The chunk preparer keeps the next chunks the allocator will carve from
+// faulted in and allocated (daxmap.Map.Fault) before a writer needs them,
+// on a goroutine of its own, so that the first record in a fresh chunk
+// does not pay for a thousand page faults and an fallocate inside a Put.
+//
+// It changes nothing a crash could see: faulting a chunk in reads it, and
+// allocating its blocks leaves zeros, which recovery reads as free space.
+// Fault serializes on the chunk's stripe (the fault layer's lock), so a
+// writer that reaches the chunk while the preparer works on it waits for
+// it and then finds the chunk backed: seed 002's rule (read-fault before
+// allocating, under the chunk's lock) holds whoever gets there first. An
+// error (a full filesystem, say) is left for the writer that needs the
+// chunk, which gets it from its own Fault, at allocation, as before.
+//
+// It wakes when the allocator starts a new bump region (a chunk taken from
+// the free ones) and once at Open, so that a reopened pool is not cold.
+type preparer struct {
+	kick chan struct{} // buffered, 1
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the goroutine has exited
+	seen atomic.Uint64 // the allocator's region count at the last kick
+}
+
+// prepReserve is how many free chunks are kept faulted in ahead.
+const prepReserve = 2
+
+// startPreparer launches the preparer of a writable DB.
+func (db *DB) startPreparer() {
+	p := &db.prep
+	p.kick = make(chan struct{}, 1)
+	p.stop = make(chan struct{})
+	p.done = make(chan struct{})
+	p.seen.Store(db.al.Regions())
+	p.kick <- struct{}{}
+	go db.prepareLoop()
+}
+
+func (db *DB) prepareLoop() {
+	defer close(db.prep.done)
+	for {
+		select {
+		case <-db.prep.stop:
+			return
+		case <-db.prep.kick:
+		}
+		db.prepareChunks()
+	}
+}
+
+// prepareChunks faults in the free chunks next in line. Fault itself
+// guards its reads, so a fault there is an error, never a crash.
+func (db *DB) prepareChunks() {
+	if db.failed.Load() != nil {
+		return
+	}
+	chunk := db.m.ChunkSize()
+	for _, off := range db.al.NextChunks(prepReserve) {
+		select {
+		case <-db.prep.stop:
+			return
+		default:
+		}
+		db.at(seam.Prepare)
+		if err := db.m.Fault(off / chunk); err != nil {
+			return // the writer that needs the chunk gets the error itself
+		}
+	}
+}
+
+// notePrepare wakes the preparer when the allocator has started a new
+// region since the last wake: called after every allocation (one atomic
+// load when nothing changed).
+func (db *DB) notePrepare() {
+	if db.prep.kick == nil {
+		return
+	}
+	if r := db.al.Regions(); r != db.prep.seen.Load() {
+		db.prep.seen.Store(r)
+		select {
+		case db.prep.kick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// stopPreparer stops the preparer and waits for it: before the mapping goes.
+func (db *DB) stopPreparer() {
+	if db.prep.stop == nil {
+		return
+	}
+	close(db.prep.stop)
+	<-db.prep.done
+}

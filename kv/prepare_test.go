@@ -1,0 +1,158 @@
+package kv
+
+import (
+	"bytes"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/daxkv/daxkv/internal/seam"
+)
+
+// waitPrepared waits until the chunks the allocator will carve next are
+// backed, and fails the test after a few seconds.
+func waitPrepared(t *testing.T, db *DB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		next := db.al.NextChunks(prepReserve)
+		ready := len(next) > 0
+		for _, off := range next {
+			ready = ready && db.m.Backed(off/db.m.ChunkSize())
+		}
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the chunks next in line %v are not backed after 5 s", next)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestPreparerWarmsAtOpen: a new pool and a reopened one both have the
+// chunks next in line faulted in shortly after Open, so the first writes
+// after Open do not fault a chunk in themselves.
+func TestPreparerWarmsAtOpen(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	opts := &Options{Size: 1 << 20, ChunkSize: 64 << 10, DAX: DAXEmulated}
+	db := openTest(t, path, opts)
+	waitPrepared(t, db)
+	for i := 0; i < 300; i++ {
+		mustPut(t, db, key(i), bytes.Repeat([]byte{byte(i)}, 500))
+	}
+	waitPrepared(t, db)
+	db.Close()
+	db = openTest(t, path, opts)
+	waitPrepared(t, db)
+	for i := 0; i < 300; i++ {
+		if v := mustGet(t, db, key(i)); !bytes.Equal(v, bytes.Repeat([]byte{byte(i)}, 500)) {
+			t.Fatalf("key %d: %d bytes", i, len(v))
+		}
+	}
+}
+
+// TestPutRacesPreparer: writers fill fresh chunks (a pool of 64 KiB
+// chunks that grows many times) while the preparer, and a second preparer
+// driven by the test, fault the same chunks in; both paths take the
+// chunk's lock in the fault layer, so every Put succeeds and every value
+// is intact after a reopen. Run it with -race.
+func TestPutRacesPreparer(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	var prepared atomic.Int64
+	opts := &Options{Size: 128 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated}
+	opts.hooks = &seam.Hooks{At: func(p seam.Point) {
+		if p == seam.Prepare {
+			prepared.Add(1)
+		}
+	}}
+	db := openTest(t, path, opts)
+	stop := make(chan struct{})
+	var extra sync.WaitGroup
+	extra.Add(1)
+	go func() {
+		defer extra.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				db.prepareChunks()
+			}
+		}
+	}()
+	const writers, each = 4, 400
+	val := func(w, i int) []byte { return bytes.Repeat([]byte{byte(w*31 + i)}, 700+i%300) }
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := db.Put(fmt.Appendf(nil, "w%d-%05d", w, i), val(w, i)); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(stop)
+	extra.Wait()
+	if prepared.Load() == 0 {
+		t.Fatal("the preparer never ran")
+	}
+	if s := db.Stats(); s.PoolSize <= 128<<10 {
+		t.Fatalf("the pool never grew (%d bytes): the test did not reach fresh chunks", s.PoolSize)
+	}
+	db.Close()
+	db = openTest(t, path, opts)
+	for w := 0; w < writers; w++ {
+		for i := 0; i < each; i++ {
+			if v := mustGet(t, db, fmt.Appendf(nil, "w%d-%05d", w, i)); !bytes.Equal(v, val(w, i)) {
+				t.Fatalf("writer %d key %d: %d bytes, want %d", w, i, len(v), len(val(w, i)))
+			}
+		}
+	}
+}
+
+// TestCloseStopsPreparer: Close waits for the preparer before it unmaps,
+// even while the preparer is stalled mid-round, and a closed DB's preparer
+// is gone.
+func TestCloseStopsPreparer(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	release := make(chan struct{})
+	var stalled atomic.Bool
+	opts := &Options{Size: 1 << 20, ChunkSize: 64 << 10, DAX: DAXEmulated}
+	opts.hooks = &seam.Hooks{At: func(p seam.Point) {
+		if p == seam.Prepare && stalled.CompareAndSwap(false, true) {
+			<-release
+		}
+	}}
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !stalled.Load() {
+		time.Sleep(time.Millisecond)
+	}
+	closed := make(chan error)
+	go func() { closed <- db.Close() }()
+	select {
+	case err := <-closed:
+		t.Fatalf("Close returned (%v) while the preparer was mid-round", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if err := <-closed; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-db.prep.done:
+	default:
+		t.Fatal("the preparer still runs after Close")
+	}
+}
