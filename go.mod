@@ -3,6 +3,7 @@ module github.com/daxkv/daxkv
 go 1.26.0
 
 require (
+	github.com/HdrHistogram/hdrhistogram-go v1.4.0
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/google/btree v1.1.3
 	github.com/spf13/cobra v1.10.2
