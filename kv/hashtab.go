@@ -1,5 +1,7 @@
 package kv
 
+import "math"
+
 // hashTable maps a key's 64-bit hash to its record ref. It is split into
 // hashShards shards by the hash's top bits, each an open-addressing table
 // with linear probing and (hash, ref) pairs side by side in one flat slice,
@@ -35,13 +37,14 @@ const (
 // maxLoad: a shard doubles when more than 5/8 of its pairs are in use.
 const maxLoadNum, maxLoadDen = 5, 8
 
-// newHashTable returns a table sized for hint keys, with an eighth of
-// headroom for the unevenness of the shards, so that loading hint keys
-// rehashes nothing.
+// newHashTable returns a table sized for hint keys: each shard for its
+// mean share plus five standard deviations of the (Poisson) spread of keys
+// over shards, so that loading hint keys practically never grows a shard.
 func newHashTable(hint int) *hashTable {
-	per := uint64(hint+hint/8) >> hashShardBits
+	mean := float64(hint) / hashShards
+	need := uint64(mean + 5*math.Sqrt(mean) + 1)
 	c := uint64(minShardPairs)
-	for c*maxLoadNum/maxLoadDen < per+1 {
+	for c*maxLoadNum/maxLoadDen < need {
 		c *= 2
 	}
 	t := &hashTable{}

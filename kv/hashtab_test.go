@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -93,21 +94,26 @@ func TestHashTableGrowsOneShardAtATime(t *testing.T) {
 }
 
 // TestHashTableSizedFromHint: a table made for hint keys takes them all
-// without growing a shard.
+// (real keys, the real hash) without growing a shard, for small hints,
+// where the shards' spread is widest against their share, and large ones.
 func TestHashTableSizedFromHint(t *testing.T) {
-	const hint = 200_000
-	tab := newHashTable(hint)
-	var caps [hashShards]uint64
-	for s := range tab.shards {
-		caps[s] = tab.shards[s].mask
-	}
-	r := rand.New(rand.NewPCG(7, 8))
-	for i := 0; i < hint; i++ {
-		tab.set(r.Uint64(), 1)
-	}
-	for s := range tab.shards {
-		if tab.shards[s].mask != caps[s] {
-			t.Fatalf("shard %d grew while loading the %d keys it was sized for", s, hint)
+	for _, hint := range []int{100, 9000, 18000, 200_000} {
+		tab := newHashTable(hint)
+		var caps [hashShards]uint64
+		for s := range tab.shards {
+			caps[s] = tab.shards[s].mask
+		}
+		for i := 0; i < hint; i++ {
+			tab.set(hashKey(fmt.Appendf(nil, "key-%08d", i)), 1)
+		}
+		grew := 0
+		for s := range tab.shards {
+			if tab.shards[s].mask != caps[s] {
+				grew++
+			}
+		}
+		if grew > 0 {
+			t.Errorf("hint %d: %d of %d shards grew while loading the keys the table was sized for", hint, grew, hashShards)
 		}
 	}
 }

@@ -1,10 +1,6 @@
 package kv
 
-import (
-	"sync/atomic"
-
-	"github.com/daxkv/daxkv/internal/seam"
-)
+import "sync/atomic"
 
 // The chunk preparer keeps the next chunks the allocator will carve from
 // faulted in and allocated (daxmap.Map.Fault) before a writer needs them,
@@ -68,7 +64,9 @@ func (db *DB) prepareChunks() {
 			return
 		default:
 		}
-		db.at(seam.Prepare)
+		if db.hooks != nil && db.hooks.Prepare != nil {
+			db.hooks.Prepare()
+		}
 		if err := db.m.Fault(off / chunk); err != nil {
 			return // the writer that needs the chunk gets the error itself
 		}

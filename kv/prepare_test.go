@@ -64,11 +64,7 @@ func TestPutRacesPreparer(t *testing.T) {
 	path := filepath.Join(shmDir(t), "pool")
 	var prepared atomic.Int64
 	opts := &Options{Size: 128 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated}
-	opts.hooks = &seam.Hooks{At: func(p seam.Point) {
-		if p == seam.Prepare {
-			prepared.Add(1)
-		}
-	}}
+	opts.hooks = &seam.Hooks{Prepare: func() { prepared.Add(1) }}
 	db := openTest(t, path, opts)
 	stop := make(chan struct{})
 	var extra sync.WaitGroup
@@ -127,8 +123,8 @@ func TestCloseStopsPreparer(t *testing.T) {
 	release := make(chan struct{})
 	var stalled atomic.Bool
 	opts := &Options{Size: 1 << 20, ChunkSize: 64 << 10, DAX: DAXEmulated}
-	opts.hooks = &seam.Hooks{At: func(p seam.Point) {
-		if p == seam.Prepare && stalled.CompareAndSwap(false, true) {
+	opts.hooks = &seam.Hooks{Prepare: func() {
+		if stalled.CompareAndSwap(false, true) {
 			<-release
 		}
 	}}
@@ -155,4 +151,21 @@ func TestCloseStopsPreparer(t *testing.T) {
 	default:
 		t.Fatal("the preparer still runs after Close")
 	}
+}
+
+// TestAtHookStaysOnTheCallersGoroutine: the crash suite's At hook records
+// the last point in a variable its workload goroutine also writes; the
+// preparer, on a goroutine of its own, must never call At (-race catches
+// it otherwise).
+func TestAtHookStaysOnTheCallersGoroutine(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	label := "open"
+	opts := smallOpts(DAXEmulated)
+	opts.hooks = &seam.Hooks{At: func(p seam.Point) { label = string(p) }}
+	db := openTest(t, path, opts)
+	for i := 0; i < 200; i++ { // fresh chunks: the preparer wakes
+		label = "op"
+		mustPut(t, db, key(i), bytes.Repeat([]byte{1}, 900))
+	}
+	_ = label
 }

@@ -55,10 +55,6 @@ const (
 	// ReadLookup: a reader has pinned its epoch and is about to look its
 	// key up in the index.
 	ReadLookup Point = "read-lookup"
-
-	// Prepare: the chunk preparer (kv/prepare.go) is about to fault in a
-	// chunk ahead of the writers, on its own goroutine, holding nothing.
-	Prepare Point = "prepare"
 )
 
 // Hooks are the seams of one kv.Options. Every field is optional.
@@ -74,6 +70,13 @@ type Hooks struct {
 	// the write path it runs with the key's stripe held and must not call
 	// back into the DB.
 	At func(p Point)
+
+	// Prepare, when set, is called by the chunk preparer (kv/prepare.go)
+	// before it faults in a chunk ahead of the writers: on the preparer's
+	// own goroutine, concurrently with everything else, holding nothing.
+	// It is apart from At so that At's callers may keep assuming that a
+	// point comes from the goroutine of an operation they started.
+	Prepare func()
 
 	// SeqLease, when not zero, replaces the number of sequence numbers the
 	// store reserves durably at a time (normally about a million), so that
