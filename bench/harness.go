@@ -51,8 +51,10 @@ type sample struct {
 
 func (o *runOptions) validate() error {
 	switch {
-	case o.num < 1:
-		return fmt.Errorf("--num %d: want at least 1", o.num)
+	case o.num < 0:
+		return fmt.Errorf("--num %d: want 0 (skip the 100-byte set) or more", o.num)
+	case o.num == 0 && o.numLarge == 0:
+		return errors.New("--num 0 and --num-large 0: nothing to run")
 	case o.numLarge < 0:
 		return fmt.Errorf("--num-large %d: want 0 (skip) or more", o.numLarge)
 	case o.rounds < 1:
@@ -127,7 +129,10 @@ func run(o *runOptions) error {
 		return err
 	}
 
-	sets := []set{{num: o.num, valSize: 100}}
+	var sets []set
+	if o.num > 0 {
+		sets = append(sets, set{num: o.num, valSize: 100})
+	}
 	if o.numLarge > 0 {
 		sets = append(sets, set{num: o.numLarge, valSize: 4096})
 	}

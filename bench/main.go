@@ -22,7 +22,7 @@ func main() {
 	}
 	var o runOptions
 	flag.BoolVar(&o.quick, "quick", false, "N = 100k keys of 100 B and 10k of 4 KiB (the defaults are 1M and 100k)")
-	flag.IntVar(&o.num, "num", 0, "keys with 100-byte values (default 1000000, or 100000 with --quick)")
+	flag.IntVar(&o.num, "num", -1, "keys with 100-byte values (default 1000000, or 100000 with --quick; 0 skips the set)")
 	flag.IntVar(&o.numLarge, "num-large", -1, "keys with 4 KiB values (default num/10; 0 skips the set)")
 	flag.IntVar(&o.rounds, "rounds", 3, "runs of every store; figures are medians")
 	flag.IntVar(&o.opsLimit, "ops-limit", 2000, "keys for the durable write workloads of the disk (ext4) configurations")
@@ -41,7 +41,7 @@ func main() {
 		}
 		return
 	}
-	if o.num == 0 {
+	if o.num < 0 {
 		o.num = 1000000
 		if o.quick {
 			o.num = 100000
@@ -49,6 +49,9 @@ func main() {
 	}
 	if o.numLarge < 0 {
 		o.numLarge = o.num / 10
+		if o.num == 0 {
+			o.numLarge = 100000
+		}
 	}
 	if o.only != "" {
 		o.filter = map[string]bool{}

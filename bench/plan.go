@@ -298,6 +298,9 @@ func (p *plan) run() error {
 	if err != nil {
 		return err
 	}
+	if q, ok := s.(interface{ quiesce() }); ok {
+		q.quiesce()
+	}
 	if err := copyTree(p.path("main"), p.path("crash")); err != nil {
 		return err
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"time"
@@ -198,7 +199,20 @@ func openPebble(wo *pebble.WriteOptions) func(string) (store, error) {
 }
 
 func (s *pebbleStore) put(k, v []byte) error { return s.db.Set(k, v, s.wo) }
-func (s *pebbleStore) close() error          { return s.db.Close() }
+
+// quiesce waits (up to 10 s) until no flush or compaction runs, so that a
+// copy of the open store's files is not taken while pebble deletes the
+// inputs of a compaction: a moment a crash could also hit, but one a
+// file-by-file copy cannot capture atomically.
+func (s *pebbleStore) quiesce() {
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		m := s.db.Metrics()
+		if m.Compact.NumInProgress == 0 && m.Flush.NumInProgress == 0 {
+			return
+		}
+	}
+}
+func (s *pebbleStore) close() error { return s.db.Close() }
 
 func (s *pebbleStore) del(k []byte) error { return s.db.Delete(k, s.wo) }
 
@@ -305,7 +319,23 @@ func (s *badgerStore) close() error { return s.db.Close() }
 // copied sparsely: only their data segments (SEEK_DATA/SEEK_HOLE), so that a
 // store's preallocated or sparse files cost no more to open from the copy
 // than from the original.
+//
+// A store that runs background work (compactions) may delete a file while
+// it is being copied: the copy then starts over, up to five times.
 func copyTree(src, dst string) error {
+	var err error
+	for try := 0; try < 5; try++ {
+		if err = os.RemoveAll(dst); err != nil {
+			return err
+		}
+		if err = copyTreeOnce(src, dst); !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+	}
+	return err
+}
+
+func copyTreeOnce(src, dst string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
 		if err != nil {
 			return err
