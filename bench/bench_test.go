@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -212,5 +214,50 @@ func TestPMDKDriverSelfTest(t *testing.T) {
 	cmd.Env = append(os.Environ(), "PMEM_IS_PMEM_FORCE=1")
 	if out, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(out), "selftest passed") {
 		t.Fatalf("selftest: %v\n%s", err, out)
+	}
+}
+
+// TestCopyTreeSparseAndVanishing: the crash-image copy keeps holes as holes
+// and skips a file that is gone by the time it is opened.
+func TestCopyTreeSparseAndVanishing(t *testing.T) {
+	src := filepath.Join(t.TempDir(), "store")
+	if err := os.MkdirAll(filepath.Join(src, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(filepath.Join(src, "sparse"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("head"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte("tail"), 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.WriteFile(filepath.Join(src, "sub", "x"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(t.TempDir(), "copy")
+	if err := copyTree(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dst, "sparse"))
+	if err != nil || len(b) != 64<<20+4 || string(b[:4]) != "head" || string(b[64<<20:]) != "tail" {
+		t.Fatalf("copy of the sparse file: %d bytes, %v", len(b), err)
+	}
+	if used, _ := diskBytes(filepath.Join(dst, "sparse")); used > 1<<20 {
+		t.Fatalf("the copy of a sparse file occupies %d bytes: holes were filled", used)
+	}
+	fi, err := os.Stat(filepath.Join(src, "sub", "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(src, "sub", "x"))
+	if err := copySparse(filepath.Join(src, "sub", "x"), filepath.Join(dst, "gone"), fi); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("copying a vanished file: %v, want ErrNotExist", err)
+	}
+	if err := copyTree(src, filepath.Join(t.TempDir(), "again")); err != nil {
+		t.Fatalf("a tree with a vanished file: %v", err)
 	}
 }

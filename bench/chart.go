@@ -100,14 +100,14 @@ func (rep *report) panel(s set) (*plot.Plot, error) {
 			vals[gi] = r.OpsPerSec / best.OpsPerSec
 			if c.store == "daxkv" {
 				xys = append(xys, plotter.XY{X: float64(gi), Y: vals[gi]})
-				labels = append(labels, fmt.Sprintf("%.1fx", vals[gi]))
+				labels = append(labels, fmt.Sprintf("%.2gx", vals[gi]))
 			}
 		}
 		bc, err := plotter.NewBarChart(vals, barW)
 		if err != nil {
 			return nil, err
 		}
-		bc.Color = palette[i%len(palette)]
+		bc.Color = palette[rep.cfgIndex(c.name)%len(palette)] // one colour per configuration in every panel
 		bc.LineStyle.Width = 0
 		off := barW * vg.Length(float64(i)-float64(len(cfgs)-1)/2)
 		bc.Offset = off
@@ -145,4 +145,13 @@ var palette = []color.Color{
 	color.RGBA{0xd6, 0x27, 0x28, 0xff}, color.RGBA{0x94, 0x67, 0xbd, 0xff}, color.RGBA{0x8c, 0x56, 0x4b, 0xff},
 	color.RGBA{0xe3, 0x77, 0xc2, 0xff}, color.RGBA{0x7f, 0x7f, 0x7f, 0xff}, color.RGBA{0xbc, 0xbd, 0x22, 0xff},
 	color.RGBA{0x17, 0xbe, 0xcf, 0xff},
+}
+
+func (rep *report) cfgIndex(name string) int {
+	for i, c := range rep.cfgs {
+		if c.name == name {
+			return i
+		}
+	}
+	return 0
 }

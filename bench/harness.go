@@ -21,6 +21,7 @@ import (
 )
 
 type runOptions struct {
+	commit           string // set by run
 	childTimeout     time.Duration
 	pmdkSrc          string
 	quick            bool
@@ -89,6 +90,7 @@ func run(o *runOptions) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	start := time.Now()
+	o.commit = commit()
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
@@ -383,8 +385,16 @@ func describeMachine(o *runOptions, took time.Duration) machine {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		m.Kernel = strings.TrimSpace(string(b))
 	}
-	if out, err := exec.Command("git", "describe", "--always", "--dirty").Output(); err == nil {
-		m.Commit = strings.TrimSpace(string(out))
-	}
+	m.Commit = o.commit
 	return m
+}
+
+// commit names the source the run measures: taken when the run starts,
+// since the tree may change while it runs.
+func commit() string {
+	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
+	if err != nil {
+		return "unknown"
+	}
+	return strings.TrimSpace(string(out))
 }

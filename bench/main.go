@@ -33,11 +33,19 @@ func main() {
 	flag.Uint64Var(&o.seed, "seed", 1, "seed of the keys and of every random choice")
 	flag.DurationVar(&o.childTimeout, "child-timeout", time.Hour, "kill a store's run (and count it failed) after this long")
 	flag.StringVar(&o.pmdkSrc, "pmdk-src", "pmdk/driver.c", "the PMDK driver's C source")
+	from := flag.String("from", "", "redraw the table and chart of an earlier results.json into --out, running nothing")
 	list := flag.Bool("list", false, "print the configurations and exit")
 	flag.Parse()
 	if *list {
 		for _, c := range configs() {
 			fmt.Printf("%-20s %s\n", c.name, c.desc)
+		}
+		return
+	}
+	if *from != "" {
+		if err := replot(*from, o.out); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
 		}
 		return
 	}

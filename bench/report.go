@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -433,4 +434,38 @@ func (rep *report) printTable(w io.Writer) {
 	for _, f := range rep.Failures {
 		fmt.Fprintf(w, "FAILED: %s\n", f)
 	}
+}
+
+// replot reads an earlier results.json and prints its table and redraws
+// its chart into out/chart.png.
+func replot(file, out string) error {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	rep := &report{}
+	if err := json.Unmarshal(b, rep); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	names := map[string]bool{}
+	for _, c := range rep.Configs {
+		names[c.Config] = true
+	}
+	for _, c := range configs() {
+		if names[c.name] {
+			rep.cfgs = append(rep.cfgs, c)
+		}
+	}
+	seen := map[[2]int]bool{}
+	for _, r := range rep.Results {
+		if k := [2]int{r.ValueSize, r.Num}; !seen[k] {
+			seen[k] = true
+			rep.sets = append(rep.sets, set{num: r.Num, valSize: r.ValueSize})
+		}
+	}
+	rep.printTable(os.Stdout)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	return rep.writeChart(filepath.Join(out, "chart.png"))
 }

@@ -320,23 +320,16 @@ func (s *badgerStore) close() error { return s.db.Close() }
 // store's preallocated or sparse files cost no more to open from the copy
 // than from the original.
 //
-// A store that runs background work (compactions) may delete a file while
-// it is being copied: the copy then starts over, up to five times.
+// A store that runs background work (an LSM's compactions) may delete a
+// file while the copy runs: such a file is skipped, as it was obsolete (the
+// store deletes compaction inputs only once nothing refers to them). A copy
+// that misses a file the store still needs fails the store's open, and so
+// the run: never a silent wrong figure.
 func copyTree(src, dst string) error {
-	var err error
-	for try := 0; try < 5; try++ {
-		if err = os.RemoveAll(dst); err != nil {
-			return err
-		}
-		if err = copyTreeOnce(src, dst); !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-	}
-	return err
-}
-
-func copyTreeOnce(src, dst string) error {
 	return filepath.Walk(src, func(p string, fi os.FileInfo, err error) error {
+		if errors.Is(err, fs.ErrNotExist) && p != src {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -348,7 +341,10 @@ func copyTreeOnce(src, dst string) error {
 		if fi.IsDir() {
 			return os.MkdirAll(to, 0o755)
 		}
-		return copySparse(p, to, fi)
+		if err := copySparse(p, to, fi); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
 	})
 }
 
