@@ -8,13 +8,17 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PKGS        := ./...
 
-.PHONY: test vet lint fmt-check test-race test-short torture crash crash-quick crash-gate-test fuzz bench bench-quick bench-kv test-bench test-dax test-arm64 clean
+.PHONY: build test vet lint fmt-check test-race test-short torture crash crash-quick crash-gate-test fuzz bench bench-quick bench-kv test-bench test-dax test-arm64 clean
 
 ## test: everything CI runs: vet, lint, the race-enabled suite with the
 ## invariants tag (the torture test's 10 s tier among it), the crash
 ## suite's quick tier, the arm64 flush path under qemu-user, and the DAX
 ## guest.
 test: vet lint test-race test-bench crash-quick test-arm64 test-dax
+
+## build: bin/daxkv, stamped with the commit (daxkv --version).
+build:
+	$(GO) build -buildvcs=true -ldflags "-X main.commit=$$(git rev-parse HEAD 2>/dev/null)" -o bin/daxkv ./cmd/daxkv
 
 vet:
 	$(GO) vet $(PKGS)
@@ -96,3 +100,4 @@ test-dax:
 
 clean:
 	rm -f *.test bench.out
+	rm -rf bin

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -99,5 +100,64 @@ func TestCrashtestOwnOps(t *testing.T) {
 	}
 	if !strings.Contains(out, "crash-suite: images=") || !strings.Contains(out, "violations=0") {
 		t.Fatalf("crashtest output: %q", out)
+	}
+}
+
+// TestCreateAndMode: create makes a new pool and refuses an existing file;
+// mode shows the preferred mode and records a new one durably; a pool can
+// come from $DAXKV_POOL.
+func TestCreateAndMode(t *testing.T) {
+	pool := filepath.Join(t.TempDir(), "new.pool")
+	out, err := run(t, "create", pool, "--size", "1048576", "--chunk-size", "65536", "--json")
+	var c struct {
+		Pool      string `json:"pool"`
+		Size      int64  `json:"size"`
+		ChunkSize int64  `json:"chunk_size"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &c) != nil || c.Pool != pool || c.Size != 1<<20 || c.ChunkSize != 64<<10 {
+		t.Fatalf("create --json = %q, %v", out, err)
+	}
+	if _, err := run(t, "create", pool); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("create over an existing pool: %v, want ErrExist", err)
+	}
+	if out, err := run(t, "mode", pool); err != nil || out != "preferred auto, this open off\n" {
+		t.Fatalf("mode = %q, %v", out, err)
+	}
+	if _, err := run(t, "mode", pool, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "mode", pool, "sideways"); !errors.Is(err, kv.ErrInvalidOptions) {
+		t.Fatalf("mode sideways: %v", err)
+	}
+	t.Setenv(poolEnv, pool)
+	out, err = run(t, "mode", "--json")
+	var m struct {
+		Preferred string `json:"preferred_mode"`
+	}
+	if err != nil || json.Unmarshal([]byte(out), &m) != nil || m.Preferred != "off" {
+		t.Fatalf("mode --json from $%s = %q, %v", poolEnv, out, err)
+	}
+	if _, err := run(t, "mode", "auto"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "put", "k", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "get", "k"); err != nil || out != "v\n" {
+		t.Fatalf("get from $%s = %q, %v", poolEnv, out, err)
+	}
+	if out, err := run(t, "mode", pool); err != nil || !strings.HasPrefix(out, "preferred auto") {
+		t.Fatalf("mode after setting auto through $%s = %q, %v", poolEnv, out, err)
+	}
+	t.Setenv(poolEnv, "")
+	if _, err := run(t, "get", "k"); !errors.Is(err, errUsage) {
+		t.Fatalf("get with no pool anywhere: %v", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, "--version")
+	if err != nil || !strings.HasPrefix(out, "daxkv version ") || !strings.Contains(out, "go1") {
+		t.Fatalf("--version = %q, %v", out, err)
 	}
 }

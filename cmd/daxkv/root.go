@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -31,7 +33,9 @@ func newRootCommand() *cobra.Command {
 On a DAX filesystem over persistent memory it commits with CPU cache-line
 flushes and a fence (MAP_SYNC); elsewhere through the page cache and msync.
 
-Commands that take a pool accept it as --pool PATH or as their first argument.`,
+Commands that take a pool accept it as --pool PATH or as their first
+argument; without either they use $DAXKV_POOL.`,
+		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -39,6 +43,8 @@ Commands that take a pool accept it as --pool PATH or as their first argument.`,
 	root.PersistentFlags().StringVar(&g.mode, "mode", "auto", "durability mode: auto, on, off or emulated")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
 	root.AddCommand(
+		newCreateCommand(g),
+		newModeCommand(g),
 		newPutCommand(g),
 		newGetCommand(g),
 		newDeleteCommand(g),
@@ -53,16 +59,23 @@ Commands that take a pool accept it as --pool PATH or as their first argument.`,
 	return root
 }
 
+// poolEnv names the pool when neither --pool nor an argument does.
+const poolEnv = "DAXKV_POOL"
+
 // poolArgs splits args into the pool path and the rest: the pool is --pool,
-// or else the first argument when there are want+1 of them.
+// or else the first argument when there are want+1 of them, or else
+// $DAXKV_POOL when there are want.
 func (g *globals) poolArgs(args []string, want int) (string, []string, error) {
+	env := os.Getenv(poolEnv)
 	switch {
 	case g.pool != "" && len(args) == want:
 		return g.pool, args, nil
 	case g.pool == "" && len(args) == want+1:
 		return args[0], args[1:], nil
+	case g.pool == "" && len(args) == want && env != "":
+		return env, args, nil
 	case g.pool == "":
-		return "", nil, fmt.Errorf("%w: name the pool with --pool or as the first argument", errUsage)
+		return "", nil, fmt.Errorf("%w: name the pool with --pool, as the first argument or in $%s", errUsage, poolEnv)
 	}
 	return "", nil, fmt.Errorf("%w: want %d arguments after the pool, got %d", errUsage, want, len(args))
 }
@@ -108,4 +121,41 @@ func trimPrefix(s string) string {
 		s = strings.TrimPrefix(s, "daxkv: ")
 	}
 	return s
+}
+
+// commit is set at link time by make build (-X main.commit=...), for
+// builds the toolchain does not stamp (go run, -buildvcs=false).
+var commit string
+
+// version is the module's version and the commit it was built from, as
+// the Go toolchain records them (go build in a git checkout stamps the
+// commit), or as make build passed it.
+func version() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	if v == "" {
+		v = "(devel)"
+	}
+	rev, dirty := commit, false
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if rev == "" {
+		return fmt.Sprintf("%s (commit unknown, %s)", v, bi.GoVersion)
+	}
+	if len(rev) > 12 {
+		rev = rev[:12]
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return fmt.Sprintf("%s (commit %s, %s)", v, rev, bi.GoVersion)
 }
