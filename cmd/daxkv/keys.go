@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"io"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -34,38 +36,110 @@ func makePair(k, v []byte) jsonPair {
 	return p
 }
 
+// encoding is how put takes, and get prints, binary keys and values.
+type encoding struct{ hex, base64 bool }
+
+func (e *encoding) flags(cmd *cobra.Command) {
+	cmd.Flags().BoolVar(&e.hex, "hex", false, "keys and values are hexadecimal")
+	cmd.Flags().BoolVar(&e.base64, "base64", false, "keys and values are standard base64")
+	cmd.MarkFlagsMutuallyExclusive("hex", "base64")
+}
+
+func (e *encoding) decode(what, s string) ([]byte, error) {
+	var b []byte
+	var err error
+	switch {
+	case e.hex:
+		b, err = hex.DecodeString(s)
+	case e.base64:
+		b, err = base64.StdEncoding.DecodeString(s)
+	default:
+		return []byte(s), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s %q: %w", errUsage, what, s, err)
+	}
+	return b, nil
+}
+
+func (e *encoding) encode(b []byte) string {
+	switch {
+	case e.hex:
+		return hex.EncodeToString(b)
+	case e.base64:
+		return base64.StdEncoding.EncodeToString(b)
+	}
+	return string(b)
+}
+
 func newPutCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var enc encoding
+	cmd := &cobra.Command{
 		Use:   "put [POOL] KEY VALUE",
 		Short: "Store VALUE under KEY (durable when the command returns)",
-		Args:  cobra.RangeArgs(2, 3),
+		Long: `Store VALUE under KEY; the write is durable when the command returns.
+VALUE "-" reads the value from standard input, byte for byte (never
+decoded). --hex or --base64 take KEY and VALUE encoded, for binary bytes.`,
+		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withDB(args, 2, false, func(db *kv.DB, rest []string) error {
-				return db.Put([]byte(rest[0]), []byte(rest[1]))
+				k, err := enc.decode("key", rest[0])
+				if err != nil {
+					return err
+				}
+				var v []byte
+				if rest[1] == "-" {
+					if v, err = io.ReadAll(cmd.InOrStdin()); err != nil {
+						return fmt.Errorf("read the value from standard input: %w", err)
+					}
+				} else if v, err = enc.decode("value", rest[1]); err != nil {
+					return err
+				}
+				return db.Put(k, v)
 			})
 		},
 	}
+	enc.flags(cmd)
+	return cmd
 }
 
 func newGetCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var enc encoding
+	cmd := &cobra.Command{
 		Use:   "get [POOL] KEY",
 		Short: "Print the value stored under KEY",
-		Args:  cobra.RangeArgs(1, 2),
+		Long: `Print the value stored under KEY: its raw bytes (a newline follows only
+when standard output is a terminal), or encoded with --hex or --base64,
+or as a JSON object with --json. An absent key exits with status 1 and
+"not found" on standard error.`,
+		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withDB(args, 1, true, func(db *kv.DB, rest []string) error {
-				v, err := db.Get([]byte(rest[0]))
+				k, err := enc.decode("key", rest[0])
+				if err != nil {
+					return err
+				}
+				v, err := db.Get(k)
 				if err != nil {
 					return fmt.Errorf("get %q: %w", rest[0], err)
 				}
-				if g.json {
-					return writeJSON(cmd.OutOrStdout(), makePair([]byte(rest[0]), v))
+				out := cmd.OutOrStdout()
+				switch {
+				case g.json:
+					return writeJSON(out, makePair(k, v))
+				case enc.hex || enc.base64:
+					_, err = fmt.Fprintln(out, enc.encode(v))
+				default:
+					if _, err = out.Write(v); err == nil && isTerminal(out) {
+						_, err = fmt.Fprintln(out)
+					}
 				}
-				_, err = fmt.Fprintf(cmd.OutOrStdout(), "%s\n", v)
 				return err
 			})
 		},
 	}
+	enc.flags(cmd)
+	return cmd
 }
 
 func newDeleteCommand(g *globals) *cobra.Command {

@@ -31,7 +31,7 @@ func TestPutGetDeleteScan(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if out, err := run(t, "get", "--pool", pool, "a"); err != nil || out != "1\n" {
+	if out, err := run(t, "get", "--pool", pool, "a"); err != nil || out != "1" {
 		t.Fatalf("get a = %q, %v", out, err)
 	}
 	if out, err := run(t, "scan", pool); err != nil || out != "a\t1\nb\t2\nc\t3\n" {
@@ -143,7 +143,7 @@ func TestCreateAndMode(t *testing.T) {
 	if _, err := run(t, "put", "k", "v"); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := run(t, "get", "k"); err != nil || out != "v\n" {
+	if out, err := run(t, "get", "k"); err != nil || out != "v" {
 		t.Fatalf("get from $%s = %q, %v", poolEnv, out, err)
 	}
 	if out, err := run(t, "mode", pool); err != nil || !strings.HasPrefix(out, "preferred auto") {
@@ -159,5 +159,90 @@ func TestVersion(t *testing.T) {
 	out, err := run(t, "--version")
 	if err != nil || !strings.HasPrefix(out, "daxkv version ") || !strings.Contains(out, "go1") {
 		t.Fatalf("--version = %q, %v", out, err)
+	}
+}
+
+// runIn is run with standard input.
+func runIn(t *testing.T, in string, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SetIn(strings.NewReader(in))
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+// TestBinaryKeysAndValues: --hex and --base64 round-trip any bytes, a value
+// from standard input is stored byte for byte, and get prints the raw value.
+func TestBinaryKeysAndValues(t *testing.T) {
+	pool := filepath.Join(t.TempDir(), "bin.pool")
+	if _, err := run(t, "put", pool, "--hex", "00ff10", "deadbeef00"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "get", pool, "--hex", "00ff10"); err != nil || out != "deadbeef00\n" {
+		t.Fatalf("get --hex = %q, %v", out, err)
+	}
+	if out, err := run(t, "get", pool, "--base64", "AP8Q"); err != nil || out != "3q2+7wA=\n" {
+		t.Fatalf("get --base64 = %q, %v", out, err)
+	}
+	if _, err := run(t, "put", pool, "--hex", "zz", "00"); !errors.Is(err, errUsage) {
+		t.Fatalf("put of a bad hex key: %v", err)
+	}
+	if _, err := run(t, "put", pool, "--hex", "--base64", "00", "00"); err == nil {
+		t.Fatal("--hex with --base64 accepted")
+	}
+	raw := "line one\nbinary \x00\xff\nno newline at the end"
+	if _, err := runIn(t, raw, "put", pool, "stdin", "-"); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := run(t, "get", pool, "stdin"); err != nil || out != raw {
+		t.Fatalf("get of a value put from stdin = %q, %v", out, err)
+	}
+	if _, err := run(t, "get", pool, "absent"); !errors.Is(err, kv.ErrNotFound) || !strings.Contains(err.Error(), "not found") {
+		t.Fatalf("get of an absent key: %v", err)
+	}
+}
+
+// TestScanFlags: --prefix, --reverse with --limit, --format hex and json,
+// --keys-only.
+func TestScanFlags(t *testing.T) {
+	pool := filepath.Join(t.TempDir(), "scan.pool")
+	for _, k := range []string{"a1", "a2", "a3", "b1", "b\xff", "c"} {
+		if _, err := run(t, "put", pool, k, "v-"+k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--prefix", "a", "--keys-only"}, "a1\na2\na3\n"},
+		{[]string{"--prefix", "a", "--start", "a2", "--keys-only"}, "a2\na3\n"},
+		{[]string{"--prefix", "b", "--keys-only", "--format", "hex"}, "6231\n62ff\n"},
+		{[]string{"--reverse", "--limit", "2", "--keys"}, "c\nb\xff\n"},
+		{[]string{"--reverse", "--prefix", "a", "--limit", "2"}, "a3\tv-a3\na2\tv-a2\n"},
+		{[]string{"--prefix", "c", "--format", "hex"}, "63\t762d63\n"},
+		{[]string{"--start", "b", "--end", "a", "--keys"}, ""},
+	} {
+		out, err := run(t, append([]string{"scan", pool}, c.args...)...)
+		if err != nil || out != c.want {
+			t.Errorf("scan %v = %q, %v; want %q", c.args, out, err, c.want)
+		}
+	}
+	out, err := run(t, "scan", pool, "--prefix", "b", "--format", "json")
+	if err != nil || !strings.Contains(out, `"key":"b1"`) || !strings.Contains(out, `"key_base64":"Yv8="`) {
+		t.Errorf("scan --format json = %q, %v", out, err)
+	}
+	if _, err := run(t, "scan", pool, "--format", "xml"); !errors.Is(err, errUsage) {
+		t.Errorf("scan --format xml: %v", err)
+	}
+	if got := prefixEnd([]byte("a\xff\xff")); string(got) != "b" {
+		t.Errorf("prefixEnd(a ff ff) = %q", got)
+	}
+	if got := prefixEnd([]byte("\xff")); got != nil {
+		t.Errorf("prefixEnd(ff) = %q, want nil", got)
 	}
 }
