@@ -316,6 +316,24 @@ func (m *Map) Region() []byte {
 	return m.region
 }
 
+// FileUsage returns the pool file's size and the bytes its blocks occupy
+// (st_blocks x 512): less than the size while chunks were never used (the
+// file is sparse), more where the filesystem allocates ahead. A device DAX
+// pool reports its device size for both.
+func (m *Map) FileUsage() (size, allocated int64, err error) {
+	if m.closed.Load() {
+		return 0, 0, ErrClosed
+	}
+	if m.deviceDAX {
+		return m.Size(), m.Size(), nil
+	}
+	st, err := statFD(m.fd)
+	if err != nil {
+		return 0, 0, fmt.Errorf("daxkv: %s: %w", m.path, err)
+	}
+	return st.size, st.blocks * 512, nil
+}
+
 // Size returns the size of the pool in bytes, a multiple of ChunkSize.
 func (m *Map) Size() int64 { return m.size.Load() }
 

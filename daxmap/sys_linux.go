@@ -15,6 +15,7 @@ import (
 // fileStat is what Open needs to know about the file behind a descriptor.
 type fileStat struct {
 	size       int64
+	blocks     int64  // 512-byte blocks allocated (st_blocks)
 	dev, ino   uint64 // the pool's identity in the stripe hash
 	regular    bool
 	charDevice bool
@@ -67,6 +68,7 @@ func statFD(fd int) (fileStat, error) {
 	mode := st.Mode & unix.S_IFMT
 	return fileStat{
 		size:       st.Size,
+		blocks:     st.Blocks,
 		dev:        uint64(st.Dev),
 		ino:        st.Ino,
 		regular:    mode == unix.S_IFREG,

@@ -17,6 +17,7 @@ var errOS = fmt.Errorf("daxkv: %s is not supported: %w", runtime.GOOS, errors.Er
 
 type fileStat struct {
 	size       int64
+	blocks     int64
 	dev, ino   uint64
 	regular    bool
 	charDevice bool

@@ -71,6 +71,7 @@ type DB struct {
 }
 
 type recoveryStats struct {
+	liveBytes      int64 // the winners' extents (alloc.SizeOf), for a read-only Stats
 	crashed        bool
 	took           time.Duration
 	replayed       int
@@ -219,7 +220,12 @@ func (db *DB) load() error {
 	if err != nil {
 		return err
 	}
+	var live int64
+	if db.idx != nil {
+		live = db.idx.liveBytes
+	}
 	db.recovery = recoveryStats{
+		liveBytes: live,
 		crashed:   !fresh && !sb.Clean(), // a pool formatted by this open did not crash
 		took:      time.Since(start),
 		replayed:  res.Replayed,

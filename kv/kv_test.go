@@ -654,3 +654,32 @@ func TestNewPoolIsNotRecovered(t *testing.T) {
 		db.Close()
 	}
 }
+
+// TestReadOnlyStatsAgree: a read-only handle, which has no allocator,
+// reports the same Used bytes and the same Used+Free as the writable open
+// before it, and both report the file's size and allocated bytes.
+func TestReadOnlyStatsAgree(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	opts := &Options{Size: 1 << 20, ChunkSize: 64 << 10, DAX: DAXEmulated}
+	db := openTest(t, path, opts)
+	for i := 0; i < 500; i++ {
+		mustPut(t, db, key(i), bytes.Repeat([]byte{byte(i)}, 50+i*13))
+	}
+	for i := 0; i < 500; i += 3 {
+		if err := db.Delete(key(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	db = openTest(t, path, opts) // a fresh open: nothing in limbo
+	w := db.Stats()
+	db.Close()
+	ro := openTest(t, path, &Options{ReadOnly: true})
+	r := ro.Stats()
+	if r.Used != w.Used || r.Used+r.Free != w.Used+w.Free || r.Limbo != 0 || w.Used == 0 {
+		t.Fatalf("read-only used %d free %d limbo %d; writable used %d free %d", r.Used, r.Free, r.Limbo, w.Used, w.Free)
+	}
+	if w.FileSize != w.PoolSize || w.AllocatedBytes <= 0 || w.AllocatedBytes > w.FileSize+1<<20 || r.FileSize != w.FileSize {
+		t.Fatalf("file size %d (pool %d), allocated %d; read-only file size %d", w.FileSize, w.PoolSize, w.AllocatedBytes, r.FileSize)
+	}
+}

@@ -2,14 +2,22 @@ package kv
 
 import (
 	"time"
+
+	"github.com/daxkv/daxkv/recovery"
 )
 
 // Stats describes an open DB.
 type Stats struct {
 	Keys     int64 // keys present
 	PoolSize int64 // bytes of the pool file in use (mapped)
-	// Used, Free and Limbo are the allocator's: zero on a read-only
-	// handle, which has none.
+	// FileSize and AllocatedBytes are the pool file's size and the bytes
+	// its blocks occupy (st_blocks x 512; the file is sparse until chunks
+	// are used). Zero when the file cannot be stat'ed.
+	FileSize       int64
+	AllocatedBytes int64
+	// Used, Free and Limbo are the allocator's. A read-only handle has no
+	// allocator: its Used is the live records' extents as its open found
+	// them, Free the rest of the heap, Limbo zero.
 	Used  int64 // bytes in live records' extents
 	Free  int64 // bytes free for new records without growth
 	Limbo int64 // bytes freed but still visible to a reader
@@ -98,6 +106,12 @@ func (db *DB) Stats() Stats {
 	if db.al != nil {
 		as := db.al.Stats()
 		s.Used, s.Free, s.Limbo = as.Used, as.Free, as.Limbo
+	} else {
+		s.Used = db.recovery.liveBytes
+		s.Free = max(0, s.PoolSize-recovery.HeapStart-s.Used)
+	}
+	if size, allocated, err := db.m.FileUsage(); err == nil {
+		s.FileSize, s.AllocatedBytes = size, allocated
 	}
 	return s
 }

@@ -54,7 +54,8 @@ func TestPutGetDeleteScan(t *testing.T) {
 	}
 	out, err = run(t, "stats", pool, "--json")
 	var s jsonStats
-	if err != nil || json.Unmarshal([]byte(out), &s) != nil || s.Keys != 2 || s.Mode != "off" {
+	if err != nil || json.Unmarshal([]byte(out), &s) != nil || s.Keys != 2 || s.Mode != "off" ||
+		s.Used <= 0 || s.FileSize <= 0 || s.AllocatedBytes <= 0 || s.Chunks <= 0 {
 		t.Fatalf("stats --json = %q, %v", out, err)
 	}
 	if out, err := run(t, "check", pool); err != nil || !strings.HasPrefix(out, "ok: 2 keys") {

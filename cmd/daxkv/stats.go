@@ -15,6 +15,10 @@ type jsonStats struct {
 	PoolSize         int64   `json:"pool_size"`
 	Used             int64   `json:"used"`
 	Free             int64   `json:"free"`
+	Limbo            int64   `json:"limbo"`
+	Chunks           int64   `json:"chunks"`
+	FileSize         int64   `json:"file_size"`
+	AllocatedBytes   int64   `json:"allocated_bytes"`
 	Mode             string  `json:"mode"`
 	PreferredMode    string  `json:"preferred_mode"`
 	PreferenceNote   string  `json:"preference_ignored,omitempty"`
@@ -37,7 +41,8 @@ type jsonStats struct {
 
 func toJSONStats(s kv.Stats) jsonStats {
 	return jsonStats{
-		Keys: s.Keys, PoolSize: s.PoolSize, Used: s.Used, Free: s.Free,
+		Keys: s.Keys, PoolSize: s.PoolSize, Used: s.Used, Free: s.Free, Limbo: s.Limbo,
+		Chunks: s.PoolSize / max(1, s.ChunkSize), FileSize: s.FileSize, AllocatedBytes: s.AllocatedBytes,
 		Mode: s.Mode.String(), PreferredMode: s.PreferredMode.String(), PreferenceNote: s.PreferenceIgnored,
 		MapSync: s.MapSync, DeviceDAX: s.DeviceDAX, FlushMethod: s.FlushMethod,
 		MaxValueSize: s.MaxValueSize, ChunkSize: s.ChunkSize,
@@ -68,7 +73,9 @@ func printStats(cmd *cobra.Command, g *globals, db *kv.DB) error {
 	}
 	w := cmd.OutOrStdout()
 	fmt.Fprintf(w, "keys            %d\n", s.Keys)
-	fmt.Fprintf(w, "pool size       %d bytes (chunks of %d)\n", s.PoolSize, s.ChunkSize)
+	fmt.Fprintf(w, "pool size       %d bytes (%d chunks of %d)\n", s.PoolSize, s.PoolSize/max(1, s.ChunkSize), s.ChunkSize)
+	fmt.Fprintf(w, "space           live %d, limbo %d, free %d bytes\n", s.Used, s.Limbo, s.Free)
+	fmt.Fprintf(w, "file            %d bytes, %d allocated\n", s.FileSize, s.AllocatedBytes)
 	fmt.Fprintf(w, "mode            %s (preferred %s), map_sync=%v, device_dax=%v, flush=%s\n",
 		s.Mode, s.PreferredMode, s.MapSync, s.DeviceDAX, s.FlushMethod)
 	if s.PreferenceIgnored != "" {
