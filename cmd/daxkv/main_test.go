@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -245,5 +246,34 @@ func TestScanFlags(t *testing.T) {
 	}
 	if got := prefixEnd([]byte("\xff")); got != nil {
 		t.Errorf("prefixEnd(ff) = %q, want nil", got)
+	}
+}
+
+// TestBench: every workload runs and reports sane figures; a pool that
+// exists is refused (bench removes its pool afterwards), as is an unknown
+// workload.
+func TestBench(t *testing.T) {
+	pool := filepath.Join(t.TempDir(), "bench.pool")
+	out, err := run(t, "bench", pool, "--num", "3000", "--threads", "2", "--mode", "emulated", "--json", "-q")
+	var rs []benchResult
+	if err != nil || json.Unmarshal([]byte(out), &rs) != nil || len(rs) != len(benchWorkloads) {
+		t.Fatalf("bench --json = %q, %v", out, err)
+	}
+	for i, r := range rs {
+		if r.Workload != benchWorkloads[i] || r.Ops != 3000 || r.OpsPerSec <= 0 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+			t.Fatalf("implausible result %+v", r)
+		}
+	}
+	if _, err := os.Stat(pool); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("bench left its pool behind: %v", err)
+	}
+	if err := os.WriteFile(pool, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := run(t, "bench", pool, "--num", "10", "-q"); !errors.Is(err, fs.ErrExist) {
+		t.Fatalf("bench on an existing file: %v", err)
+	}
+	if _, err := run(t, "bench", filepath.Join(t.TempDir(), "p"), "--workloads", "fillseq,nope", "-q"); !errors.Is(err, errUsage) {
+		t.Fatalf("bench with an unknown workload: %v", err)
 	}
 }

@@ -54,6 +54,7 @@ argument; without either they use $DAXKV_POOL.`,
 		newRepairCommand(g),
 		newInfoCommand(g),
 		newDemoCommand(g),
+		newBenchCommand(g),
 		newCrashtestCommand(g),
 	)
 	return root
