@@ -224,6 +224,9 @@ func (db *DB) load() error {
 	if db.idx != nil {
 		live = db.idx.liveBytes
 	}
+	if db.readOnly {
+		live += db.reservedBytes(mem, res.Damaged)
+	}
 	db.recovery = recoveryStats{
 		liveBytes: live,
 		crashed:   !fresh && !sb.Clean(), // a pool formatted by this open did not crash

@@ -16,8 +16,9 @@ type Stats struct {
 	FileSize       int64
 	AllocatedBytes int64
 	// Used, Free and Limbo are the allocator's. A read-only handle has no
-	// allocator: its Used is the live records' extents as its open found
-	// them, Free the rest of the heap, Limbo zero.
+	// allocator: its Used is what a writable open's would count as its open
+	// found the pool (live records' extents, bad ranges and damaged
+	// records set aside), Free the rest of the heap, Limbo zero.
 	Used  int64 // bytes in live records' extents
 	Free  int64 // bytes free for new records without growth
 	Limbo int64 // bytes freed but still visible to a reader

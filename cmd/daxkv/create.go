@@ -26,17 +26,24 @@ whole chunks.`,
 			if err != nil {
 				return err
 			}
-			if _, err := os.Lstat(path); err == nil {
-				return fmt.Errorf("create %s: %w", path, fs.ErrExist)
-			} else if !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
 			mode, err := kv.ParseDAXMode(g.mode)
 			if err != nil {
 				return err
 			}
+			// O_EXCL: the file is this command's, or create fails; an
+			// empty file is formatted by the open, and removed again
+			// when the open fails, so a failed create leaves nothing.
+			f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				if errors.Is(err, fs.ErrExist) {
+					return fmt.Errorf("create %s: %w", path, fs.ErrExist)
+				}
+				return err
+			}
+			f.Close()
 			db, err := kv.Open(path, &kv.Options{DAX: mode, Size: size, ChunkSize: chunk})
 			if err != nil {
+				os.Remove(path)
 				return err
 			}
 			s := db.Stats()
@@ -62,7 +69,7 @@ whole chunks.`,
 
 func newModeCommand(g *globals) *cobra.Command {
 	return &cobra.Command{
-		Use:   "mode [POOL] [auto|on|off]",
+		Use:   "mode [POOL] [auto|on|off|emulated]",
 		Short: "Show or set the pool's preferred durability mode",
 		Long: `With no mode, print the pool's preferred mode (recorded in its superblock)
 and the mode this open got. With one, record it as the preferred mode: a
@@ -76,7 +83,13 @@ argument, --pool or $DAXKV_POOL.`,
 			case len(args) == 2:
 				set = args[1]
 				args = args[:1]
-			case len(args) == 1 && g.pool != "" || len(args) == 1 && isModeName(args[0]) && os.Getenv(poolEnv) != "":
+			case len(args) == 1 && g.pool != "":
+				set = args[0]
+				args = nil
+			case len(args) == 1 && isModeName(args[0]) && os.Getenv(poolEnv) != "":
+				if _, err := os.Stat(args[0]); err == nil {
+					return fmt.Errorf("%w: %q is both a mode and a file here: name the pool with --pool or as the first argument", errUsage, args[0])
+				}
 				set = args[0]
 				args = nil
 			}

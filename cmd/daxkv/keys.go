@@ -14,11 +14,14 @@ import (
 
 // jsonPair is how a key and value print as JSON: as strings when they are
 // valid UTF-8, else base64 in the *_base64 fields.
+//
+// A nil value (keys only) prints no value field; an empty one prints
+// "value": "".
 type jsonPair struct {
-	Key         string `json:"key,omitempty"`
-	KeyBase64   string `json:"key_base64,omitempty"`
-	Value       string `json:"value,omitempty"`
-	ValueBase64 string `json:"value_base64,omitempty"`
+	Key         string  `json:"key,omitempty"`
+	KeyBase64   string  `json:"key_base64,omitempty"`
+	Value       *string `json:"value,omitempty"`
+	ValueBase64 *string `json:"value_base64,omitempty"`
 }
 
 func makePair(k, v []byte) jsonPair {
@@ -28,13 +31,21 @@ func makePair(k, v []byte) jsonPair {
 	} else {
 		p.KeyBase64 = base64.StdEncoding.EncodeToString(k)
 	}
-	if utf8.Valid(v) {
-		p.Value = string(v)
-	} else {
-		p.ValueBase64 = base64.StdEncoding.EncodeToString(v)
+	switch {
+	case v == nil:
+	case utf8.Valid(v):
+		s := string(v)
+		p.Value = &s
+	default:
+		s := base64.StdEncoding.EncodeToString(v)
+		p.ValueBase64 = &s
 	}
 	return p
 }
+
+// maxStdinValue bounds a value read from standard input: the largest any
+// pool stores (FORMAT.md: at most 64 MiB).
+const maxStdinValue = 64 << 20
 
 // encoding is how put takes, and get prints, binary keys and values.
 type encoding struct{ hex, base64 bool }
@@ -82,18 +93,31 @@ VALUE "-" reads the value from standard input, byte for byte (never
 decoded). --hex or --base64 take KEY and VALUE encoded, for binary bytes.`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return fmt.Errorf("%w: put needs KEY and VALUE", errUsage)
+			}
+			var v []byte
+			if args[len(args)-1] == "-" {
+				// Read before the pool is opened (and locked), and no
+				// more than the largest value any pool takes.
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxStdinValue+1))
+				if err != nil {
+					return fmt.Errorf("read the value from standard input: %w", err)
+				}
+				if len(b) > maxStdinValue {
+					return fmt.Errorf("%w: the value on standard input is over %d bytes", kv.ErrValueTooLarge, maxStdinValue)
+				}
+				v = b
+			}
 			return g.withDB(args, 2, false, func(db *kv.DB, rest []string) error {
 				k, err := enc.decode("key", rest[0])
 				if err != nil {
 					return err
 				}
-				var v []byte
-				if rest[1] == "-" {
-					if v, err = io.ReadAll(cmd.InOrStdin()); err != nil {
-						return fmt.Errorf("read the value from standard input: %w", err)
+				if rest[1] != "-" {
+					if v, err = enc.decode("value", rest[1]); err != nil {
+						return err
 					}
-				} else if v, err = enc.decode("value", rest[1]); err != nil {
-					return err
 				}
 				return db.Put(k, v)
 			})
@@ -143,15 +167,22 @@ or as a JSON object with --json. An absent key exits with status 1 and
 }
 
 func newDeleteCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var enc encoding
+	cmd := &cobra.Command{
 		Use:     "delete [POOL] KEY",
 		Aliases: []string{"del", "rm"},
 		Short:   "Remove KEY (removing an absent key is not an error)",
 		Args:    cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return g.withDB(args, 1, false, func(db *kv.DB, rest []string) error {
-				return db.Delete([]byte(rest[0]))
+				k, err := enc.decode("key", rest[0])
+				if err != nil {
+					return err
+				}
+				return db.Delete(k)
 			})
 		},
 	}
+	enc.flags(cmd)
+	return cmd
 }

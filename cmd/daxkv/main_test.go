@@ -50,7 +50,7 @@ func TestPutGetDeleteScan(t *testing.T) {
 	}
 	out, err := run(t, "get", pool, "c", "--json")
 	var p jsonPair
-	if err != nil || json.Unmarshal([]byte(out), &p) != nil || p.Key != "c" || p.Value != "3" {
+	if err != nil || json.Unmarshal([]byte(out), &p) != nil || p.Key != "c" || p.Value == nil || *p.Value != "3" {
 		t.Fatalf("get --json = %q, %v", out, err)
 	}
 	out, err = run(t, "stats", pool, "--json")

@@ -17,6 +17,7 @@ var errLimit = errors.New("limit reached")
 
 // scanOptions are scan's flags.
 type scanOptions struct {
+	enc                encoding // of --start, --end and --prefix
 	start, end, prefix string
 	limit              int
 	keysOnly, reverse  bool
@@ -44,6 +45,16 @@ memory before it prints it.`,
 			default:
 				return fmt.Errorf("%w: --format %q (want text, json or hex)", errUsage, o.format)
 			}
+			if o.limit < 0 {
+				return fmt.Errorf("%w: --limit %d (want 0, no limit, or more)", errUsage, o.limit)
+			}
+			for _, b := range []*string{&o.start, &o.end, &o.prefix} {
+				d, err := o.enc.decode("bound", *b)
+				if err != nil {
+					return err
+				}
+				*b = string(d)
+			}
 			return g.withDB(args, 0, true, func(db *kv.DB, _ []string) error {
 				return scan(cmd.OutOrStdout(), db, &o)
 			})
@@ -57,6 +68,7 @@ memory before it prints it.`,
 	cmd.Flags().BoolVar(&o.keysOnly, "keys", false, "print keys only (as --keys-only)")
 	cmd.Flags().BoolVar(&o.reverse, "reverse", false, "descending key order")
 	cmd.Flags().StringVar(&o.format, "format", "text", "text, json or hex")
+	o.enc.flags(cmd) // --hex, --base64: the bounds and prefix are encoded
 	return cmd
 }
 
