@@ -76,6 +76,9 @@ func (p *progress) print(final bool) {
 		pct = 100 * float64(d) / float64(p.total)
 	}
 	line := fmt.Sprintf("%s %d/%d (%3.0f%%) %.0f/s", p.label, d, p.total, pct, rate)
+	if p.total == 0 { // an unknown total (a stream)
+		line = fmt.Sprintf("%s %d %.0f/s", p.label, d, rate)
+	}
 	switch {
 	case p.tty && final:
 		fmt.Fprintf(p.w, "\r%s\n", line)

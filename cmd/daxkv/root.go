@@ -55,6 +55,8 @@ argument; without either they use $DAXKV_POOL.`,
 		newInfoCommand(g),
 		newDemoCommand(g),
 		newBenchCommand(g),
+		newExportCommand(g),
+		newImportCommand(g),
 		newCrashtestCommand(g),
 	)
 	return root
