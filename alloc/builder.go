@@ -48,6 +48,10 @@ func (b *Builder) Use(off, n int64) {
 	b.live.set(u, k)
 }
 
+// LiveBytes is the bytes marked live so far (by Use and Reserve): what the
+// built Allocator's Stats will count as Used.
+func (b *Builder) LiveBytes() int64 { return int64(b.live.count()) * Unit }
+
 // Reserve marks the bytes [off, off+n) live whatever they are (rounded out
 // to whole units, clipped to the heap), so that Build never makes them
 // free: bytes on a bad block, a damaged record. Like Use, it may run

@@ -71,7 +71,7 @@ type DB struct {
 }
 
 type recoveryStats struct {
-	liveBytes      int64 // the winners' extents (alloc.SizeOf), for a read-only Stats
+	liveBytes      int64 // recovery.Result.Used, for a read-only Stats
 	crashed        bool
 	took           time.Duration
 	replayed       int
@@ -220,15 +220,8 @@ func (db *DB) load() error {
 	if err != nil {
 		return err
 	}
-	var live int64
-	if db.idx != nil {
-		live = db.idx.liveBytes
-	}
-	if db.readOnly {
-		live += db.reservedBytes(mem, res.Damaged)
-	}
 	db.recovery = recoveryStats{
-		liveBytes: live,
+		liveBytes: res.Used,
 		crashed:   !fresh && !sb.Clean(), // a pool formatted by this open did not crash
 		took:      time.Since(start),
 		replayed:  res.Replayed,

@@ -10,7 +10,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/google/btree"
 
-	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/internal/invariants"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -107,10 +106,6 @@ type index struct {
 	// chunk, so that view covers every offset the index can hold then. A
 	// view taken before the lookup could end short of it.
 	view func() []byte
-
-	// liveBytes is the winners' extents found by the index build at Open
-	// (alloc.SizeOf of each record), set before the index is shared.
-	liveBytes int64
 
 	mu   sync.RWMutex // protects hash, keys, pend and enq
 	hash *hashTable   // xxhash64(key) -> ref, or refAmbiguous
@@ -555,7 +550,6 @@ func (b *indexBuild) addHash(batch []recovery.Entry) {
 	}
 	for i := range batch {
 		e := &batch[i]
-		b.x.liveBytes += alloc.SizeOf(e.Size())
 		k := e.Key(b.mem)
 		h := hashKey(k)
 		ref := makeRef(e.Off, len(k))

@@ -1,13 +1,10 @@
 package kv
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"sync"
 	"sync/atomic"
 
-	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -101,38 +98,4 @@ func (d *damagedKeys) len() int { return int(d.n.Load()) }
 // damagedError is what a read of a damaged key returns.
 func damagedError(off int64) error {
 	return &recovery.CorruptError{Off: off, Reason: "the key's newest record lies on a bad block"}
-}
-
-// reservedBytes is what a writable open's allocator would set aside and
-// never hand out, for a read-only Stats (which has no allocator): the
-// union of the bad ranges within the heap and the damaged records'
-// extents (page-rounded as the allocator handed them out). Live records
-// never meet a bad block (those are the damaged ones), so this adds to the
-// live bytes without overlap.
-func (db *DB) reservedBytes(mem []byte, damaged []recovery.DamagedKey) int64 {
-	type span struct{ lo, hi int64 }
-	var spans []span
-	for _, r := range db.media.Bad {
-		lo, hi := max(r.Off, recovery.HeapStart), min(r.Off+r.Len, int64(len(mem)))
-		if lo < hi {
-			spans = append(spans, span{lo, hi})
-		}
-	}
-	for _, d := range damaged {
-		if h, ok := recovery.ReadHeader(mem, d.Off); ok {
-			spans = append(spans, span{d.Off, d.Off + alloc.SizeOf(h.Size())})
-		}
-	}
-	slices.SortFunc(spans, func(a, b span) int { return cmp.Compare(a.lo, b.lo) })
-	var total, end int64
-	for _, s := range spans {
-		if s.lo < end {
-			s.lo = end
-		}
-		if s.hi > s.lo {
-			total += s.hi - s.lo
-			end = s.hi
-		}
-	}
-	return total
 }

@@ -58,6 +58,7 @@ type Result struct {
 	Dropped   int              // batches found uncommitted, their records freed
 	Commits   []Commit         // valid log slots found (all cleared when writable)
 	Chunks    int              // chunks scanned
+	Used      int64            // bytes the allocator counts live: the winners' extents, bad ranges and damaged records set aside
 	Damaged   []DamagedKey     // keys whose newest record meets a bad block (Scan.Bad), in key order
 }
 
@@ -130,12 +131,11 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 		return nil, err
 	}
 
-	var b *alloc.Builder
-	if p != nil {
-		b = alloc.NewBuilder(sb.ChunkSize, HeapStart, poolSize)
-		for _, r := range sc.Bad {
-			b.Reserve(r.Off, r.Len) // never handed out
-		}
+	// The builder runs on a read-only open too, for Result.Used; only a
+	// writable one builds the allocator from it.
+	b := alloc.NewBuilder(sb.ChunkSize, HeapStart, poolSize)
+	for _, r := range sc.Bad {
+		b.Reserve(r.Off, r.Len) // never handed out
 	}
 	var tombs []int64
 	replayed := map[uint64]bool{}
@@ -168,11 +168,9 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 				if k == w && e.Flags&FlagTombstone == 0 {
 					res.Damaged = append(res.Damaged, DamagedKey{Key: bytes.Clone(e.Key(mem)), Off: e.Off})
 				}
-				if p != nil {
-					b.Reserve(e.Off, alloc.SizeOf(e.Size()))
-					if k == w && e.Tag == TagPending {
-						settle(p, mem[e.Off:])
-					}
+				b.Reserve(e.Off, alloc.SizeOf(e.Size()))
+				if p != nil && k == w && e.Tag == TagPending {
+					settle(p, mem[e.Off:])
 				}
 			case k == w && e.Flags&FlagTombstone != 0:
 				tombs = append(tombs, e.Off)
@@ -182,21 +180,23 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 					live(winners, len(all))
 					winners = make([]Entry, 0, liveBatch)
 				}
-				if p != nil {
-					// A valid record the allocator could never have placed
-					// (a large one off a page boundary) is a crafted or
-					// damaged pool, not something to build on.
-					if err := b.ValidExtent(e.Off, e.Size()); err != nil {
+				// A valid record the allocator could never have placed (a
+				// large one off a page boundary) is a crafted or damaged
+				// pool, not something to build on; a read-only open only
+				// leaves it out of Used.
+				if err := b.ValidExtent(e.Off, e.Size()); err != nil {
+					if p != nil {
 						return nil, corruptf(e.Off, "record extent: %v", err)
 					}
+				} else {
 					if invariants.Enabled && b.Overlaps(e.Off, e.Size()) {
 						// scanChunk drops every record overlapping another.
 						panic(fmt.Sprintf("daxkv: assertion failed: winning record at %d overlaps another live extent", e.Off))
 					}
 					b.Use(e.Off, e.Size())
-					if e.Tag == TagPending {
-						settle(p, mem[e.Off:])
-					}
+				}
+				if p != nil && e.Tag == TagPending {
+					settle(p, mem[e.Off:])
 				}
 			default:
 				res.Discarded++
@@ -215,6 +215,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	}
 	res.Replayed = len(replayed)
 	res.Dropped = len(dropped)
+	res.Used = b.LiveBytes()
 	if p == nil {
 		return res, nil
 	}
