@@ -39,18 +39,25 @@ func benchValue(r *rand.Rand, size int) []byte {
 	return v
 }
 
+// openBenchPool opens a new 256 MiB pool in mode for a benchmark, closed
+// when the benchmark ends.
+func openBenchPool(b *testing.B, mode DAXMode) *DB {
+	b.Helper()
+	db, err := Open(filepath.Join(shmDir(b), "pool"), &Options{DAX: mode, Size: 256 << 20})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { db.Close() })
+	return db
+}
+
 // BenchmarkPut measures durable Puts of new keys: each returns only once its
 // record is durable (emulated: CLWB/CLFLUSHOPT + SFENCE; off: msync).
 func BenchmarkPut(b *testing.B) {
 	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
 		for _, size := range []int{100, 1024, 4096} {
 			b.Run(fmt.Sprintf("%s/value=%d", mode, size), func(b *testing.B) {
-				path := filepath.Join(shmDir(b), "pool")
-				db, err := Open(path, &Options{DAX: mode, Size: 256 << 20})
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer db.Close()
+				db := openBenchPool(b, mode)
 				r := rand.New(rand.NewPCG(1, 2))
 				v := benchValue(r, size)
 				var kb [32]byte
@@ -77,12 +84,7 @@ func BenchmarkApply(b *testing.B) {
 }
 
 func benchApply(b *testing.B, size int) {
-	path := filepath.Join(shmDir(b), "pool")
-	db, err := Open(path, &Options{DAX: DAXEmulated, Size: 256 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openBenchPool(b, DAXEmulated)
 	r := rand.New(rand.NewPCG(1, 2))
 	v := benchValue(r, size)
 	var kb [32]byte
@@ -104,12 +106,7 @@ func benchApply(b *testing.B, size int) {
 // BenchmarkPutParallel is BenchmarkPut (emulated, 100-byte values) from
 // GOMAXPROCS goroutines.
 func BenchmarkPutParallel(b *testing.B) {
-	path := filepath.Join(shmDir(b), "pool")
-	db, err := Open(path, &Options{DAX: DAXEmulated, Size: 256 << 20})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
+	db := openBenchPool(b, DAXEmulated)
 	var seed sync.Mutex
 	n := uint64(0)
 	b.SetBytes(116)
