@@ -79,6 +79,9 @@ type torture struct {
 	acked   [tortureWriters * tortureKeysPer]atomic.Int64
 	started [tortureWriters * tortureKeysPer]atomic.Int64
 	hot     [tortureWriters]atomic.Int64 // the key each writer works on now
+	// batch is each writer's Batch, Reset and reused across operations and
+	// reopens, as a program reuses one (its buffer is kept by Reset).
+	batch [tortureWriters]Batch
 
 	stats struct {
 		cycles, failures, reopens, fresh, switches, busy, checks, repairs atomic.Int64
@@ -310,7 +313,7 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 			case <-time.After(40 * time.Millisecond):
 			}
 			s := db.Stats()
-			if s.Keys < 0 || s.Keys > tortureWriters*tortureKeysPer || s.Limbo < 0 {
+			if s.Keys < 0 || s.Keys > tortureWriters*tortureKeysPer || s.Limbo < 0 || s.FileSize < 0 || s.AllocatedBytes < 0 {
 				report(fmt.Errorf("Stats out of range: %+v", s))
 				return
 			}
@@ -377,7 +380,8 @@ func (tt *torture) write(db *DB, w int, r *rand.Rand) (uncertain, error) {
 		err = db.Delete(key(i))
 		tt.stats.deletes.Add(1)
 	default:
-		b := db.NewBatch()
+		b := &tt.batch[w]
+		b.Reset()
 		for n := 1 + r.IntN(5); n > 0; n-- {
 			i := keyOf(w, r.IntN(tortureKeysPer))
 			if _, seen := u.before[i]; !seen {
