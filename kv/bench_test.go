@@ -6,8 +6,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
+	"time"
 )
 
 // The benchmarks use the workload of ANCHORS: 16-byte keys ("%016d" of
@@ -240,6 +242,53 @@ func BenchmarkGetParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkGetScaling compares Gets on one goroutine and on two in one
+// run: each round times b.N random Gets on one goroutine, then b.N on each
+// of two, and the benchmark reports the median over 3 rounds of the
+// throughput ratio ("speedup", 2.0 is perfect) and both rates. Run it with
+// a fixed count: -bench GetScaling -benchtime=2000000x.
+func BenchmarkGetScaling(b *testing.B) {
+	db, keys := openLoaded(b)
+	run := func(goroutines int, seed uint64) time.Duration {
+		var wg sync.WaitGroup
+		start := time.Now()
+		for g := 0; g < goroutines; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				r := rand.New(rand.NewPCG(seed, uint64(g)))
+				var kb [32]byte
+				for i := 0; i < b.N; i++ {
+					if _, err := db.Get(benchKey(kb[:], keys[r.IntN(len(keys))])); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	b.ResetTimer()
+	var ratios, one, two []float64
+	for round := uint64(0); round < 3; round++ {
+		t1 := run(1, round).Seconds()
+		t2 := run(2, round).Seconds()
+		ratios = append(ratios, 2*t1/t2)
+		one = append(one, float64(b.N)/t1)
+		two = append(two, 2*float64(b.N)/t2)
+	}
+	b.ReportMetric(median(ratios), "speedup")
+	b.ReportMetric(median(one), "gets/s-1g")
+	b.ReportMetric(median(two), "gets/s-2g")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
 }
 
 // BenchmarkView reads random existing keys without copying (zero

@@ -1,6 +1,10 @@
 package kv
 
-import "math"
+import (
+	"math"
+	"runtime"
+	"sync/atomic"
+)
 
 // hashTable maps a key's 64-bit hash to its record ref. It is split into
 // hashShards shards by the hash's top bits, each an open-addressing table
@@ -14,16 +18,32 @@ import "math"
 // thousand entries (microseconds), where one flat table stalled the write
 // for milliseconds at every doubling.
 //
-// Not safe for concurrent use: index.mu protects it.
+// Writers (set, del) must be serialized by the caller (index.mu). Readers
+// (load) take no lock and write nothing: each shard is a sequence lock. A
+// writer makes the shard's sequence odd, changes its slots (or publishes a
+// grown table), and makes it even again; a reader reads the sequence, probes,
+// and retries when the sequence was odd or has changed meanwhile. Slots are
+// atomics, so a reader racing a writer reads torn state only as a retry,
+// never as a data race, and two readers never write a shared cache line.
 type hashTable struct {
 	shards [hashShards]hashShard
-	n      int // entries, over all shards
+	n      int // entries, over all shards (writers only)
 }
 
 type hashShard struct {
-	slots []uint64 // slots[2i] = hash (0: empty), slots[2i+1] = ref
-	mask  uint64   // capacity in pairs - 1 (a power of two)
-	n     int      // entries
+	seq atomic.Uint64            // odd while a writer changes the shard
+	tab atomic.Pointer[shardTab] // replaced whole when the shard grows
+	n   int                      // entries (writers only)
+}
+
+// shardTab is one shard's open-addressing table.
+type shardTab struct {
+	slots []atomic.Uint64 // slots[2i] = hash (0: empty), slots[2i+1] = ref
+	mask  uint64          // capacity in pairs - 1 (a power of two)
+}
+
+func newShardTab(pairs uint64) *shardTab {
+	return &shardTab{slots: make([]atomic.Uint64, 2*pairs), mask: pairs - 1}
 }
 
 const (
@@ -49,7 +69,7 @@ func newHashTable(hint int) *hashTable {
 	}
 	t := &hashTable{}
 	for i := range t.shards {
-		t.shards[i] = hashShard{slots: make([]uint64, 2*c), mask: c - 1}
+		t.shards[i].tab.Store(newShardTab(c))
 	}
 	return t
 }
@@ -70,11 +90,35 @@ func (t *hashTable) len() int { return t.n }
 // within the shard comes from its low bits).
 func (t *hashTable) shard(h uint64) *hashShard { return &t.shards[h>>(64-hashShardBits)] }
 
-func (t *hashTable) get(h uint64) (uint64, bool) {
+// load is the readers' lookup: safe concurrently with one writer, lock-free
+// and write-free (see hashTable).
+func (t *hashTable) load(h uint64) (ref uint64, ok bool) {
 	h = stored(h)
 	s := t.shard(h)
-	i, ok := s.find(h)
-	return s.slots[2*i+1], ok
+	for spins := 0; ; spins++ {
+		seq := s.seq.Load()
+		if seq&1 == 0 {
+			tab := s.tab.Load()
+			i, found, done := tab.probe(h)
+			if found {
+				ref = tab.slots[2*i+1].Load()
+			}
+			if done && s.seq.Load() == seq {
+				return ref, found
+			}
+		}
+		if spins > 64 {
+			runtime.Gosched() // a writer is descheduled inside the shard
+		}
+	}
+}
+
+// get is the writers' lookup (under the writers' lock).
+func (t *hashTable) get(h uint64) (uint64, bool) {
+	h = stored(h)
+	tab := t.shard(h).tab.Load()
+	i, ok, _ := tab.probe(h)
+	return tab.slots[2*i+1].Load(), ok
 }
 
 func (t *hashTable) set(h, ref uint64) {
@@ -91,61 +135,85 @@ func (t *hashTable) del(h uint64) {
 	}
 }
 
-// find returns the pair index holding h, or the empty pair where it would go.
-func (s *hashShard) find(h uint64) (i uint64, found bool) {
-	for i = h & s.mask; ; i = (i + 1) & s.mask {
-		switch s.slots[2*i] {
+// probe returns the pair index holding h, or the empty pair where it would
+// go. done is false when a whole lap found neither, which only a reader
+// racing writers can see (a shard always has empty pairs): it retries.
+func (tab *shardTab) probe(h uint64) (i uint64, found, done bool) {
+	i = h & tab.mask
+	for range tab.mask + 1 {
+		switch tab.slots[2*i].Load() {
 		case h:
-			return i, true
+			return i, true, true
 		case 0:
-			return i, false
+			return i, false, true
 		}
+		i = (i + 1) & tab.mask
 	}
+	return 0, false, false
 }
+
+// begin and end bracket a writer's change of the shard.
+func (s *hashShard) begin() { s.seq.Store(s.seq.Load() + 1) }
+func (s *hashShard) end()   { s.seq.Store(s.seq.Load() + 1) }
 
 // set stores ref under h and reports whether h is new.
 func (s *hashShard) set(h, ref uint64) bool {
-	i, ok := s.find(h)
+	s.begin()
+	defer s.end()
+	tab := s.tab.Load()
+	i, ok, _ := tab.probe(h)
 	if !ok {
-		if uint64(s.n+1)*maxLoadDen > (s.mask+1)*maxLoadNum {
-			s.grow()
-			i, _ = s.find(h)
+		if uint64(s.n+1)*maxLoadDen > (tab.mask+1)*maxLoadNum {
+			tab = s.grow(tab)
+			i, _, _ = tab.probe(h)
 		}
-		s.slots[2*i] = h
+		tab.slots[2*i+1].Store(ref)
+		tab.slots[2*i].Store(h)
 		s.n++
+		return true
 	}
-	s.slots[2*i+1] = ref
-	return !ok
+	tab.slots[2*i+1].Store(ref)
+	return false
 }
 
 // del removes h and reports whether it was there.
 func (s *hashShard) del(h uint64) bool {
-	i, ok := s.find(h)
+	tab := s.tab.Load()
+	i, ok, _ := tab.probe(h)
 	if !ok {
 		return false
 	}
+	s.begin()
+	defer s.end()
 	// Backward-shift deletion: move later entries of the probe run into
 	// the hole when their home slot does not lie after it.
-	for j := (i + 1) & s.mask; s.slots[2*j] != 0; j = (j + 1) & s.mask {
-		home := s.slots[2*j] & s.mask
-		if (j-home)&s.mask >= (j-i)&s.mask {
-			s.slots[2*i], s.slots[2*i+1] = s.slots[2*j], s.slots[2*j+1]
+	sl := tab.slots
+	for j := (i + 1) & tab.mask; sl[2*j].Load() != 0; j = (j + 1) & tab.mask {
+		hj := sl[2*j].Load()
+		home := hj & tab.mask
+		if (j-home)&tab.mask >= (j-i)&tab.mask {
+			sl[2*i].Store(hj)
+			sl[2*i+1].Store(sl[2*j+1].Load())
 			i = j
 		}
 	}
-	s.slots[2*i], s.slots[2*i+1] = 0, 0
+	sl[2*i].Store(0)
+	sl[2*i+1].Store(0)
 	s.n--
 	return true
 }
 
-func (s *hashShard) grow() {
-	old := s.slots
-	s.slots = make([]uint64, 2*len(old))
-	s.mask = uint64(len(s.slots)/2) - 1
-	for p := 0; p < len(old); p += 2 {
-		if h := old[p]; h != 0 {
-			i, _ := s.find(h)
-			s.slots[2*i], s.slots[2*i+1] = h, old[p+1]
+// grow publishes a table of twice old's capacity holding old's entries and
+// returns it. Readers of old retry (the shard's sequence is odd).
+func (s *hashShard) grow(old *shardTab) *shardTab {
+	tab := newShardTab(2 * (old.mask + 1))
+	for p := 0; p < len(old.slots); p += 2 {
+		if h := old.slots[p].Load(); h != 0 {
+			i, _, _ := tab.probe(h)
+			tab.slots[2*i].Store(h)
+			tab.slots[2*i+1].Store(old.slots[p+1].Load())
 		}
 	}
+	s.tab.Store(tab)
+	return tab
 }

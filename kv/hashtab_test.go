@@ -3,7 +3,10 @@ package kv
 import (
 	"fmt"
 	"math/rand/v2"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestHashTableModel checks the table against a Go map through random
@@ -57,7 +60,7 @@ func TestHashTableGrowsOneShardAtATime(t *testing.T) {
 	tab := newHashTable(0)
 	capacity := func() (sum uint64) {
 		for s := range tab.shards {
-			sum += tab.shards[s].mask + 1
+			sum += tab.shards[s].tab.Load().mask + 1
 		}
 		return sum
 	}
@@ -69,9 +72,9 @@ func TestHashTableGrowsOneShardAtATime(t *testing.T) {
 	for i := 0; i < n; i++ {
 		h := r.Uint64()
 		s := tab.shard(stored(h))
-		before := s.mask + 1
+		before := s.tab.Load().mask + 1
 		tab.set(h, uint64(i))
-		if after := s.mask + 1; after != before {
+		if after := s.tab.Load().mask + 1; after != before {
 			grown++
 			want += after - before
 		}
@@ -101,19 +104,119 @@ func TestHashTableSizedFromHint(t *testing.T) {
 		tab := newHashTable(hint)
 		var caps [hashShards]uint64
 		for s := range tab.shards {
-			caps[s] = tab.shards[s].mask
+			caps[s] = tab.shards[s].tab.Load().mask
 		}
 		for i := 0; i < hint; i++ {
 			tab.set(hashKey(fmt.Appendf(nil, "key-%08d", i)), 1)
 		}
 		grew := 0
 		for s := range tab.shards {
-			if tab.shards[s].mask != caps[s] {
+			if tab.shards[s].tab.Load().mask != caps[s] {
 				grew++
 			}
 		}
 		if grew > 0 {
 			t.Errorf("hint %d: %d of %d shards grew while loading the keys the table was sized for", hint, grew, hashShards)
 		}
+	}
+}
+
+// TestHashTableLoadRacesWriter reads keys that never change while one
+// writer inserts and deletes others in the same shards (growing them and
+// shifting runs back): every read must find the stable keys' exact refs and
+// never find a key that was never stored. Run under -race it also shows
+// the readers' lock-free path is free of data races.
+func TestHashTableLoadRacesWriter(t *testing.T) {
+	tab := newHashTable(0)
+	r := rand.New(rand.NewPCG(11, 12))
+	// Every hash lies in one of four shards (the top bits) so that probe
+	// runs are long and crowded; bit 53 marks the stable keys, bit 52 the
+	// keys never stored, and the writer's keys have neither.
+	const stableBit, absentBit = 1 << 53, 1 << 52
+	inShard := func(h uint64, rr *rand.Rand) uint64 {
+		return h&(1<<(64-hashShardBits)-1)&^(stableBit|absentBit) | uint64(rr.IntN(4))<<(64-hashShardBits)
+	}
+	stable := make([]uint64, 512)
+	for i := range stable {
+		stable[i] = inShard(r.Uint64(), r) | stableBit
+		tab.set(stable[i], uint64(i)+1)
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			rr := rand.New(rand.NewPCG(uint64(g), 13))
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := rr.IntN(len(stable))
+				if ref, ok := tab.load(stable[i]); !ok || ref != uint64(i)+1 {
+					failures.Add(1)
+				}
+				if _, ok := tab.load(inShard(rr.Uint64(), rr) | absentBit); ok {
+					failures.Add(1)
+				}
+			}
+		}(g)
+	}
+	var churn []uint64
+	for i := 0; i < 200_000; i++ {
+		if len(churn) > 2000 || len(churn) > 0 && r.IntN(3) == 0 {
+			j := r.IntN(len(churn))
+			tab.del(churn[j])
+			churn[j] = churn[len(churn)-1]
+			churn = churn[:len(churn)-1]
+			continue
+		}
+		h := inShard(r.Uint64(), r) | 1 // never 0
+		tab.set(h, 7)
+		churn = append(churn, h)
+	}
+	close(stop)
+	wg.Wait()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d lock-free reads saw a wrong answer while the writer ran", n)
+	}
+}
+
+// TestHashTableLoadWaitsOutAWriter leaves a shard mid-change (sequence odd,
+// the key's pair cleared, as a backward shift can leave it for an instant):
+// a lock-free load must not report the key absent, but wait for the writer
+// to finish and then find it.
+func TestHashTableLoadWaitsOutAWriter(t *testing.T) {
+	tab := newHashTable(0)
+	const h = 0x1234_5678_9abc_def1
+	tab.set(h, 42)
+	s := tab.shard(stored(h))
+	sl := s.tab.Load()
+	i, ok, _ := sl.probe(h)
+	if !ok {
+		t.Fatal("the key just set is not in its shard")
+	}
+	s.begin()
+	sl.slots[2*i].Store(0)
+	got := make(chan uint64, 1)
+	go func() {
+		ref, ok := tab.load(h)
+		if !ok {
+			ref = 0
+		}
+		got <- ref
+	}()
+	select {
+	case ref := <-got:
+		t.Fatalf("load returned %d while the shard was mid-change", ref)
+	case <-time.After(50 * time.Millisecond):
+	}
+	sl.slots[2*i].Store(h)
+	s.end()
+	if ref := <-got; ref != 42 {
+		t.Fatalf("load after the change = %d, want 42", ref)
 	}
 }

@@ -107,11 +107,13 @@ type index struct {
 	// view taken before the lookup could end short of it.
 	view func() []byte
 
-	mu   sync.RWMutex // protects hash, keys, pend and enq
-	hash *hashTable   // xxhash64(key) -> ref, or refAmbiguous
-	keys int          // present keys
-	pend []treeOp     // changes not yet applied to tree, in order
-	enq  uint64       // changes ever queued
+	// mu serializes the writers of hash, and protects keys, pend and
+	// enq. Readers of hash take no lock (hashTable.load).
+	mu   sync.RWMutex
+	hash *hashTable // xxhash64(key) -> ref, or refAmbiguous
+	keys int        // present keys
+	pend []treeOp   // changes not yet applied to tree, in order
+	enq  uint64     // changes ever queued
 
 	treeMu sync.RWMutex        // protects tree
 	tree   *btree.BTreeG[item] // every present key as of the last applied change
@@ -274,14 +276,16 @@ func (x *index) lookup(key []byte, h uint64) (item, bool) {
 	return x.lookupTree(key)
 }
 
-// lookupHashed is lookup's fast path, through the hash table. The key
-// comparison reads the mapping, which can fault (a file truncated
-// underneath): the unlock is deferred so that a fault turned into an error
-// leaves no lock held.
+// lookupHashed is lookup's fast path, through the hash table. It takes no
+// lock and writes no shared memory: the table is read under its shards'
+// sequence locks. The caller has pinned its epoch, so a ref the table held
+// at any instant of the lookup names a record that is not reused before
+// the caller unpins (a record is retired only after the change that
+// supersedes it is in the table). The view is taken after the ref is read:
+// a writer grows the pool before it publishes a record in the new chunk.
+// The key comparison reads the mapping, which can fault; the caller guards.
 func (x *index) lookupHashed(key []byte, h uint64) (ref uint64, ok, ambiguous bool) {
-	x.mu.RLock()
-	defer x.mu.RUnlock()
-	ref, ok = x.hash.get(h)
+	ref, ok = x.hash.load(h)
 	switch {
 	case !ok:
 		return 0, false, false
