@@ -274,6 +274,9 @@ func (db *DB) Close() (err error) {
 		return ErrClosed
 	}
 	db.ep.drain()
+	// No read can start now, and every read of a snapshot or an iterator
+	// takes a slot pin: their holds can go.
+	db.ep.releaseAll()
 	db.locks.lockAll()
 	defer db.locks.unlockAll()
 	db.stopPreparer()

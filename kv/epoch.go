@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -24,6 +25,15 @@ import (
 // A reader that reads the epoch, increments its slot and then finds the
 // epoch changed backs out and retries, so it never pins a parity that an
 // advance has already checked as empty.
+//
+// Snapshots and iterators hold their epoch for as long as they are open,
+// which a slot's parity count cannot express (an hour-old pin would be
+// indistinguishable from the reads of the last microsecond, and Close could
+// not tell them apart). They register a hold instead: its epoch, taken
+// from a slot pin that is kept until the hold is visible, caps the epoch at
+// hold+1 as the pin did, so everything retired since the hold stays in
+// limbo until it is released. Close waits for slot pins only (every read
+// of a snapshot takes one), then drops the holds.
 
 const pinSlots = 32
 
@@ -35,20 +45,92 @@ type pinSlot struct {
 type epochs struct {
 	cur   atomic.Uint64
 	slots [pinSlots]pinSlot
+
+	// heldMin is the lowest epoch of a hold plus one, or 0 when there is
+	// none: read by every advance, written under holdMu.
+	heldMin atomic.Uint64
+	holdMu  sync.Mutex         // protects holds
+	holds   map[*hold]struct{} // the open holds
+}
+
+// hold is a long-lived pin (a snapshot's).
+type hold struct {
+	epoch uint64
+	since time.Time
 }
 
 // pin registers a reader; the returned token goes to unpin.
 func (e *epochs) pin() (tok uint32) {
+	tok, _ = e.pinEpoch()
+	return tok
+}
+
+// pinEpoch is pin, also returning the epoch pinned.
+func (e *epochs) pinEpoch() (tok uint32, epoch uint64) {
 	s := rand.Uint32() % pinSlots
 	for {
 		ep := e.cur.Load()
 		par := uint32(ep & 1)
 		e.slots[s].n[par].Add(1)
 		if e.cur.Load() == ep {
-			return s<<1 | par
+			return s<<1 | par, ep
 		}
 		e.slots[s].n[par].Add(-1)
 	}
+}
+
+// holdAt registers a hold of epoch, which the caller holds a slot pin of
+// until this returns (so no advance past epoch+1 happened before it).
+func (e *epochs) holdAt(epoch uint64, since time.Time) *hold {
+	h := &hold{epoch: epoch, since: since}
+	e.holdMu.Lock()
+	defer e.holdMu.Unlock()
+	if e.holds == nil {
+		e.holds = make(map[*hold]struct{})
+	}
+	e.holds[h] = struct{}{}
+	if m := e.heldMin.Load(); m == 0 || epoch+1 < m {
+		e.heldMin.Store(epoch + 1)
+	}
+	return h
+}
+
+// release drops a hold; it returns false when the hold was already gone.
+func (e *epochs) release(h *hold) bool {
+	e.holdMu.Lock()
+	defer e.holdMu.Unlock()
+	if _, ok := e.holds[h]; !ok {
+		return false
+	}
+	delete(e.holds, h)
+	m := uint64(0)
+	for o := range e.holds {
+		if m == 0 || o.epoch+1 < m {
+			m = o.epoch + 1
+		}
+	}
+	e.heldMin.Store(m)
+	return true
+}
+
+// releaseAll drops every hold (Close, once no reader can use one).
+func (e *epochs) releaseAll() {
+	e.holdMu.Lock()
+	defer e.holdMu.Unlock()
+	clear(e.holds)
+	e.heldMin.Store(0)
+}
+
+// oldestHold returns how long the oldest hold has been held, and how many
+// there are.
+func (e *epochs) oldestHold(now time.Time) (time.Duration, int) {
+	e.holdMu.Lock()
+	defer e.holdMu.Unlock()
+	var age time.Duration
+	for h := range e.holds {
+		age = max(age, now.Sub(h.since))
+	}
+	return age, len(e.holds)
 }
 
 func (e *epochs) unpin(tok uint32) {
@@ -71,6 +153,9 @@ func (e *epochs) pinned(par uint64) bool {
 // safe to reuse, and ok=false when it could not advance.
 func (e *epochs) tryAdvance() (safe uint64, ok bool) {
 	ep := e.cur.Load()
+	if m := e.heldMin.Load(); m != 0 && ep >= m { // ep > the oldest hold's epoch
+		return 0, false
+	}
 	if e.pinned((ep + 1) & 1) {
 		return 0, false
 	}
@@ -83,8 +168,8 @@ func (e *epochs) tryAdvance() (safe uint64, ok bool) {
 	return ep - 1, true
 }
 
-// drain waits until no pin is held (used by Close after new pins are
-// refused).
+// drain waits until no slot pin is held (used by Close after new pins are
+// refused). Holds are not waited for.
 func (e *epochs) drain() {
 	for i := 0; e.pinned(0) || e.pinned(1); i++ {
 		if i < 100 {

@@ -589,3 +589,15 @@ func (b *indexBuild) finish() (*index, error) {
 	b.x.start()
 	return b.x, nil
 }
+
+// clone returns a copy-on-write clone of the tree holding every change
+// queued before the call (it drains the applier first, as ascend does: the
+// caller has pinned, and a record retired before its pin is then in no
+// clone). The clone is read concurrently with the applier's writes to the
+// live tree, which copy the nodes they change from then on.
+func (x *index) clone() *btree.BTreeG[item] {
+	x.drain()
+	x.treeMu.Lock()
+	defer x.treeMu.Unlock()
+	return x.tree.Clone()
+}

@@ -72,13 +72,21 @@ func (db *DB) Has(key []byte) (bool, error) {
 // checking the header against the item so that a damaged header can never
 // send a read outside the record.
 func (db *DB) record(it item) (key, value []byte, err error) {
-	mem := db.m.Bytes()
-	off := it.off()
-	h, ok := recovery.ReadHeader(mem, off)
-	if !ok || h.KeyLen != it.keyLen() || h.ValLen > db.maxValue {
-		return nil, nil, &recovery.CorruptError{Off: off, Reason: "record header does not match the index"}
+	return db.recordAt(db.m.Bytes(), it.ref)
+}
+
+// recordAt is record for an item's ref, in the view mem.
+func (db *DB) recordAt(mem []byte, ref uint64) (key, value []byte, err error) {
+	off := int64(ref >> refKeyBits)
+	k, v, ok := recovery.KeyValue(mem, off, int(ref&(1<<refKeyBits-1)))
+	if !ok || len(v) > db.maxValue {
+		return nil, nil, recordMismatch(off)
 	}
-	return recovery.Key(mem, off, &h), recovery.Value(mem, off, &h), nil
+	return k, v, nil
+}
+
+func recordMismatch(off int64) error {
+	return &recovery.CorruptError{Off: off, Reason: "record header does not match the index"}
 }
 
 // scanBatch is how many index items a Scan copies per index lock hold.

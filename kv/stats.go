@@ -23,6 +23,13 @@ type Stats struct {
 	Free  int64 // bytes free for new records without growth
 	Limbo int64 // bytes freed but still visible to a reader
 
+	// OldestPinAge is how long the oldest open snapshot or iterator has
+	// held the reader epoch (zero when none is open), and OpenSnapshots
+	// how many are open (an iterator opened on the DB counts as one). A
+	// forgotten one keeps every extent freed after it in Limbo.
+	OldestPinAge  time.Duration
+	OpenSnapshots int
+
 	// Mode is the effective durability path: DAXOn when the mapping is
 	// MAP_SYNC (or device DAX) and commits are CPU flushes, DAXOff for the
 	// page cache and msync, DAXEmulated for CPU flushes without MAP_SYNC.
@@ -101,6 +108,7 @@ func (db *DB) Stats() Stats {
 		UnsafeShutdown:    db.recovery.unsafeShutdown,
 		DamagedKeys:       db.damaged.len(),
 	}
+	s.OldestPinAge, s.OpenSnapshots = db.ep.oldestHold(time.Now())
 	for _, r := range db.media.Bad {
 		s.BadBytes += r.Len
 	}

@@ -180,6 +180,25 @@ func Value(mem []byte, off int64, h *Header) []byte {
 	return mem[v : v+int64(h.ValLen)]
 }
 
+// KeyValue returns the key and value of the record at off, decoding only
+// the two lengths of its header (the read path's hot loop: iterators), and
+// ok=false when the header is out of mem or its key length is not keyLen,
+// or the record runs past mem. Like ReadHeader it trusts a record the index
+// proved valid and does not check the checksum.
+func KeyValue(mem []byte, off int64, keyLen int) (key, value []byte, ok bool) {
+	if off < 0 || off > int64(len(mem))-HeaderSize {
+		return nil, nil, false
+	}
+	h := mem[off : off+HeaderSize]
+	kl := int64(binary.LittleEndian.Uint16(h[16:]))
+	vl := int64(binary.LittleEndian.Uint32(h[20:]))
+	k := off + HeaderSize
+	if kl != int64(keyLen) || k+kl+vl > int64(len(mem)) {
+		return nil, nil, false
+	}
+	return mem[k : k+kl], mem[k+kl : k+kl+vl], true
+}
+
 // ReadHeader decodes the header fields at off without validating the
 // checksum, bounds-checked against mem; the read path uses it for records
 // the index already proved valid.
