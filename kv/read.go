@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/daxkv/daxkv/internal/seam"
@@ -89,6 +90,38 @@ func recordMismatch(off int64) error {
 	return &recovery.CorruptError{Off: off, Reason: "record header does not match the index"}
 }
 
+// decodePage appends the keys and values of the records of page to keys
+// and vals, in the view mem. Records lie in the pool in write order, so in
+// key order each is a likely cache miss: it first loads one byte of every
+// record, independent loads whose misses overlap, then decodes the (now
+// cached) headers, and then loads the last byte of every value, whose line
+// is the record's last. The loops index the page instead of copying its
+// items: a copy of each 40-byte item through the stack serialized the loads
+// (140 ns a key against 16). sink is what the loads summed, for the caller
+// to keep.
+func (db *DB) decodePage(mem []byte, page []item, keys, vals [][]byte) (_, _ [][]byte, sink byte, err error) {
+	for i := range page {
+		if off := int64(page[i].ref >> refKeyBits); off < int64(len(mem)) {
+			sink += mem[off]
+		}
+	}
+	n := len(vals)
+	for i := range page {
+		k, v, err := db.recordAt(mem, page[i].ref)
+		if err != nil {
+			return keys, vals, sink, err
+		}
+		keys = append(keys, k)
+		vals = append(vals, v)
+	}
+	for _, v := range vals[n:] {
+		if len(v) > 0 {
+			sink += v[len(v)-1]
+		}
+	}
+	return keys, vals, sink, nil
+}
+
 // scanBatch is how many index items a Scan copies per index lock hold.
 const scanBatch = 128
 
@@ -133,17 +166,19 @@ func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last
 	// The index hands out every change queued before this pin: a record
 	// retired before it could otherwise be found and already reused.
 	n = db.idx.ascend(from, exclusive, end, buf)
-	for i := 0; i < n; i++ {
-		k, v, err := db.record(buf[i])
-		if err != nil {
+	var ks, vs [scanBatch][]byte
+	keys, vals, sink, err := db.decodePage(db.m.Bytes(), buf[:n], ks[:0], vs[:0])
+	runtime.KeepAlive(sink) // keeps the prefetching loads
+	if err != nil {
+		return n, err
+	}
+	for i := range keys {
+		if err := fn(keys[i], vals[i]); err != nil {
 			return n, err
 		}
-		if err := fn(k, v); err != nil {
-			return n, err
-		}
-		if i == n-1 {
-			*last = append((*last)[:0], k...)
-		}
+	}
+	if n > 0 {
+		*last = append((*last)[:0], keys[n-1]...)
 	}
 	return n, nil
 }
