@@ -284,11 +284,17 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 		return nil, fmt.Errorf("crash: %s: open: %w", w.Name, err)
 	}
 	var bounds []string
+	var held []heldSnap
 	for n, op := range w.Ops {
 		next := cur.apply(op, n)
 		allowed = []state{cur, next}
 		label = "op"
-		if err := do(db, op, n); err != nil {
+		if op.Kind == OpSnap || op.Kind == OpRelease {
+			if err := r.doSnap(db, op, cur, &held, w.Name); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
+			}
+		} else if err := do(db, op, n); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
 		}
@@ -308,6 +314,11 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	if err := db.Close(); err != nil {
 		return nil, fmt.Errorf("crash: %s: close: %w", w.Name, err)
 	}
+	for _, h := range held { // closed by the DB's Close
+		if _, err := h.s.Get([]byte("k")); !errors.Is(err, kv.ErrClosed) {
+			r.violation("snapshot", fmt.Sprintf("%s: a snapshot held across Close answers %v, want ErrClosed", w.Name, err))
+		}
+	}
 	r.garble(sim.Durable(), modeOf(p), history, rng, w.Name+" ["+p.String()+"]")
 	return bounds, nil
 }
@@ -320,6 +331,42 @@ func simPathOf(inner flush.Persister) flush.SimPath {
 	return flush.SimCPU
 }
 
+// heldSnap is a snapshot a workload holds, with the state it must show.
+type heldSnap struct {
+	s    *kv.Snapshot
+	want state
+}
+
+// doSnap runs OpSnap (a snapshot of the state cur, held) and OpRelease
+// (the oldest held snapshot, read whole through an iterator, must show its
+// state exactly; then it is closed). A difference is a violation.
+func (r *runner) doSnap(db *kv.DB, op Op, cur state, held *[]heldSnap, name string) error {
+	if op.Kind == OpSnap {
+		*held = append(*held, heldSnap{db.NewSnapshot(), cur})
+		return nil
+	}
+	if len(*held) == 0 {
+		return nil
+	}
+	h := (*held)[0]
+	*held = (*held)[1:]
+	it, err := h.s.NewIterator(nil)
+	if err != nil {
+		return err
+	}
+	got := state{kv: map[string]string{}, mode: h.want.mode}
+	for ok := it.First(); ok; ok = it.Next() {
+		got.kv[string(it.Key())] = string(it.Value())
+	}
+	if err := errors.Join(it.Error(), it.Close(), h.s.Close()); err != nil {
+		return err
+	}
+	if !got.equal(h.want) {
+		r.violation("snapshot", fmt.Sprintf("%s: a held snapshot shows %s, taken at %s", name, got, h.want))
+	}
+	return nil
+}
+
 func do(db *kv.DB, op Op, n int) error {
 	switch op.Kind {
 	case OpSwitch:
@@ -330,6 +377,8 @@ func do(db *kv.DB, op Op, n int) error {
 		return db.Delete([]byte(op.Key))
 	case OpMode:
 		return db.SetPreferredMode(op.Mode)
+	case OpSnap, OpRelease:
+		return fmt.Errorf("crash: %s is for sequential workloads only", op)
 	}
 	b := db.NewBatch()
 	for _, o := range op.Batch {

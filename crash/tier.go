@@ -17,13 +17,13 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 	switch name {
 	case "quick":
 		ws := Exhaustive([]string{"a", "b"}, 2)
-		ws = append(ws, Growth())
+		ws = append(ws, Growth(), Held())
 		return append(ws, Generated(seed, 8, 14, 4)...), nil
 	case "gate":
 		// The mutation gate's set: growth and generated workloads first
 		// (they grow the pool and change the preferred mode), so that most
 		// mutants are caught within the first few.
-		ws := append([]Workload{Targeted(), Growth()}, Generated(seed, 8, 14, 4)...)
+		ws := append([]Workload{Targeted(), Growth(), Held()}, Generated(seed, 8, 14, 4)...)
 		return append(ws, Exhaustive([]string{"a", "b"}, 2)...), nil
 	case "exhaustive":
 		ws := Exhaustive([]string{"a", "b"}, 3)
@@ -34,7 +34,7 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 		// 3 operations are the exhaustive tier's.
 		ws := Exhaustive([]string{"a", "b"}, 2)
 		ws = append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...)
-		ws = append(ws, Growth())
+		ws = append(ws, Growth(), Held())
 		return append(ws, Generated(seed, 30, 24, 6)...), nil
 	}
 	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
@@ -116,6 +116,22 @@ func Growth() Workload {
 		put g0 300; del g1; batch{put g11 5000, put g12 100, del g2}; put g13 12000; put g14 12000`)
 	if err != nil {
 		panic("daxkv: assertion failed: the growth workload does not parse: " + err.Error())
+	}
+	w.Grow = true
+	return w
+}
+
+// Held overwrites the keys a held snapshot reaches until the first chunk
+// is full: the snapshot keeps the versions it shows out of reuse, so the
+// pool grows instead, and the release checks the snapshot still shows
+// them. A second snapshot is left held when the workload ends, for Close.
+func Held() Workload {
+	w, err := Parse("held", `put s0 5000; put s1 5000; put s2 5000; snap;
+		put s0 5000; put s1 5000; put s2 5000; del s0; put s1 5000; put s2 5000;
+		put s1 5000; put s2 5000; put s1 5000; put s2 5000; release; snap;
+		put s1 12000; del s2; put s3 100`)
+	if err != nil {
+		panic("daxkv: assertion failed: the held workload does not parse: " + err.Error())
 	}
 	w.Grow = true
 	return w

@@ -15,11 +15,13 @@ import (
 type OpKind int
 
 const (
-	OpPut    OpKind = iota // Put(Key, value of Size bytes)
-	OpDelete               // Delete(Key)
-	OpBatch                // Apply of Batch (puts and deletes)
-	OpMode                 // SetPreferredMode(Mode)
-	OpSwitch               // SwitchMode(Mode): the live pool changes durability path
+	OpPut     OpKind = iota // Put(Key, value of Size bytes)
+	OpDelete                // Delete(Key)
+	OpBatch                 // Apply of Batch (puts and deletes)
+	OpMode                  // SetPreferredMode(Mode)
+	OpSwitch                // SwitchMode(Mode): the live pool changes durability path
+	OpSnap                  // NewSnapshot: held, so that the extents it reaches stay out of reuse
+	OpRelease               // check the oldest held snapshot still shows its instant, and close it
 )
 
 // Op is one operation. Values are derived from the key, the operation's
@@ -61,6 +63,10 @@ func (o Op) String() string {
 		return "mode " + o.Mode.String()
 	case OpSwitch:
 		return "switch " + o.Mode.String()
+	case OpSnap:
+		return "snap"
+	case OpRelease:
+		return "release"
 	}
 	parts := make([]string, len(o.Batch))
 	for i, b := range o.Batch {
@@ -85,7 +91,10 @@ func (w Workload) String() string {
 //	batch{OP, OP, ...}  apply puts and dels atomically
 //	mode auto|on|off|emulated   SetPreferredMode
 //	switch off|emulated         SwitchMode (the page cache, or CPU flushes)
+//	snap                take a snapshot and hold it
+//	release             check the oldest held snapshot, then close it
 //
+// Snapshots still held when the workload ends are closed by the DB's Close.
 // Keys are 1 to 64 bytes without spaces, commas, braces or semicolons.
 func Parse(name, text string) (Workload, error) {
 	w := Workload{Name: name}
@@ -158,6 +167,10 @@ func parseOp(s string, top bool) (Op, error) {
 			return Op{}, err
 		}
 		return Op{Kind: OpMode, Mode: m}, nil
+	case len(f) == 1 && f[0] == "snap" && top:
+		return Op{Kind: OpSnap}, nil
+	case len(f) == 1 && f[0] == "release" && top:
+		return Op{Kind: OpRelease}, nil
 	case len(f) == 2 && f[0] == "switch" && top:
 		m, err := kv.ParseDAXMode(f[1])
 		if err != nil {
@@ -168,7 +181,7 @@ func parseOp(s string, top bool) (Op, error) {
 		}
 		return Op{Kind: OpSwitch, Mode: m}, nil
 	}
-	return Op{}, fmt.Errorf("not an operation (want put KEY SIZE, del KEY, batch{...}, mode M or switch M)")
+	return Op{}, fmt.Errorf("not an operation (want put KEY SIZE, del KEY, batch{...}, mode M, switch M, snap or release)")
 }
 
 func validKey(k string) bool {
@@ -177,8 +190,9 @@ func validKey(k string) bool {
 
 // Generated returns n random workloads of length ops over keys keys each:
 // puts of small, non-temporal (>= 256 B) and large (> 4 KiB) values,
-// overwrites, deletes, batches, preferred-mode changes and switches of the
-// live pool between the two paths. Every other
+// overwrites, deletes, batches, preferred-mode changes, switches of the
+// live pool between the two paths, and snapshots held across the writes
+// that follow (which keeps the extents they free out of reuse). Every other
 // workload starts at one chunk so that it grows.
 func Generated(seed uint64, n, ops, keys int) []Workload {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -188,7 +202,7 @@ func Generated(seed uint64, n, ops, keys int) []Workload {
 	for i := range out {
 		w := Workload{Name: fmt.Sprintf("gen-%d-%d", seed, i), Grow: i%2 == 0}
 		for j := 0; j < ops; j++ {
-			switch x := r.IntN(20); {
+			switch x := r.IntN(22); {
 			case x < 11:
 				w.Ops = append(w.Ops, Op{Kind: OpPut, Key: key(), Size: sizes[r.IntN(len(sizes))]})
 			case x < 15:
@@ -203,6 +217,10 @@ func Generated(seed uint64, n, ops, keys int) []Workload {
 					}
 				}
 				w.Ops = append(w.Ops, b)
+			case x == 20:
+				w.Ops = append(w.Ops, Op{Kind: OpSnap})
+			case x == 21:
+				w.Ops = append(w.Ops, Op{Kind: OpRelease})
 			case r.IntN(2) == 0:
 				w.Ops = append(w.Ops, Op{Kind: OpMode, Mode: []kv.DAXMode{kv.DAXAuto, kv.DAXOff, kv.DAXEmulated}[r.IntN(3)]})
 			default:

@@ -12,9 +12,16 @@
 //   - Every Put, Delete and Apply that returns nil is durable, in every mode
 //     (DAXEmulated: against process crashes only). A crash at any instant
 //     loses nothing acknowledged, and an Apply is all or nothing.
-//   - Readers (Get, View, Scan) take no lock shared with writers of other
-//     keys for longer than an index lookup; the slices View and Scan hand
-//     out point into the mapping and are valid only inside the callback.
+//   - Get and View take no lock and write no memory another reader writes
+//     (they pin an epoch in one of 32 padded slots and read the hash index
+//     under its shards' sequence locks). Scan takes the ordered index's
+//     read lock per batch of keys. The slices View and Scan hand out point
+//     into the mapping and are valid only inside the callback.
+//   - NewSnapshot and NewIterator see one instant: every write acknowledged
+//     before them and none after, however long they are held. A held
+//     snapshot or iterator keeps the extents it can reach out of reuse
+//     (Stats.Limbo, Stats.OldestPinAge): close it. The DB's Close closes
+//     them.
 //   - A pool file is untrusted input: a corrupt, truncated or garbled pool
 //     yields an error wrapping ErrCorrupt (with the offset) or the intact
 //     data, never a panic and never a wrong value.

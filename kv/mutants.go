@@ -133,3 +133,7 @@ func (p mutantPersister) Resized(size int64, durable bool) {
 		r.Resized(size, durable && !mutant.On(mutant.GrowUnsynced))
 	}
 }
+
+// mutantNoHold reports whether held snapshots are to be ignored by the
+// epoch (the mutant SnapshotNoHold).
+func mutantNoHold() bool { return mutant.Enabled && mutant.On(mutant.SnapshotNoHold) }

@@ -20,7 +20,9 @@ import (
 // The torture test runs the whole store at once, concurrently, on a pool
 // that starts at one 64 KiB chunk: writers (Put, Delete, Apply) on disjoint
 // key sets, readers (Get, View, Scan, with random hold times and reads
-// nested inside their callbacks), a goroutine switching the live pool
+// nested inside their callbacks), a snapshot reader (snapshots and
+// iterators held while the writers go on, read twice, some left open
+// across Close), a goroutine switching the live pool
 // between the CPU-flush and the page-cache path, another running Check and
 // Stats, Drain errors injected through the Persister seam, random stalls at
 // the named seam points (to widen race windows, in the spirit of
@@ -86,6 +88,7 @@ type torture struct {
 	stats struct {
 		cycles, failures, reopens, fresh, switches, busy, checks, repairs atomic.Int64
 		puts, deletes, batches, reads, nested, scans                      atomic.Int64
+		snapshots, leaked                                                 atomic.Int64
 	}
 }
 
@@ -115,9 +118,9 @@ func TestTorture(t *testing.T) {
 	}
 	s := &tt.stats
 	t.Logf("%d cycles (%d pools from one chunk, %d reopens, %d injected failures); %d puts, %d deletes, %d batches; "+
-		"%d reads (%d nested), %d scans; %d switches (%d busy), %d checks, %d repairs",
+		"%d reads (%d nested), %d scans, %d snapshots (%d left open at Close); %d switches (%d busy), %d checks, %d repairs",
 		s.cycles.Load(), s.fresh.Load(), s.reopens.Load(), s.failures.Load(), s.puts.Load(), s.deletes.Load(), s.batches.Load(),
-		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load(), s.repairs.Load())
+		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.snapshots.Load(), s.leaked.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load(), s.repairs.Load())
 }
 
 // freshPool starts over from an empty pool of one chunk, so that growth
@@ -281,6 +284,27 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 			}
 		}(rd)
 	}
+	var leaked []*Iterator // iterators the snapshot reader left open for Close
+	wg.Add(1)
+	go func() { // the snapshot reader
+		defer wg.Done()
+		rs := rand.New(rand.NewPCG(tt.seed^uint64(cycle), 300))
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			it, err := tt.snapshotRead(db, rs)
+			if err != nil {
+				report(fmt.Errorf("snapshot reader: %w", err))
+				return
+			}
+			if it != nil {
+				leaked = append(leaked, it)
+			}
+		}
+	}()
 	wg.Add(2)
 	go func() { // the mode switcher
 		defer wg.Done()
@@ -313,7 +337,8 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 			case <-time.After(40 * time.Millisecond):
 			}
 			s := db.Stats()
-			if s.Keys < 0 || s.Keys > tortureWriters*tortureKeysPer || s.Limbo < 0 || s.FileSize < 0 || s.AllocatedBytes < 0 {
+			if s.Keys < 0 || s.Keys > tortureWriters*tortureKeysPer || s.Limbo < 0 || s.FileSize < 0 || s.AllocatedBytes < 0 ||
+				s.OpenSnapshots < 0 || s.OpenSnapshots == 0 && s.OldestPinAge != 0 {
 				report(fmt.Errorf("Stats out of range: %+v", s))
 				return
 			}
@@ -352,7 +377,146 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 	case err != nil:
 		t.Errorf("cycle %d: Close: %v", cycle, err)
 	}
+	// The DB's Close closed the iterators left open: they report it.
+	for _, it := range leaked {
+		if it.First() || it.Valid() || !errors.Is(it.Error(), ErrClosed) {
+			t.Errorf("cycle %d: an iterator left open works after Close (error %v)", cycle, it.Error())
+		}
+		if err := it.Close(); err != nil {
+			t.Errorf("cycle %d: Close of an iterator after the DB's: %v", cycle, err)
+		}
+	}
+	tt.stats.leaked.Add(int64(len(leaked)))
 	tt.stats.cycles.Add(1)
+}
+
+// snapshotRead takes a snapshot (a Snapshot, or an iterator's own), reads
+// every key through it, holds it while the writers go on, and reads it
+// again another way: both reads must be consistent with the instant the
+// snapshot was taken (no version acknowledged before it missing, none
+// started after it present) and identical to each other, every value
+// intact (a reclaimed extent would be poisoned or rewritten). Now and then
+// it leaves the iterator open and returns it, for the cycle's Close.
+func (tt *torture) snapshotRead(db *DB, r *rand.Rand) (leak *Iterator, err error) {
+	n := tortureWriters * tortureKeysPer
+	a0 := make([]int64, n)
+	for i := range a0 {
+		a0[i] = tt.acked[i].Load()
+	}
+	var snap *Snapshot
+	var it *Iterator
+	if r.IntN(2) == 0 {
+		snap = db.NewSnapshot()
+		defer snap.Close()
+		it, err = snap.NewIterator(nil)
+	} else {
+		it, err = db.NewIterator(nil)
+	}
+	if err != nil {
+		return nil, err
+	}
+	tt.stats.snapshots.Add(1)
+	hi := make([]int64, n)
+	for i := range hi {
+		hi[i] = tt.started[i].Load()
+	}
+	first, err := tt.readSnapshot(it, snap, r, n)
+	if err != nil {
+		it.Close()
+		return nil, err
+	}
+	for i, u := range first {
+		aver, apresent := int(a0[i]>>1), a0[i]&1 == 1
+		switch {
+		case u == 0 && apresent && hi[i] == a0[i]>>1:
+			err = fmt.Errorf("key %d: absent from a snapshot taken after version %d was acknowledged", i, aver)
+		case u != 0 && (u < aver || u == aver && !apresent):
+			err = fmt.Errorf("key %d: a snapshot holds version %d, older than the acknowledged %d", i, u, aver)
+		case u != 0 && int64(u) > hi[i]:
+			err = fmt.Errorf("key %d: a snapshot holds version %d, started after it was taken (%d)", i, u, hi[i])
+		}
+		if err != nil {
+			it.Close()
+			return nil, err
+		}
+	}
+	if r.IntN(3) == 0 {
+		time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
+	}
+	second, err := tt.readSnapshot(it, snap, r, n)
+	if err != nil {
+		it.Close()
+		return nil, err
+	}
+	for i := range first {
+		if first[i] != second[i] {
+			it.Close()
+			return nil, fmt.Errorf("key %d: a snapshot read version %d, then %d", i, first[i], second[i])
+		}
+	}
+	if r.IntN(20) == 0 {
+		return it, nil
+	}
+	return nil, it.Close()
+}
+
+// readSnapshot reads every key of a snapshot, through the iterator forward
+// or backward, a Seek to a random key, or the snapshot's Get: the version
+// of each key, 0 when absent.
+func (tt *torture) readSnapshot(it *Iterator, snap *Snapshot, r *rand.Rand, n int) ([]int, error) {
+	out := make([]int, n)
+	visit := func(k, v []byte) error {
+		var i, ki, ver int
+		if _, err := fmt.Sscanf(string(k), "%d", &i); err != nil || i < 0 || i >= n {
+			return fmt.Errorf("an iterator returned a key no writer wrote: %q", k)
+		}
+		if err := checkValue(i, v); err != nil {
+			return err
+		}
+		fmt.Sscanf(string(v), "k=%d v=%d|", &ki, &ver)
+		if out[i] != 0 {
+			return fmt.Errorf("an iterator returned key %d twice", i)
+		}
+		out[i] = ver
+		return nil
+	}
+	switch r.IntN(4) {
+	case 0:
+		for ok := it.First(); ok; ok = it.Next() {
+			if err := visit(it.Key(), it.Value()); err != nil {
+				return nil, err
+			}
+		}
+	case 1:
+		for ok := it.Last(); ok; ok = it.Prev() {
+			if err := visit(it.Key(), it.Value()); err != nil {
+				return nil, err
+			}
+		}
+	case 2: // from a random key forward, then back from it
+		mid := key(r.IntN(n))
+		for ok := it.SeekGE(mid); ok; ok = it.Next() {
+			if err := visit(it.Key(), it.Value()); err != nil {
+				return nil, err
+			}
+		}
+		for ok := it.SeekLT(mid); ok; ok = it.Prev() {
+			if err := visit(it.Key(), it.Value()); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		if snap == nil {
+			return tt.readSnapshot(it, nil, r, n)
+		}
+		for i := 0; i < n; i++ {
+			err := snap.View(key(i), func(v []byte) error { return visit(key(i), v) })
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, err
+			}
+		}
+	}
+	return out, it.Error()
 }
 
 // keyOf is writer w's j-th key number.

@@ -39,6 +39,8 @@ const (
 	RecoverLeftPending       Name = "recover-left-pending"
 	RecoverOverlapKept       Name = "recover-overlap-kept"
 	RecoverClearLogEarly     Name = "recover-clear-log-early"
+
+	SnapshotNoHold Name = "snapshot-no-hold"
 )
 
 // Mutant is one switch: its name and the site it breaks.
@@ -71,4 +73,5 @@ var All = []Mutant{
 	{RecoverLeftPending, "recovery: a replayed record wins but is left pending on the media"},
 	{RecoverOverlapKept, "recovery: two records whose extents overlap are both kept"},
 	{RecoverClearLogEarly, "recovery: the batch log is cleared in the same fence as the replay"},
+	{SnapshotNoHold, "snapshots: a held snapshot does not keep the epoch back, so the extents it reaches are reused"},
 }
