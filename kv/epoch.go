@@ -153,10 +153,14 @@ func (e *epochs) pinned(par uint64) bool {
 // safe to reuse, and ok=false when it could not advance.
 func (e *epochs) tryAdvance() (safe uint64, ok bool) {
 	ep := e.cur.Load()
-	if m := e.heldMin.Load(); m != 0 && ep >= m && !mutantNoHold() { // ep > the oldest hold's epoch
+	if e.pinned((ep + 1) & 1) {
 		return 0, false
 	}
-	if e.pinned((ep + 1) & 1) {
+	// Holds are read after the pins: a snapshot keeps its slot pin until
+	// its hold is registered, so a hold missed here had its pin seen above.
+	// (Read before the pins, a hold registered in between, its pin dropped
+	// before the scan, went unseen.)
+	if m := e.heldMin.Load(); m != 0 && ep >= m && !mutantNoHold() { // ep > the oldest hold's epoch
 		return 0, false
 	}
 	if !e.cur.CompareAndSwap(ep, ep+1) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 
@@ -111,9 +112,14 @@ type index struct {
 	// enq. Readers of hash take no lock (hashTable.load).
 	mu   sync.RWMutex
 	hash *hashTable // xxhash64(key) -> ref, or refAmbiguous
-	keys int        // present keys
-	pend []treeOp   // changes not yet applied to tree, in order
-	enq  uint64     // changes ever queued
+	// pub is odd while apply publishes a batch of several changes to hash
+	// (under mu): a lock-free lookup that overlaps it retries, so that no
+	// reader sees a batch in part (a Get that found one of its keys new
+	// finds every other one new too).
+	pub  atomic.Uint64
+	keys int      // present keys
+	pend []treeOp // changes not yet applied to tree, in order
+	enq  uint64   // changes ever queued
 
 	treeMu sync.RWMutex        // protects tree
 	tree   *btree.BTreeG[item] // every present key as of the last applied change
@@ -172,7 +178,7 @@ func (x *index) applier() {
 func (x *index) applyPending() {
 	for {
 		x.workMu.Lock()
-		more := x.applyChunkLocked()
+		more := x.applyChunkLocked(applyChunk)
 		x.workMu.Unlock()
 		if !more {
 			return
@@ -180,10 +186,10 @@ func (x *index) applyPending() {
 	}
 }
 
-// applyChunkLocked applies the next at most applyChunk queued changes to
-// the tree, refilling work from pend when it is used up, and reports
-// whether there was any. Called with workMu held.
-func (x *index) applyChunkLocked() bool {
+// applyChunkLocked applies the next at most limit queued changes to the
+// tree, refilling work from pend when it is used up, and reports whether
+// there was any. Called with workMu held.
+func (x *index) applyChunkLocked(limit int) bool {
 	if x.workPos == len(x.work) {
 		// Every change before pend's first is applied: pend holds changes
 		// applied+1 .. enq, in order. Swap it in; the used-up slice
@@ -197,7 +203,7 @@ func (x *index) applyChunkLocked() bool {
 			return false
 		}
 	}
-	k := min(len(x.work)-x.workPos, applyChunk)
+	k := min(len(x.work)-x.workPos, limit)
 	ops := x.work[x.workPos : x.workPos+k]
 	x.treeMu.Lock()
 	for _, op := range ops {
@@ -285,7 +291,18 @@ func (x *index) lookup(key []byte, h uint64) (item, bool) {
 // a writer grows the pool before it publishes a record in the new chunk.
 // The key comparison reads the mapping, which can fault; the caller guards.
 func (x *index) lookupHashed(key []byte, h uint64) (ref uint64, ok, ambiguous bool) {
-	ref, ok = x.hash.load(h)
+	for spins := 0; ; spins++ {
+		p := x.pub.Load()
+		if p&1 == 0 {
+			ref, ok = x.hash.load(h)
+			if x.pub.Load() == p {
+				break
+			}
+		}
+		if spins > 64 {
+			runtime.Gosched() // a batch's publisher is descheduled
+		}
+	}
 	switch {
 	case !ok:
 		return 0, false, false
@@ -358,7 +375,11 @@ type change struct {
 func (x *index) apply(cs []change) {
 	n := 0
 	x.mu.Lock()
-	for i := range cs {
+	batch := len(cs) > 1
+	if batch {
+		x.pub.Add(1) // odd: lookups wait for the whole batch
+	}
+	for i := range cs { // nothing here reads the mapping: no fault can skip the unlock
 		c := &cs[i]
 		switch {
 		case c.skip:
@@ -367,6 +388,9 @@ func (x *index) apply(cs []change) {
 		default:
 			n = x.putLocked(c.key, c.h, c.off, c.old, c.had)
 		}
+	}
+	if batch {
+		x.pub.Add(1)
 	}
 	enq := x.enq
 	x.mu.Unlock()
@@ -595,8 +619,20 @@ func (b *indexBuild) finish() (*index, error) {
 // caller has pinned, and a record retired before its pin is then in no
 // clone). The clone is read concurrently with the applier's writes to the
 // live tree, which copy the nodes they change from then on.
+//
+// The clone holds whole batches only: it applies the queue itself, under
+// workMu, up to exactly the changes queued when it starts, a batch boundary
+// (apply queues a batch under one hold of mu), where the applier, working
+// in chunks, could stop in the middle of one.
 func (x *index) clone() *btree.BTreeG[item] {
-	x.drain()
+	x.workMu.Lock()
+	defer x.workMu.Unlock()
+	x.mu.RLock()
+	target := x.enq
+	x.mu.RUnlock()
+	for x.appliedA.Load() < target { // only workMu's holder moves applied
+		x.applyChunkLocked(int(min(applyChunk, target-x.appliedA.Load())))
+	}
 	x.treeMu.Lock()
 	defer x.treeMu.Unlock()
 	return x.tree.Clone()

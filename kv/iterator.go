@@ -146,8 +146,11 @@ func (it *Iterator) Next() bool { return it.step(+1) }
 // moved forward past the last key, it moves to the last key.
 func (it *Iterator) Prev() bool { return it.step(-1) }
 
-// Valid reports whether the iterator is positioned on a key.
-func (it *Iterator) Valid() bool { return it.state == iterValid && it.err == nil && !it.closed }
+// Valid reports whether the iterator is positioned on a key (never after
+// the DB's Close).
+func (it *Iterator) Valid() bool {
+	return it.state == iterValid && it.err == nil && !it.closed && !it.db.closed.Load()
+}
 
 // Key returns the current key (see Iterator for how long it stays valid),
 // or nil when the iterator is not Valid.
@@ -240,7 +243,7 @@ func rangeOver(open func(*IterOptions) (*Iterator, error), lower, upper []byte, 
 				return
 			}
 		}
-		setErr(it.err)
+		setErr(it.Error()) // ErrClosed when the DB's Close ended the loop
 	}
 }
 
