@@ -3,7 +3,6 @@ package kv
 import (
 	"bytes"
 	"iter"
-	"runtime/debug"
 )
 
 // IterOptions bounds an iterator. The zero value (or a nil *IterOptions)
@@ -27,7 +26,10 @@ type IterOptions struct {
 // was opened on) was created; writes made after are invisible to it. Key
 // and Value point into the pool mapping and are valid until the next
 // positioning call, the iterator's Close or the DB's Close; they must not
-// be written to. An Iterator is not safe for concurrent use; many may be
+// be written to. Every record handed out has been read end to end under a
+// fault guard (a bad block or a truncated file is an error, not a fault);
+// a block that goes bad, or a truncation by another program, after the
+// move faults when the slice is read, as any mapped memory does. An Iterator is not safe for concurrent use; many may be
 // open at once. It holds the reader epoch until Close, as a Snapshot does
 // (see Stats.OldestPinAge): close every iterator. The DB's Close closes
 // open iterators; their methods then report ErrClosed.
@@ -60,9 +62,9 @@ type Iterator struct {
 	exclusive bool
 	fwd, bwd  func(item) bool
 
-	err    error
-	closed bool
-	sink   byte // keeps the prefetching loads
+	err     error
+	pending error // a bad record just past the page: err once a move gets there
+	closed  bool
 }
 
 type iterState uint8
@@ -172,7 +174,9 @@ func (it *Iterator) Value() []byte {
 
 // Error returns the error that stopped the iterator: ErrClosed after its
 // Close or the DB's, an error wrapping ErrCorrupt (with the offset) for a
-// damaged record, or nil.
+// damaged record (the iterator stops at it, having handed out the keys
+// before it; the error is sticky), or nil. Keys whose newest record lies on
+// a bad block the kernel reported are passed over, as Scan passes them.
 func (it *Iterator) Error() error {
 	if it.err == nil && (it.closed || it.db.closed.Load()) {
 		return ErrClosed
@@ -288,6 +292,11 @@ func (it *Iterator) step(dir int) bool {
 			return true
 		}
 		if !it.more {
+			if it.pending != nil {
+				it.err, it.pending = it.pending, nil
+				it.state = iterUnpositioned
+				return false
+			}
 			it.setEnd(dir)
 			return false
 		}
@@ -336,7 +345,7 @@ func (it *Iterator) fill(dir int, from item, hasFrom, exclusive bool) bool {
 		return false
 	}
 	defer it.db.ep.unpin(tok)
-	it.page = it.page[:0]
+	it.page, it.pending = it.page[:0], nil
 	it.from, it.exclusive = from, exclusive && hasFrom
 	it.more = true // until a visitor meets a bound
 	t := it.snap.tree
@@ -399,11 +408,18 @@ func (it *Iterator) visitBackward(x item) bool {
 	return len(it.page) < it.want
 }
 
-// decode turns the page's items into key and value slices (decodePage).
-func (it *Iterator) decode() (err error) {
-	defer it.db.m.Guard(debug.SetPanicOnFault(true), &err)
-	var sink byte
-	it.keys, it.vals, sink, err = it.db.decodePage(it.db.m.Bytes(), it.page, it.keys[:0], it.vals[:0])
-	it.sink += sink
-	return err
+// decode turns the page's items into key and value slices
+// (decodeGuarded). When a record is bad the page ends before it, and the
+// error waits in pending until a move goes past the page's end.
+func (it *Iterator) decode() error {
+	var err error
+	it.keys, it.vals, err = it.db.decodeGuarded(it.page, it.keys[:0], it.vals[:0])
+	if err != nil {
+		it.page = it.page[:len(it.keys)]
+		it.more, it.pending = false, err
+		if len(it.page) == 0 {
+			return err
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 
@@ -94,6 +95,17 @@ func (d *damagedKeys) forget(key []byte) {
 }
 
 func (d *damagedKeys) len() int { return int(d.n.Load()) }
+
+// copy returns the damaged keys as they are now (nil when there are none),
+// for a snapshot.
+func (d *damagedKeys) copy() map[string]int64 {
+	if d.n.Load() == 0 {
+		return nil
+	}
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return maps.Clone(d.keys)
+}
 
 // damagedError is what a read of a damaged key returns.
 func damagedError(off int64) error {

@@ -91,14 +91,19 @@ func recordMismatch(off int64) error {
 }
 
 // decodePage appends the keys and values of the records of page to keys
-// and vals, in the view mem. Records lie in the pool in write order, so in
-// key order each is a likely cache miss: it first loads one byte of every
-// record, independent loads whose misses overlap, then decodes the (now
-// cached) headers, and then loads the last byte of every value, whose line
-// is the record's last. The loops index the page instead of copying its
-// items: a copy of each 40-byte item through the stack serialized the loads
-// (140 ns a key against 16). sink is what the loads summed, for the caller
-// to keep.
+// and vals, in the view mem, and returns them with the first error (a
+// record that does not match its item, or a memory fault: see
+// decodeGuarded). Records lie in the pool in write order, so in key order
+// each is a likely cache miss: it first loads one byte of every record,
+// independent loads whose misses overlap, then decodes the (now cached)
+// headers, and then loads the last byte of every record, whose line is
+// its last, and one byte of every page a long record spans: a record
+// handed out has been read from end to end, page by page, under the
+// caller's fault guard (a bad block or a truncated file inside it is an
+// error here, not a fault in the caller's hands later). The loops index
+// the page instead of copying its items: a copy of each 40-byte item
+// through the stack serialized the loads (140 ns a key against 16). sink
+// is what the loads summed, for the caller to keep.
 func (db *DB) decodePage(mem []byte, page []item, keys, vals [][]byte) (_, _ [][]byte, sink byte, err error) {
 	for i := range page {
 		if off := int64(page[i].ref >> refKeyBits); off < int64(len(mem)) {
@@ -114,12 +119,59 @@ func (db *DB) decodePage(mem []byte, page []item, keys, vals [][]byte) (_, _ [][
 		keys = append(keys, k)
 		vals = append(vals, v)
 	}
-	for _, v := range vals[n:] {
-		if len(v) > 0 {
-			sink += v[len(v)-1]
+	for i := n; i < len(vals); i++ {
+		k, v := keys[i], vals[i]
+		last := v
+		if len(v) == 0 {
+			last = k
+		}
+		sink += last[len(last)-1]
+		if len(k)+len(v) > pageSize-recovery.HeaderSize { // a record past one page
+			off := int64(page[i-n].ref >> refKeyBits)
+			end := off + recovery.HeaderSize + int64(len(k)+len(v))
+			for a := off/pageSize*pageSize + pageSize; a < end; a += pageSize {
+				sink += mem[a]
+			}
 		}
 	}
 	return keys, vals, sink, nil
+}
+
+// pageSize is the step at which decodePage reads a long record: the
+// smallest page a mapping has.
+const pageSize = 4096
+
+// decodeGuarded is decodePage under the fault guard. After an error it
+// decodes again one record at a time, each under its own guard, so that
+// the records before the first bad one are still returned with the error
+// (the fast pass cannot tell which record a fault hit).
+func (db *DB) decodeGuarded(page []item, keys, vals [][]byte) (_, _ [][]byte, err error) {
+	k0, v0 := len(keys), len(vals)
+	mem := db.m.Bytes()
+	var sink byte
+	err = func() (err error) {
+		defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+		keys, vals, sink, err = db.decodePage(mem, page, keys, vals)
+		return err
+	}()
+	runtime.KeepAlive(sink) // keeps the prefetching loads
+	if err == nil {
+		return keys, vals, nil
+	}
+	keys, vals = keys[:k0], vals[:v0]
+	for i := range page {
+		var k, v [][]byte
+		err = func() (err error) {
+			defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+			k, v, _, err = db.decodePage(mem, page[i:i+1], keys, vals)
+			return err
+		}()
+		if err != nil {
+			return keys, vals, err
+		}
+		keys, vals = k, v
+	}
+	return keys, vals, nil // the fault is gone (it does not come back)
 }
 
 // scanBatch is how many index items a Scan copies per index lock hold.
@@ -167,15 +219,14 @@ func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last
 	// retired before it could otherwise be found and already reused.
 	n = db.idx.ascend(from, exclusive, end, buf)
 	var ks, vs [scanBatch][]byte
-	keys, vals, sink, err := db.decodePage(db.m.Bytes(), buf[:n], ks[:0], vs[:0])
-	runtime.KeepAlive(sink) // keeps the prefetching loads
-	if err != nil {
-		return n, err
-	}
-	for i := range keys {
+	keys, vals, derr := db.decodeGuarded(buf[:n], ks[:0], vs[:0])
+	for i := range keys { // the records before a bad one are still visited
 		if err := fn(keys[i], vals[i]); err != nil {
 			return n, err
 		}
+	}
+	if derr != nil {
+		return n, derr
 	}
 	if n > 0 {
 		*last = append((*last)[:0], keys[n-1]...)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/daxkv/daxkv/recovery"
 )
 
 // Regression tests for the defects an adversarial review of snapshots,
@@ -183,4 +186,150 @@ func TestGetSeesWholeBatches(t *testing.T) {
 		}
 		runtime.Gosched()
 	}
+}
+
+// A damaged key (its newest record on a bad block): DB.Get reports
+// ErrCorrupt, and a snapshot reported ErrNotFound (the tree never held it),
+// "absent" for a key that exists. Snapshots now copy the damaged keys.
+func TestSnapshotReportsDamagedKeys(t *testing.T) {
+	dir := shmDir(t)
+	path := filepath.Join(dir, "pool")
+	pages, _, damaged, _ := mediaPool(t, path, 600)
+	opts := badMediaOpts(badPages(pages), pages)
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	k := key(damaged[0])
+	_, dbErr := db.Get(k)
+	s := db.NewSnapshot()
+	defer s.Close()
+	_, snapErr := s.Get(k)
+	if !errors.Is(dbErr, ErrCorrupt) || !errors.Is(snapErr, ErrCorrupt) {
+		t.Fatalf("damaged key %d: DB.Get = %v, Snapshot.Get = %v", damaged[0], dbErr, snapErr)
+	}
+}
+
+// A bad block under the middle of a large value: DB.Get reports
+// ErrCorrupt, but the iterator handed out the value after touching only its
+// first and last line, and the caller's read of it faulted (a signal that
+// kills the process; here turned into a panic by SetPanicOnFault so that
+// the test can report it). decodePage now reads a byte of every page.
+func TestIteratorReadsLongRecordsWhole(t *testing.T) {
+	dir := shmDir(t)
+	db := openTest(t, filepath.Join(dir, "p"), &Options{Size: 512 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated})
+	big := value(1, 0, 20000)
+	mustPut(t, db, key(1), big)
+	it0, _ := db.idx.lookup(key(1), hashKey(key(1)))
+	page := (it0.off() + 8192) / 4096 * 4096 // inside the value, off its first and last page
+	if err := db.m.Poison(page); err != nil {
+		t.Fatal(err)
+	}
+	_, getErr := db.Get(key(1))
+	it, err := db.NewIterator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	ok := it.First()
+	var fault any
+	if ok {
+		func() {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() { fault = recover() }()
+			_ = bytes.Clone(it.Value())
+		}()
+	}
+	if fault != nil || ok || !errors.Is(getErr, ErrCorrupt) || !errors.Is(it.Error(), ErrCorrupt) {
+		t.Fatalf("DB.Get: %v; iterator: First()=%v, Error()=%v, reading Value(): %v", getErr, ok, it.Error(), fault)
+	}
+}
+
+// The pool file truncated underneath an open DB (the case the read path's
+// guards exist for), at a page boundary inside the key of a record with an
+// empty value: decode touches the record's first byte and its value's last
+// byte (none here), so the iterator hands out a key that runs past the end
+// of the file, and the caller's read of it faulted (SIGBUS), where DB.Get
+// and DB.Scan (fn runs under the guard) return ErrCorrupt. Now the iterator
+// reports ErrCorrupt too.
+func TestIteratorKeyOnTruncatedPool(t *testing.T) {
+	dir := shmDir(t)
+	path := filepath.Join(dir, "p")
+	db := openTest(t, path, smallOpts(DAXOff))
+	long := bytes.Repeat([]byte{'k'}, MaxKeySize)
+	mustPut(t, db, long, nil)
+	it0, _ := db.idx.lookup(long, hashKey(long))
+	cut := (it0.off() + 4096) / 4096 * 4096 // the key crosses it, the header is before it
+	if it0.off()+recovery.HeaderSize > cut || it0.off()+recovery.HeaderSize+MaxKeySize <= cut {
+		t.Skipf("record at %d does not cross a page boundary in its key", it0.off())
+	}
+	if err := os.Truncate(path, cut); err != nil {
+		t.Fatal(err)
+	}
+	_, getErr := db.Get(long)
+	scanErr := db.Scan(nil, nil, func(k, v []byte) error { _ = bytes.Clone(k); return nil })
+	it, err := db.NewIterator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := it.First()
+	itErr := it.Error()
+	var fault any
+	if ok {
+		func() {
+			defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+			defer func() { fault = recover() }()
+			_ = bytes.Clone(it.Key())
+		}()
+	}
+	it.Close()
+	db.Close()
+	os.Remove(path) // nothing for the cleanup's Check to reopen
+	if fault != nil || ok || !errors.Is(itErr, ErrCorrupt) || !errors.Is(getErr, ErrCorrupt) || !errors.Is(scanErr, ErrCorrupt) {
+		t.Fatalf("DB.Get: %v; DB.Scan: %v; iterator: First()=%v, Error()=%v, reading Key(): %v", getErr, scanErr, ok, itErr, fault)
+	}
+}
+
+// A bad record in the middle of a page: Scan and the iterator hand out the
+// keys before it, then stop with an error wrapping ErrCorrupt.
+func TestBadRecordEndsIterationAfterTheGoodOnes(t *testing.T) {
+	path := filepath.Join(shmDir(t), "p")
+	db := openTest(t, path, &Options{Size: 512 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated})
+	for i := 0; i < 20; i++ {
+		v := value(i, 0, 40)
+		if i == 12 {
+			v = value(i, 0, 20000)
+		}
+		mustPut(t, db, key(i), v)
+	}
+	it0, _ := db.idx.lookup(key(12), hashKey(key(12)))
+	if err := db.m.Poison((it0.off() + 8192) / 4096 * 4096); err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	err := db.Scan(nil, nil, func(k, v []byte) error { seen++; return nil })
+	if seen != 12 || !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("Scan visited %d keys (want the 12 before the bad one), error %v", seen, err)
+	}
+	it, err := db.NewIterator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	seen = 0
+	for ok := it.First(); ok; ok = it.Next() {
+		if !bytes.Equal(it.Key(), key(seen)) {
+			t.Fatalf("iterator at %d: key %q", seen, it.Key())
+		}
+		seen++
+	}
+	if seen != 12 || !errors.Is(it.Error(), ErrCorrupt) {
+		t.Fatalf("the iterator visited %d keys (want 12), error %v", seen, it.Error())
+	}
+	if it.SeekGE(key(15)) || !errors.Is(it.Error(), ErrCorrupt) {
+		t.Fatal("the error is not sticky")
+	}
+	db.Close()
+	os.Remove(path) // the poisoned page is not on the file: nothing to check
 }

@@ -21,9 +21,10 @@ import (
 // as it is no longer needed. The DB's Close closes it: its methods then
 // return ErrClosed.
 type Snapshot struct {
-	db   *DB
-	tree *btree.BTreeG[item]
-	hold *hold
+	db      *DB
+	tree    *btree.BTreeG[item]
+	damaged map[string]int64 // the keys damaged when it was taken (media.go)
+	hold    *hold
 	// refs counts the snapshot itself until Close, each open iterator on
 	// it, and each read in progress; the last unref releases the hold.
 	refs   atomic.Int32
@@ -55,6 +56,10 @@ func (db *DB) newSnapshot() (*Snapshot, error) {
 	// until the hold is released.
 	s := &Snapshot{db: db, hold: db.ep.holdAt(epoch, time.Now())}
 	s.refs.Store(1)
+	// The damaged keys before the clone: a key written anew (published,
+	// then forgotten as damaged) is then in the copy, the clone or both,
+	// and View consults the clone first.
+	s.damaged = db.damaged.copy()
 	s.tree = db.idx.clone()
 	return s, nil
 }
@@ -128,7 +133,9 @@ func (s *Snapshot) Get(key []byte) ([]byte, error) {
 }
 
 // View calls fn with the value key had when the snapshot was taken, without
-// copying it; the slice is valid only until fn returns, as with DB.View.
+// copying it; the slice is valid only until fn returns, as with DB.View. A
+// key whose newest record lay on a bad block when the snapshot was taken
+// reads as an error wrapping ErrCorrupt, as DB.View reports it.
 // Lookups go through the snapshot's ordered index (a B-tree descent), not
 // the DB's hash index, which only knows the present.
 func (s *Snapshot) View(key []byte, fn func(value []byte) error) (err error) {
@@ -143,6 +150,9 @@ func (s *Snapshot) View(key []byte, fn func(value []byte) error) (err error) {
 	defer s.db.m.Guard(debug.SetPanicOnFault(true), &err)
 	it, ok := s.tree.Get(probe(key))
 	if !ok {
+		if off, bad := s.damaged[string(key)]; bad {
+			return damagedError(off)
+		}
 		return ErrNotFound
 	}
 	_, v, err := s.db.record(it)
