@@ -68,4 +68,29 @@ func TestBuiltBinary(t *testing.T) {
 	if _, errOut, code := daxkv("", nil, "frobnicate"); code != 1 || !strings.Contains(errOut, "unknown command") {
 		t.Fatalf("an unknown command: stderr %q, exit %d", errOut, code)
 	}
+
+	// backup: a pool file that checks clean and holds the same keys;
+	// an existing OUT is replaced only with --force; the copy is 0600.
+	backup := filepath.Join(dir, "backup.pool")
+	if out, errOut, code := daxkv("", nil, "backup", pool, backup); code != 0 || !strings.HasPrefix(out, "backed up 1 keys to ") {
+		t.Fatalf("backup: stdout %q, stderr %q, exit %d", out, errOut, code)
+	}
+	if fi, err := os.Stat(backup); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the backup file: %v, %v", fi, err)
+	}
+	if out, _, code := daxkv("", nil, "check", backup); code != 0 || !strings.HasPrefix(out, "ok: 1 keys") {
+		t.Fatalf("check of the backup: %q, exit %d", out, code)
+	}
+	if out, _, code := daxkv("", nil, "get", backup, "k"); code != 0 || out != "raw\x00bytes" {
+		t.Fatalf("get from the backup: %q, exit %d", out, code)
+	}
+	if _, errOut, code := daxkv("", nil, "backup", pool, backup); code != 1 || !strings.Contains(errOut, "--force") {
+		t.Fatalf("backup over an existing file: stderr %q, exit %d", errOut, code)
+	}
+	if _, errOut, code := daxkv("", nil, "backup", pool, pool, "--force"); code != 1 || !strings.Contains(errOut, "itself") {
+		t.Fatalf("backup onto its own pool: stderr %q, exit %d", errOut, code)
+	}
+	if out, _, code := daxkv("", nil, "--json", "backup", pool, backup, "--force"); code != 0 || !strings.Contains(out, `"keys":1`) {
+		t.Fatalf("backup --json --force: %q, exit %d", out, code)
+	}
 }

@@ -41,7 +41,7 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 			if err != nil {
 				return err
 			}
-			if err := checkRepairPaths(src, out, force); err != nil {
+			if err := checkOutPath("repair", src, out, force); err != nil {
 				return err
 			}
 			tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".daxkv-repair-%d", os.Getpid()))
@@ -74,14 +74,15 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 	return cmd
 }
 
-// checkRepairPaths refuses a source that is not a pool file (a FIFO would
-// block the read), and an --out that is the damaged pool itself (by any
-// name, through any link), that is not a file or a link, that exists
-// without force, or that a live handle holds open.
-func checkRepairPaths(src, out string, force bool) error {
+// checkOutPath refuses, for the command verb (repair, backup), a source
+// that is not a pool file (a FIFO would block the read), and an output that
+// is the source pool itself (by any name, through any link), that is not a
+// file or a link, that exists without force, or that a live handle holds
+// open.
+func checkOutPath(verb, src, out string, force bool) error {
 	si, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("daxkv: repair %s: %w", src, err)
+		return fmt.Errorf("daxkv: %s %s: %w", verb, src, err)
 	}
 	if !si.Mode().IsRegular() && si.Mode().Type() != fs.ModeDevice|fs.ModeCharDevice {
 		return fmt.Errorf("%w: %s is not a pool file (%v)", errUsage, src, si.Mode().Type())
@@ -94,10 +95,10 @@ func checkRepairPaths(src, out string, force bool) error {
 		return err
 	}
 	if oi, err := os.Stat(out); err == nil && os.SameFile(si, oi) {
-		return fmt.Errorf("%w: --out %s is the damaged pool itself", errUsage, out)
+		return fmt.Errorf("%w: %s is the pool being read itself", errUsage, out)
 	}
 	if !lo.Mode().IsRegular() && lo.Mode().Type() != fs.ModeSymlink {
-		return fmt.Errorf("%w: --out %s is not a file (%v)", errUsage, out, lo.Mode().Type())
+		return fmt.Errorf("%w: %s is not a file (%v)", errUsage, out, lo.Mode().Type())
 	}
 	if !force {
 		return fmt.Errorf("%w: %s exists; pass --force to replace it", errUsage, out)

@@ -56,6 +56,7 @@ argument; without either they use $DAXKV_POOL.`,
 		newDemoCommand(g),
 		newBenchCommand(g),
 		newExportCommand(g),
+		newBackupCommand(g),
 		newImportCommand(g),
 		newCrashtestCommand(g),
 	)
