@@ -8,12 +8,12 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PKGS        := ./...
 
-.PHONY: build test vet lint fmt-check test-race test-short torture crash crash-quick crash-gate-test fuzz bench bench-quick bench-kv test-bench test-dax test-arm64 clean
+.PHONY: build test vet lint fmt-check ensure-tmux test-race test-short torture crash crash-quick crash-gate-test fuzz bench bench-quick bench-kv test-bench test-dax test-arm64 clean
 
 ## test: everything CI runs: vet, lint, the race-enabled suite with the
 ## invariants tag (the torture test's 10 s tier among it), the crash
 ## suite's quick tier, the arm64 flush path under qemu-user, and the DAX
-## guest.
+## guest; and daxkv driven through a terminal (tmux) for its progress bar.
 test: vet lint test-race test-bench crash-quick test-arm64 test-dax
 
 ## build: bin/daxkv, stamped with the commit (daxkv --version).
@@ -36,8 +36,17 @@ lint: fmt-check $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
 	cd bench && $(STATICCHECK) ./...
 
-test-race:
-	$(GO) test -race -tags invariants -count=1 -timeout 15m $(PKGS)
+## test-race also drives daxkv through a terminal (tmux), installed here
+## with apt-get when missing.
+test-race: ensure-tmux
+	DAXKV_REQUIRE_TMUX=1 $(GO) test -race -tags invariants -count=1 -timeout 15m $(PKGS)
+
+ensure-tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+		echo "installing tmux"; \
+		DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 install -y tmux >/dev/null || \
+		{ DEBIAN_FRONTEND=noninteractive apt-get -q update >/dev/null && \
+		  DEBIAN_FRONTEND=noninteractive apt-get -q -o DPkg::Lock::Timeout=300 install -y tmux >/dev/null; }; }
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

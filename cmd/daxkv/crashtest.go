@@ -92,7 +92,7 @@ mutation gate, which needs a binary built with -tags mutants.`,
 			last := time.Now()
 			cfg.Progress = func(r *crash.Report) {
 				p.done.Store(int64(r.Workloads))
-				if !quiet && !g.json && !p.tty && time.Since(last) > 10*time.Second {
+				if !quiet && !g.json && p.bar == nil && time.Since(last) > 10*time.Second { // a log line, not a bar
 					last = time.Now()
 					fmt.Fprintf(stderr, "  %s\n", r)
 				}

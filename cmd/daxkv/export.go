@@ -101,15 +101,20 @@ pool (the report says how many pairs).`,
 			}
 			return g.withDB(args, 1, false, func(db *kv.DB, rest []string) error {
 				var r io.Reader = cmd.InOrStdin()
+				size := int64(0) // unknown: standard input
 				if rest[0] != "-" {
 					f, err := os.Open(rest[0])
 					if err != nil {
 						return err
 					}
 					defer f.Close()
+					if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+						size = fi.Size()
+					}
 					r = f
 				}
-				n, err := importPairs(db, bufio.NewReaderSize(r, 1<<16), batch, startProgress(cmd.ErrOrStderr(), quiet, "import", 0))
+				p := startByteProgress(cmd.ErrOrStderr(), quiet, "import", size)
+				n, err := importPairs(db, bufio.NewReaderSize(p.reader(r), 1<<16), batch, p)
 				if err != nil {
 					return fmt.Errorf("import: %w (%d pairs imported before it)", err, n)
 				}
@@ -124,7 +129,7 @@ pool (the report says how many pairs).`,
 }
 
 // importPairs puts every pair read from r, batch pairs per Apply, and
-// returns how many are in the pool.
+// returns how many are in the pool; p (counting r's bytes) is finished.
 func importPairs(db *kv.DB, r *bufio.Reader, batch int, p *progress) (int, error) {
 	defer p.finish()
 	b := db.NewBatch()
@@ -137,7 +142,6 @@ func importPairs(db *kv.DB, r *bufio.Reader, batch int, p *progress) (int, error
 			return err
 		}
 		done += b.Len()
-		p.add(int64(b.Len()))
 		b.Reset()
 		return nil
 	}

@@ -1,24 +1,24 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"os"
 	"sync/atomic"
 	"time"
+
+	"github.com/schollz/progressbar/v3"
 )
 
-// progress reports a long task on stderr: a line redrawn in place on a
-// terminal, or a line per quarter otherwise (logs, CI). Silent when quiet.
+// progress shows a long task's progress on stderr as a bar
+// (schollz/progressbar) when stderr is a terminal, and nothing otherwise
+// (logs, pipes, CI) or when quiet. Workers count with add, an atomic add
+// (a benchmark's threads must not contend on the bar's lock); a ticker
+// moves the bar ten times a second.
 type progress struct {
-	w     io.Writer
-	label string
-	total int64
-	done  atomic.Int64
-	tty   bool
-	start time.Time
-	stop  chan struct{}
-	over  chan struct{}
+	bar  *progressbar.ProgressBar // nil when nothing is shown
+	done atomic.Int64
+	stop chan struct{}
+	over chan struct{}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -30,15 +30,54 @@ func isTerminal(w io.Writer) bool {
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
+// startProgress starts a bar labelled label for total keys (0: unknown,
+// a spinner) on w.
 func startProgress(w io.Writer, quiet bool, label string, total int64) *progress {
-	p := &progress{w: w, label: label, total: total, tty: isTerminal(w), start: time.Now(),
-		stop: make(chan struct{}), over: make(chan struct{})}
-	if quiet {
+	return newProgress(w, quiet, label, total,
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("keys"))
+}
+
+// startByteProgress is startProgress counting bytes.
+func startByteProgress(w io.Writer, quiet bool, label string, total int64) *progress {
+	return newProgress(w, quiet, label, total, progressbar.OptionShowBytes(true))
+}
+
+func newProgress(w io.Writer, quiet bool, label string, total int64, unit ...progressbar.Option) *progress {
+	p := &progress{stop: make(chan struct{}), over: make(chan struct{})}
+	if quiet || !isTerminal(w) {
 		close(p.over)
 		return p
 	}
+	max := total
+	if max <= 0 {
+		max = -1
+	}
+	opts := append([]progressbar.Option{
+		progressbar.OptionSetWriter(w),
+		progressbar.OptionSetDescription(label),
+		progressbar.OptionSetWidth(30),
+		progressbar.OptionThrottle(100 * time.Millisecond),
+		progressbar.OptionOnCompletion(func() { io.WriteString(w, "\n") }),
+	}, unit...)
+	p.bar = progressbar.NewOptions64(max, opts...)
 	go p.run()
 	return p
+}
+
+// reader counts what r reads on p.
+func (p *progress) reader(r io.Reader) io.Reader { return &countingReader{r, p} }
+
+type countingReader struct {
+	r io.Reader
+	p *progress
+}
+
+func (c *countingReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.p.add(int64(n))
+	return n, err
 }
 
 func (p *progress) add(n int64) { p.done.Add(n) }
@@ -47,49 +86,19 @@ func (p *progress) run() {
 	defer close(p.over)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	nextQuarter := p.total / 4
 	for {
 		select {
 		case <-p.stop:
-			p.print(true)
+			p.bar.Set64(p.done.Load())
+			p.bar.Finish()
 			return
 		case <-tick.C:
-			if p.tty {
-				p.print(false)
-			} else if d := p.done.Load(); nextQuarter > 0 && d >= nextQuarter && d < p.total {
-				p.print(false)
-				nextQuarter += p.total / 4
-			}
+			p.bar.Set64(p.done.Load())
 		}
 	}
 }
 
-func (p *progress) print(final bool) {
-	d := p.done.Load()
-	el := time.Since(p.start).Seconds()
-	rate := 0.0
-	if el > 0 {
-		rate = float64(d) / el
-	}
-	pct := 100.0
-	if p.total > 0 {
-		pct = 100 * float64(d) / float64(p.total)
-	}
-	line := fmt.Sprintf("%s %d/%d (%3.0f%%) %.0f/s", p.label, d, p.total, pct, rate)
-	if p.total == 0 { // an unknown total (a stream)
-		line = fmt.Sprintf("%s %d %.0f/s", p.label, d, rate)
-	}
-	switch {
-	case p.tty && final:
-		fmt.Fprintf(p.w, "\r%s\n", line)
-	case p.tty:
-		fmt.Fprintf(p.w, "\r%s", line)
-	default:
-		fmt.Fprintln(p.w, line)
-	}
-}
-
-// finish stops the display after printing the final figures.
+// finish draws the final figures and ends the bar's line.
 func (p *progress) finish() {
 	select {
 	case <-p.over:
