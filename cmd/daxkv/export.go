@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -17,14 +18,15 @@ import (
 )
 
 func newExportCommand(g *globals) *cobra.Command {
-	var quiet bool
+	var quiet, force bool
 	cmd := &cobra.Command{
 		Use:   "export [POOL] FILE",
 		Short: "Write every key and value as JSON Lines (FILE - is standard output)",
 		Long: `Write every key and value, in key order, one JSON object per line:
 {"key": ..., "value": ...}, with key_base64 / value_base64 in place of key /
 value where the bytes are not UTF-8. import reads it back exactly. A FILE
-is written beside itself and renamed into place when complete.
+is written beside itself (mode 0600) and put in place when complete; an
+existing FILE is replaced only with --force.
 
 The export is a Scan of the open pool (read-only): writes made while it
 runs by another handle cannot happen (the pool is locked), so it is a
@@ -36,6 +38,9 @@ consistent copy of the pool as it was opened.`,
 				target := rest[0]
 				var tmp *os.File
 				if target != "-" {
+					if err := checkNewFile(target, force); err != nil {
+						return err
+					}
 					if tmp, err = os.CreateTemp(filepath.Dir(target), ".daxkv-export-*"); err != nil {
 						return err
 					}
@@ -62,7 +67,7 @@ consistent copy of the pool as it was opened.`,
 				if err == nil && tmp != nil {
 					if err = tmp.Sync(); err == nil {
 						if err = tmp.Close(); err == nil {
-							err = os.Rename(tmp.Name(), target)
+							err = placeOut(tmp.Name(), target, force)
 						}
 					}
 					if err == nil {
@@ -80,7 +85,25 @@ consistent copy of the pool as it was opened.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
+	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	return cmd
+}
+
+// checkNewFile refuses an output path that exists, unless force, and one
+// that is not a file or a link even with force.
+func checkNewFile(path string, force bool) error {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular() && fi.Mode().Type() != fs.ModeSymlink:
+		return fmt.Errorf("%w: %s is not a file (%v)", errUsage, path, fi.Mode().Type())
+	case !force:
+		return fmt.Errorf("%w: %s exists; pass --force to replace it", errUsage, path)
+	}
+	return nil
 }
 
 func newImportCommand(g *globals) *cobra.Command {

@@ -300,6 +300,15 @@ func TestExportImportRoundTrip(t *testing.T) {
 	if b, _ := os.ReadFile(file); err != nil || stdout != string(b) {
 		t.Fatalf("export to - differs from the file: %v", err)
 	}
+	if _, err := run(t, "export", src, file, "-q"); !errors.Is(err, errUsage) || !strings.Contains(err.Error(), "--force") {
+		t.Fatalf("export over an existing file: %v, want a usage error naming --force", err)
+	}
+	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("the export file: %v, %v (want mode 0600)", fi, err)
+	}
+	if _, err := run(t, "export", src, file, "-q", "--force"); err != nil {
+		t.Fatalf("export --force over the file: %v", err)
+	}
 	dst := filepath.Join(dir, "dst.pool")
 	if out, err := run(t, "import", dst, file, "--batch", "3", "-q"); err != nil || out != "imported 4 pairs\n" {
 		t.Fatalf("import = %q, %v", out, err)
