@@ -147,6 +147,21 @@ func (m *Map) readMedia(st fileStat) Media {
 // not on persistent memory.
 func (m *Map) Media() Media { return m.media }
 
+// Holes returns the ranges of the pool that read as zeros because they
+// were never written (the file's holes, from SEEK_HOLE/SEEK_DATA), sorted:
+// a scan for records can pass over them. None for a device-DAX pool, or
+// where the filesystem does not say. Holes are page aligned; a range the
+// filesystem is unsure of is reported as data.
+func (m *Map) Holes() ([]Range, error) {
+	if m.closed.Load() {
+		return nil, ErrClosed
+	}
+	if m.deviceDAX {
+		return nil, nil
+	}
+	return holes(m.fd, m.Size())
+}
+
 // Poison makes every access to the page holding pool offset off fault, as
 // a bad block of persistent memory does (SIGBUS there; a SIGSEGV here,
 // which Guard and Catch treat alike). It is for tests of media errors: the

@@ -529,3 +529,33 @@ func TestZeroPrefix(t *testing.T) {
 		t.Errorf("zeroPrefix = %v, %v; want false", zero, err)
 	}
 }
+
+// TestHolesOfASparsePool: a new pool is one hole; a page written through
+// the mapping is data, and the holes are what is left around it.
+func TestHolesOfASparsePool(t *testing.T) {
+	m := mustOpen(t, poolPath(t), Options{Size: 16 * testChunk, ChunkSize: testChunk})
+	hs, err := m.Holes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hs) == 0 {
+		t.Skip("this filesystem reports no holes")
+	}
+	page := int64(os.Getpagesize())
+	at := 5*testChunk + 3*page
+	m.Bytes()[at+10] = 1
+	hs, err = m.Holes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zeros int64
+	for _, h := range hs {
+		if h.Off < at+page && at < h.End() {
+			t.Fatalf("hole %+v covers the written page at %d", h, at)
+		}
+		zeros += h.Len
+	}
+	if size := m.Size(); zeros < size-64*page || zeros > size-page {
+		t.Fatalf("holes of %d bytes in a %d-byte pool with one page written: %+v", zeros, size, hs)
+	}
+}

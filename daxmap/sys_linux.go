@@ -320,3 +320,33 @@ func populateRead(b []byte) error {
 	_, err := ignoringEINTR(func() (int, error) { return 0, unix.Madvise(b, unix.MADV_POPULATE_READ) })
 	return err
 }
+
+// holes returns the ranges of [0, size) of the file fd that read as zeros
+// without being stored (SEEK_HOLE / SEEK_DATA): never-written parts of a
+// sparse file. A filesystem without the calls reports none (all data).
+func holes(fd int, size int64) ([]Range, error) {
+	var out []Range
+	for off := int64(0); off < size; {
+		h, err := unix.Seek(fd, off, unix.SEEK_HOLE)
+		if err != nil {
+			if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.EOPNOTSUPP) {
+				return nil, nil
+			}
+			return nil, err
+		}
+		if h >= size {
+			break
+		}
+		d, err := unix.Seek(fd, h, unix.SEEK_DATA)
+		switch {
+		case errors.Is(err, unix.ENXIO): // no data after h: a hole to the end
+			d = size
+		case err != nil:
+			return nil, err
+		}
+		d = min(d, size)
+		out = append(out, Range{Off: h, Len: d - h})
+		off = d
+	}
+	return out, nil
+}

@@ -54,3 +54,5 @@ func protectNone(b []byte) error           { return errOS }
 func populateRead(b []byte) error          { return errOS }
 
 func probeSync(fd int, n int) error { return errOS }
+
+func holes(int, int64) ([]Range, error) { return nil, errOS }

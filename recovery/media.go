@@ -12,6 +12,11 @@ import (
 type Scan struct {
 	Workers int
 	Bad     []daxmap.Range // sorted, disjoint (daxmap.Media.Bad)
+	// Holes are ranges known to read as zeros (daxmap.Map.Holes: a sparse
+	// file's never-written parts), sorted and disjoint: no record starts
+	// there, so the scan passes over them without reading them (on tmpfs
+	// a read would allocate the page). Nil means read everything.
+	Holes []daxmap.Range
 }
 
 // DamagedKey is a key whose newest record lies, at least in part, on a bad

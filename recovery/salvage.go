@@ -87,7 +87,7 @@ func salvageChunk(c *Codec, mem []byte, chunkSize, ch int64, bad []daxmap.Range)
 		var es []Entry
 		var ov []Overlap
 		err := Guard(mem, func() error {
-			es = scanChunk(c, mem, chunkSize, ch, bad, nil, &ov, true)
+			es = scanChunk(c, mem, chunkSize, ch, bad, nil, nil, &ov, true)
 			return nil
 		})
 		var ce *CorruptError

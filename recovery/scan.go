@@ -280,7 +280,7 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 			first.set(Guard(mem, func() error {
 				var es []Entry
 				for ch := w; ch < chunks; ch += workers {
-					es = scanChunk(c, mem, chunkSize, int64(ch), sc.Bad, es, &ovs[w], resolve)
+					es = scanChunk(c, mem, chunkSize, int64(ch), sc.Bad, sc.Holes, es, &ovs[w], resolve)
 				}
 				sortEntries(mem, es)
 				out[w] = es
@@ -306,7 +306,7 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 // The bad ranges are never read: the scan jumps over them. A record whose
 // header and key are readable but whose value meets a bad range is taken as
 // Damaged, unverified.
-func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad []daxmap.Range, es []Entry, ov *[]Overlap, resolve bool) []Entry {
+func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Range, es []Entry, ov *[]Overlap, resolve bool) []Entry {
 	start, limit := ch*chunkSize, (ch+1)*chunkSize
 	if ch == 0 {
 		start = HeapStart
@@ -314,6 +314,10 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad []daxmap.Range, es
 	first := len(es) // this chunk's entries are es[first:]
 	for off := start; off+HeaderSize <= limit; {
 		if r, hit := firstBad(bad, off, off+HeaderSize); hit {
+			off = max(off+RecordAlign, alignUp(r.End()))
+			continue
+		}
+		if r, hit := firstBad(holes, off, off+HeaderSize); hit { // zeros: no header
 			off = max(off+RecordAlign, alignUp(r.End()))
 			continue
 		}
