@@ -324,7 +324,15 @@ func populateRead(b []byte) error {
 // holes returns the ranges of [0, size) of the file fd that read as zeros
 // without being stored (SEEK_HOLE / SEEK_DATA): never-written parts of a
 // sparse file. A filesystem without the calls reports none (all data).
+// Nothing past the file's end is a hole, though SEEK_HOLE reports the end
+// as one: a file truncated underneath the mapping faults there, and the
+// scan must read it to say so.
 func holes(fd int, size int64) ([]Range, error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, err
+	}
+	size = min(size, st.Size)
 	var out []Range
 	for off := int64(0); off < size; {
 		h, err := unix.Seek(fd, off, unix.SEEK_HOLE)

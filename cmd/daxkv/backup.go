@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -34,6 +37,35 @@ only with --force.`,
 					return err
 				}
 			}
+			// The library builds the copy in a temporary pool under
+			// $TMPDIR: point it at a directory of ours, removed on the way
+			// out, and by an interrupt (which skips deferred calls), with
+			// the half-written OUT. A reader of - that goes away makes the
+			// write fail (SIGPIPE ignored) instead of killing the process.
+			work, err := os.MkdirTemp("", "daxkv-backup-")
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(work)
+			os.Setenv("TMPDIR", work)
+			var partial atomic.Pointer[string]
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			signal.Ignore(syscall.SIGPIPE)
+			done := make(chan struct{})
+			defer func() { signal.Stop(sig); close(done) }()
+			go func() {
+				select {
+				case s := <-sig:
+					os.RemoveAll(work)
+					if p := partial.Load(); p != nil {
+						os.Remove(*p)
+					}
+					fmt.Fprintf(os.Stderr, "daxkv: backup interrupted (%v); %s left as it was\n", s, out)
+					os.Exit(130)
+				case <-done:
+				}
+			}()
 			return g.withDB(args, 1, true, func(db *kv.DB, _ []string) (err error) {
 				if out == "-" {
 					_, err = db.Backup(cmd.OutOrStdout())
@@ -43,6 +75,8 @@ only with --force.`,
 				if err != nil {
 					return err
 				}
+				name := tmp.Name()
+				partial.Store(&name)
 				defer func() {
 					if tmp != nil {
 						tmp.Close()
@@ -63,6 +97,7 @@ only with --force.`,
 					return errors.Join(fmt.Errorf("daxkv: backup %s to %s: %w", src, out, err), os.Remove(tmp.Name()))
 				}
 				tmp = nil
+				partial.Store(nil)
 				keys := db.Stats().Keys
 				if g.json {
 					return writeJSON(cmd.OutOrStdout(), map[string]any{"out": out, "keys": keys, "bytes": n})

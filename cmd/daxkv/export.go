@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -33,12 +32,16 @@ runs by another handle cannot happen (the pool is locked), so it is a
 consistent copy of the pool as it was opened.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			src, _, err := g.poolArgs(args, 1)
+			if err != nil {
+				return err
+			}
 			return g.withDB(args, 1, true, func(db *kv.DB, rest []string) (err error) {
 				var w io.Writer = cmd.OutOrStdout()
 				target := rest[0]
 				var tmp *os.File
 				if target != "-" {
-					if err := checkNewFile(target, force); err != nil {
+					if err := checkOutPath("export", src, target, force); err != nil {
 						return err
 					}
 					if tmp, err = os.CreateTemp(filepath.Dir(target), ".daxkv-export-*"); err != nil {
@@ -87,23 +90,6 @@ consistent copy of the pool as it was opened.`,
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	cmd.Flags().BoolVar(&force, "force", false, "replace FILE if it exists")
 	return cmd
-}
-
-// checkNewFile refuses an output path that exists, unless force, and one
-// that is not a file or a link even with force.
-func checkNewFile(path string, force bool) error {
-	fi, err := os.Lstat(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return nil
-	case err != nil:
-		return err
-	case !fi.Mode().IsRegular() && fi.Mode().Type() != fs.ModeSymlink:
-		return fmt.Errorf("%w: %s is not a file (%v)", errUsage, path, fi.Mode().Type())
-	case !force:
-		return fmt.Errorf("%w: %s exists; pass --force to replace it", errUsage, path)
-	}
-	return nil
 }
 
 func newImportCommand(g *globals) *cobra.Command {
