@@ -8,13 +8,13 @@ STATICCHECK := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
 PKGS        := ./...
 
-.PHONY: build test vet lint fmt-check ensure-tmux test-race test-short torture crash crash-quick crash-gate-test fuzz bench bench-quick bench-kv test-bench test-dax test-arm64 clean
+.PHONY: build test vet lint fmt-check ensure-tmux test-race test-raftstore test-short torture crash crash-quick crash-gate-test fuzz bench bench-quick bench-kv test-bench test-dax test-arm64 clean
 
 ## test: everything CI runs: vet, lint, the race-enabled suite with the
 ## invariants tag (the torture test's 10 s tier among it), the crash
 ## suite's quick tier, the arm64 flush path under qemu-user, and the DAX
 ## guest; and daxkv driven through a terminal (tmux) for its progress bar.
-test: vet lint test-race test-bench crash-quick test-arm64 test-dax
+test: vet lint test-race test-bench test-raftstore crash-quick test-arm64 test-dax
 
 ## build: bin/daxkv, stamped with the commit (daxkv --version).
 build:
@@ -24,6 +24,7 @@ vet:
 	$(GO) vet $(PKGS)
 	GOARCH=arm64 $(GO) vet $(PKGS)
 	cd bench && $(GO) vet ./...
+	cd raftstore && $(GO) vet ./...
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -35,11 +36,17 @@ $(STATICCHECK):
 lint: fmt-check $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
 	cd bench && $(STATICCHECK) ./...
+	cd raftstore && $(STATICCHECK) ./...
 
 ## test-race also drives daxkv through a terminal (tmux), installed here
 ## with apt-get when missing.
 test-race: ensure-tmux
 	DAXKV_REQUIRE_TMUX=1 $(GO) test -race -tags invariants -count=1 -timeout 15m $(PKGS)
+
+## test-raftstore: the raft storage module (its own go.mod): the store's
+## contract, SIGKILL mid-StoreLogs, and a 3-node cluster, under -race.
+test-raftstore:
+	cd raftstore && $(GO) test -race -count=1 -timeout 10m ./...
 
 ensure-tmux:
 	@command -v tmux >/dev/null 2>&1 || { \

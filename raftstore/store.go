@@ -1,0 +1,312 @@
+// Package raftstore is the durable storage of a hashicorp/raft node on one
+// daxkv pool: a raft.LogStore, raft.StableStore and raft.MonotonicLogStore.
+//
+// Log entries live under the key prefix 'l' followed by the entry's index,
+// big-endian, so that the pool's key order is the log's order; stable keys
+// under the prefix 's'. StoreLogs is one atomic, durable batch (one commit,
+// however many entries), and DeleteRange deletes without reading an entry.
+// FirstIndex and LastIndex are kept in memory, found at open from the two
+// ends of the ordered index.
+//
+// It lives in its own module so that daxkv itself never depends on raft.
+package raftstore
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/daxkv/daxkv/kv"
+)
+
+// ErrKeyNotFound is what Get and GetUint64 return for a stable key never
+// set. raft recognises it by its message, "not found".
+var ErrKeyNotFound = errors.New("not found")
+
+// ErrCorrupt wraps every error about an entry whose bytes do not decode.
+var ErrCorrupt = kv.ErrCorrupt
+
+const (
+	logPrefix    = 'l'
+	stablePrefix = 's'
+	// deleteBatch bounds the deletes of one DeleteRange batch.
+	deleteBatch = 4096
+	// encodingV1 is the first byte of every encoded entry.
+	encodingV1 = 1
+)
+
+var (
+	_ raft.LogStore          = (*Store)(nil)
+	_ raft.StableStore       = (*Store)(nil)
+	_ raft.MonotonicLogStore = (*Store)(nil)
+	_ io.Closer              = (*Store)(nil)
+)
+
+// Store is a raft node's log and stable store on one daxkv pool. It is
+// safe for concurrent use (raft deletes old entries from its snapshot
+// goroutine while its main loop appends).
+type Store struct {
+	db *kv.DB
+
+	mu          sync.Mutex // serializes writes of the log and protects first and last
+	first, last uint64     // the log's ends; 0, 0 when it is empty
+}
+
+// New opens (or creates) the pool at path with opts (nil: defaults) and
+// finds the log's ends.
+func New(path string, opts *kv.Options) (*Store, error) {
+	db, err := kv.Open(path, opts)
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{db: db}
+	if err := s.loadBounds(); err != nil {
+		return nil, errors.Join(err, db.Close())
+	}
+	return s, nil
+}
+
+// DB is the pool underneath, for Stats.
+func (s *Store) DB() *kv.DB { return s.db }
+
+// Close closes the pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// IsMonotonic reports true: the log has no gaps (raft then removes every
+// entry after restoring a snapshot instead of leaving a gap).
+func (s *Store) IsMonotonic() bool { return true }
+
+func logKey(index uint64) []byte {
+	var k [9]byte
+	k[0] = logPrefix
+	binary.BigEndian.PutUint64(k[1:], index)
+	return k[:]
+}
+
+func indexOf(key []byte) (uint64, error) {
+	if len(key) != 9 || key[0] != logPrefix {
+		return 0, fmt.Errorf("raftstore: %w: key %q in the log's range is not a log key", ErrCorrupt, key)
+	}
+	return binary.BigEndian.Uint64(key[1:]), nil
+}
+
+func (s *Store) loadBounds() error {
+	it, err := s.db.NewIterator(&kv.IterOptions{LowerBound: []byte{logPrefix}, UpperBound: []byte{logPrefix + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	if it.First() {
+		if s.first, err = indexOf(it.Key()); err != nil {
+			return err
+		}
+		if !it.Last() {
+			return fmt.Errorf("raftstore: the log's last entry vanished: %w", it.Error())
+		}
+		if s.last, err = indexOf(it.Key()); err != nil {
+			return err
+		}
+	}
+	return it.Error()
+}
+
+// FirstIndex returns the first index in the log, 0 when it is empty.
+func (s *Store) FirstIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first, nil
+}
+
+// LastIndex returns the last index in the log, 0 when it is empty.
+func (s *Store) LastIndex() (uint64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last, nil
+}
+
+// GetLog reads the entry at index into log; raft.ErrLogNotFound when
+// there is none.
+func (s *Store) GetLog(index uint64, log *raft.Log) error {
+	err := s.db.View(logKey(index), func(v []byte) error { return decode(v, index, log) })
+	if errors.Is(err, kv.ErrNotFound) {
+		return raft.ErrLogNotFound
+	}
+	return err
+}
+
+// StoreLog appends one entry, durably.
+func (s *Store) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
+
+// StoreLogs writes the entries in one atomic, durable batch: after a crash
+// all of them are in the log or none.
+func (s *Store) StoreLogs(logs []*raft.Log) error {
+	if len(logs) == 0 {
+		return nil
+	}
+	b := s.db.NewBatch()
+	var buf []byte
+	lo, hi := logs[0].Index, logs[0].Index
+	for _, l := range logs {
+		buf = encode(buf[:0], l)
+		b.Put(logKey(l.Index), buf)
+		lo, hi = min(lo, l.Index), max(hi, l.Index)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.db.Apply(b); err != nil {
+		return fmt.Errorf("raftstore: store logs %d-%d: %w", lo, hi, err)
+	}
+	if s.first == 0 || lo < s.first {
+		s.first = lo
+	}
+	s.last = max(s.last, hi)
+	return nil
+}
+
+// DeleteRange deletes the entries from to to, inclusive, without reading
+// them. A range at the log's start is deleted from its low end and one at
+// its end from its high end, in batches, so that a crash part way leaves
+// the log whole (no gap); each batch is atomic.
+func (s *Store) DeleteRange(from, to uint64) error {
+	if from > to {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.first == 0 { // empty
+		return nil
+	}
+	lo, hi := max(from, s.first), min(to, s.last)
+	if lo > hi {
+		return nil
+	}
+	fromTop := lo > s.first // a suffix (or a middle): delete downwards
+	b := s.db.NewBatch()
+	flush := func() error {
+		if err := s.db.Apply(b); err != nil {
+			return fmt.Errorf("raftstore: delete logs %d-%d: %w", lo, hi, err)
+		}
+		b.Reset()
+		return nil
+	}
+	for n := uint64(0); n <= hi-lo; n++ {
+		i := lo + n
+		if fromTop {
+			i = hi - n
+		}
+		b.Delete(logKey(i))
+		if b.Len() == deleteBatch {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	switch {
+	case lo <= s.first && hi >= s.last:
+		s.first, s.last = 0, 0
+	case lo <= s.first:
+		s.first = hi + 1
+	case hi >= s.last:
+		s.last = lo - 1
+	}
+	return nil
+}
+
+func stableKey(k []byte) []byte { return append([]byte{stablePrefix}, k...) }
+
+// Set stores a stable key, durably.
+func (s *Store) Set(key, val []byte) error { return s.db.Put(stableKey(key), val) }
+
+// Get returns a stable key's value, or ErrKeyNotFound.
+func (s *Store) Get(key []byte) ([]byte, error) {
+	v, err := s.db.Get(stableKey(key))
+	if errors.Is(err, kv.ErrNotFound) {
+		return nil, ErrKeyNotFound
+	}
+	return v, err
+}
+
+// SetUint64 stores a stable key holding a number, durably.
+func (s *Store) SetUint64(key []byte, val uint64) error {
+	return s.Set(key, binary.BigEndian.AppendUint64(nil, val))
+}
+
+// GetUint64 returns a stable number, or 0 and ErrKeyNotFound.
+func (s *Store) GetUint64(key []byte) (uint64, error) {
+	v, err := s.Get(key)
+	if err != nil {
+		return 0, err
+	}
+	if len(v) != 8 {
+		return 0, fmt.Errorf("raftstore: %w: stable key %q holds %d bytes, not a uint64", ErrCorrupt, key, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
+// encode appends an entry's encoding to buf: a version byte, the term, the
+// type, the append time (Unix nanoseconds, 0 for none), then the data and
+// the extensions, each after its length. The index is the key.
+func encode(buf []byte, l *raft.Log) []byte {
+	buf = append(buf, encodingV1)
+	buf = binary.BigEndian.AppendUint64(buf, l.Term)
+	buf = append(buf, byte(l.Type))
+	var at int64
+	if !l.AppendedAt.IsZero() {
+		at = l.AppendedAt.UnixNano()
+	}
+	buf = binary.BigEndian.AppendUint64(buf, uint64(at))
+	buf = binary.AppendUvarint(buf, uint64(len(l.Data)))
+	buf = append(buf, l.Data...)
+	buf = binary.AppendUvarint(buf, uint64(len(l.Extensions)))
+	return append(buf, l.Extensions...)
+}
+
+// decode fills l from v, copying (v lies in the pool mapping).
+func decode(v []byte, index uint64, l *raft.Log) error {
+	bad := func(what string) error {
+		return fmt.Errorf("raftstore: %w: log entry %d: %s", ErrCorrupt, index, what)
+	}
+	if len(v) < 18 || v[0] != encodingV1 {
+		return bad("not an entry of a known encoding")
+	}
+	l.Index = index
+	l.Term = binary.BigEndian.Uint64(v[1:])
+	l.Type = raft.LogType(v[9])
+	if at := int64(binary.BigEndian.Uint64(v[10:])); at != 0 {
+		l.AppendedAt = time.Unix(0, at)
+	} else {
+		l.AppendedAt = time.Time{}
+	}
+	rest := v[18:]
+	field := func() ([]byte, error) {
+		n, k := binary.Uvarint(rest)
+		if k <= 0 || n > uint64(len(rest)-k) {
+			return nil, bad("a length runs past the entry")
+		}
+		f := rest[k : k+int(n)]
+		rest = rest[k+int(n):]
+		if len(f) == 0 {
+			return nil, nil
+		}
+		return append([]byte(nil), f...), nil
+	}
+	var err error
+	if l.Data, err = field(); err != nil {
+		return err
+	}
+	if l.Extensions, err = field(); err != nil {
+		return err
+	}
+	if len(rest) != 0 {
+		return bad("bytes after the extensions")
+	}
+	return nil
+}
