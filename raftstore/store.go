@@ -53,8 +53,10 @@ var (
 type Store struct {
 	db *kv.DB
 
-	mu          sync.Mutex // serializes writes of the log and protects first and last
+	mu          sync.Mutex // serializes writes of the log and protects the fields below
 	first, last uint64     // the log's ends; 0, 0 when it is empty
+	batch       *kv.Batch  // reused by StoreLogs and DeleteRange (Reset keeps its buffer)
+	buf         []byte     // an entry's encoding, reused
 }
 
 // New opens (or creates) the pool at path with opts (nil: defaults) and
@@ -64,7 +66,7 @@ func New(path string, opts *kv.Options) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db}
+	s := &Store{db: db, batch: db.NewBatch()}
 	if err := s.loadBounds(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
@@ -83,6 +85,12 @@ func (s *Store) IsMonotonic() bool { return true }
 
 func logKey(index uint64) []byte {
 	var k [9]byte
+	return putLogKey(&k, index)
+}
+
+// putLogKey writes index's key into k and returns it: no allocation where
+// the caller's array does not escape (the batch copies the key).
+func putLogKey(k *[9]byte, index uint64) []byte {
 	k[0] = logPrefix
 	binary.BigEndian.PutUint64(k[1:], index)
 	return k[:]
@@ -148,11 +156,13 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var k [9]byte
 	if len(logs) == 1 { // one Put: one fence, where a batch takes three
 		l := logs[0]
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		if err := s.db.Put(logKey(l.Index), encode(nil, l)); err != nil {
+		s.buf = encode(s.buf[:0], l)
+		if err := s.db.Put(putLogKey(&k, l.Index), s.buf); err != nil {
 			return fmt.Errorf("raftstore: store log %d: %w", l.Index, err)
 		}
 		if s.first == 0 || l.Index < s.first {
@@ -161,16 +171,14 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		s.last = max(s.last, l.Index)
 		return nil
 	}
-	b := s.db.NewBatch()
-	var buf []byte
+	b := s.batch
+	b.Reset()
 	lo, hi := logs[0].Index, logs[0].Index
 	for _, l := range logs {
-		buf = encode(buf[:0], l)
-		b.Put(logKey(l.Index), buf)
+		s.buf = encode(s.buf[:0], l)
+		b.Put(putLogKey(&k, l.Index), s.buf)
 		lo, hi = min(lo, l.Index), max(hi, l.Index)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if err := s.db.Apply(b); err != nil {
 		return fmt.Errorf("raftstore: store logs %d-%d: %w", lo, hi, err)
 	}
@@ -199,7 +207,8 @@ func (s *Store) DeleteRange(from, to uint64) error {
 		return nil
 	}
 	fromTop := lo > s.first // a suffix (or a middle): delete downwards
-	b := s.db.NewBatch()
+	b := s.batch
+	b.Reset()
 	flush := func() error {
 		if err := s.db.Apply(b); err != nil {
 			return fmt.Errorf("raftstore: delete logs %d-%d: %w", lo, hi, err)
@@ -212,7 +221,8 @@ func (s *Store) DeleteRange(from, to uint64) error {
 		if fromTop {
 			i = hi - n
 		}
-		b.Delete(logKey(i))
+		var k [9]byte
+		b.Delete(putLogKey(&k, i))
 		if b.Len() == deleteBatch {
 			if err := flush(); err != nil {
 				return err
