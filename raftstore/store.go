@@ -103,12 +103,15 @@ func indexOf(key []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(key[1:]), nil
 }
 
+// loadBounds finds the log's ends from the keys (at open, and after a
+// DeleteRange, which may have met a gap or failed part way).
 func (s *Store) loadBounds() error {
 	it, err := s.db.NewIterator(&kv.IterOptions{LowerBound: []byte{logPrefix}, UpperBound: []byte{logPrefix + 1}})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
+	s.first, s.last = 0, 0
 	if it.First() {
 		if s.first, err = indexOf(it.Key()); err != nil {
 			return err
@@ -192,8 +195,12 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 // DeleteRange deletes the entries from to to, inclusive, without reading
 // them. A range at the log's start is deleted from its low end and one at
 // its end from its high end, in batches, so that a crash part way leaves
-// the log whole (no gap); each batch is atomic.
-func (s *Store) DeleteRange(from, to uint64) error {
+// the log whole (no gap); each batch is atomic. A batch writes a tombstone
+// per key, which needs free space: on a full pool (ErrNoSpace) the keys
+// are deleted one by one instead, in the same order, which needs none, so
+// that raft can still compact a full log. The log's ends are found again
+// from the keys afterwards, even after an error.
+func (s *Store) DeleteRange(from, to uint64) (err error) {
 	if from > to {
 		return nil
 	}
@@ -206,39 +213,39 @@ func (s *Store) DeleteRange(from, to uint64) error {
 	if lo > hi {
 		return nil
 	}
+	defer func() {
+		if berr := s.loadBounds(); berr != nil {
+			err = errors.Join(err, berr)
+		}
+	}()
 	fromTop := lo > s.first // a suffix (or a middle): delete downwards
-	b := s.batch
-	b.Reset()
-	flush := func() error {
-		if err := s.db.Apply(b); err != nil {
-			return fmt.Errorf("raftstore: delete logs %d-%d: %w", lo, hi, err)
-		}
-		b.Reset()
-		return nil
-	}
-	for n := uint64(0); n <= hi-lo; n++ {
-		i := lo + n
+	nth := func(n uint64) uint64 {
 		if fromTop {
-			i = hi - n
+			return hi - n
 		}
-		var k [9]byte
-		b.Delete(putLogKey(&k, i))
-		if b.Len() == deleteBatch {
-			if err := flush(); err != nil {
-				return err
+		return lo + n
+	}
+	var k [9]byte
+	for start := uint64(0); start <= hi-lo; start += deleteBatch {
+		end := min(start+deleteBatch-1, hi-lo) // this batch: the nth keys start..end
+		b := s.batch
+		b.Reset()
+		for n := start; n <= end; n++ {
+			b.Delete(putLogKey(&k, nth(n)))
+		}
+		err := s.db.Apply(b)
+		if errors.Is(err, kv.ErrNoSpace) {
+			err = nil
+			for n := start; n <= end; n++ {
+				if derr := s.db.Delete(putLogKey(&k, nth(n))); derr != nil && !errors.Is(derr, kv.ErrNotFound) {
+					err = derr
+					break
+				}
 			}
 		}
-	}
-	if err := flush(); err != nil {
-		return err
-	}
-	switch {
-	case lo <= s.first && hi >= s.last:
-		s.first, s.last = 0, 0
-	case lo <= s.first:
-		s.first = hi + 1
-	case hi >= s.last:
-		s.last = lo - 1
+		if err != nil {
+			return fmt.Errorf("raftstore: delete logs %d-%d: %w", lo, hi, err)
+		}
 	}
 	return nil
 }
@@ -275,40 +282,54 @@ func (s *Store) GetUint64(key []byte) (uint64, error) {
 }
 
 // encode appends an entry's encoding to buf: a version byte, the term, the
-// type, the append time (Unix nanoseconds, 0 for none), then the data and
-// the extensions, each after its length. The index is the key.
+// type, whether it has an append time and the time (Unix seconds and
+// nanoseconds: exact for any time), then the data and the extensions, each
+// after its length. The index is the key.
 func encode(buf []byte, l *raft.Log) []byte {
 	buf = append(buf, encodingV1)
 	buf = binary.BigEndian.AppendUint64(buf, l.Term)
 	buf = append(buf, byte(l.Type))
-	var at int64
-	if !l.AppendedAt.IsZero() {
-		at = l.AppendedAt.UnixNano()
+	if l.AppendedAt.IsZero() {
+		buf = append(buf, 0)
+		buf = append(buf, make([]byte, 12)...)
+	} else {
+		buf = append(buf, 1)
+		buf = binary.BigEndian.AppendUint64(buf, uint64(l.AppendedAt.Unix()))
+		buf = binary.BigEndian.AppendUint32(buf, uint32(l.AppendedAt.Nanosecond()))
 	}
-	buf = binary.BigEndian.AppendUint64(buf, uint64(at))
 	buf = binary.AppendUvarint(buf, uint64(len(l.Data)))
 	buf = append(buf, l.Data...)
 	buf = binary.AppendUvarint(buf, uint64(len(l.Extensions)))
 	return append(buf, l.Extensions...)
 }
 
+// headerSize is the fixed part of an encoded entry.
+const headerSize = 1 + 8 + 1 + 1 + 8 + 4
+
 // decode fills l from v, copying (v lies in the pool mapping).
 func decode(v []byte, index uint64, l *raft.Log) error {
 	bad := func(what string) error {
 		return fmt.Errorf("raftstore: %w: log entry %d: %s", ErrCorrupt, index, what)
 	}
-	if len(v) < 18 || v[0] != encodingV1 {
+	if len(v) < headerSize || v[0] != encodingV1 {
 		return bad("not an entry of a known encoding")
 	}
 	l.Index = index
 	l.Term = binary.BigEndian.Uint64(v[1:])
 	l.Type = raft.LogType(v[9])
-	if at := int64(binary.BigEndian.Uint64(v[10:])); at != 0 {
-		l.AppendedAt = time.Unix(0, at)
-	} else {
+	switch v[10] {
+	case 0:
 		l.AppendedAt = time.Time{}
+	case 1:
+		nsec := binary.BigEndian.Uint32(v[19:])
+		if nsec >= 1e9 {
+			return bad("an append time's nanoseconds out of range")
+		}
+		l.AppendedAt = time.Unix(int64(binary.BigEndian.Uint64(v[11:])), int64(nsec))
+	default:
+		return bad("an append time's flag is neither 0 nor 1")
 	}
-	rest := v[18:]
+	rest := v[headerSize:]
 	field := func() ([]byte, error) {
 		n, k := binary.Uvarint(rest)
 		if k <= 0 || n > uint64(len(rest)-k) {

@@ -19,6 +19,7 @@
 package main
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -66,33 +67,65 @@ type store struct {
 	m  map[string]string
 }
 
-type command struct {
-	Key, Value string
+// A command, and a snapshot's every pair, is the key's length (uvarint),
+// the key, then the value (in a snapshot, after its own length): exact for
+// any bytes, where JSON strings would replace invalid UTF-8 and grow a
+// value up to six times.
+func appendPair(b []byte, k, v string, withLen bool) []byte {
+	b = binary.AppendUvarint(b, uint64(len(k)))
+	b = append(b, k...)
+	if withLen {
+		b = binary.AppendUvarint(b, uint64(len(v)))
+	}
+	return append(b, v...)
+}
+
+// nextField splits a length-prefixed field off b.
+func nextField(b []byte) (field, rest []byte, err error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return nil, nil, errors.New("example: a length runs past the bytes")
+	}
+	return b[k : k+int(n)], b[k+int(n):], nil
 }
 
 func (s *store) Apply(l *raft.Log) any {
-	var c command
-	if err := json.Unmarshal(l.Data, &c); err != nil {
+	k, v, err := nextField(l.Data)
+	if err != nil {
 		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[c.Key] = c.Value
+	s.m[string(k)] = string(v)
 	return nil
 }
 
 func (s *store) Snapshot() (raft.FSMSnapshot, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	b, err := json.Marshal(s.m)
-	return snapshot(b), err
+	var b []byte
+	for k, v := range s.m {
+		b = appendPair(b, k, v, true)
+	}
+	return snapshot(b), nil
 }
 
 func (s *store) Restore(r io.ReadCloser) error {
 	defer r.Close()
-	m := map[string]string{}
-	if err := json.NewDecoder(r).Decode(&m); err != nil {
+	b, err := io.ReadAll(r)
+	if err != nil {
 		return err
+	}
+	m := map[string]string{}
+	for len(b) > 0 {
+		var k, v []byte
+		if k, b, err = nextField(b); err != nil {
+			return err
+		}
+		if v, b, err = nextField(b); err != nil {
+			return err
+		}
+		m[string(k)] = string(v)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,22 +239,40 @@ func run(id, dir, peerList, modeName string) error {
 
 func handler(r *raft.Raft, fsm *store, st *raftstore.Store, httpOf map[raft.ServerAddress]string) http.Handler {
 	mux := http.NewServeMux()
+	// toLeader redirects a request that only the leader serves, keeping
+	// its escaped path and query; it reports whether it answered.
+	toLeader := func(w http.ResponseWriter, req *http.Request) bool {
+		if r.State() == raft.Leader {
+			return false
+		}
+		leader, _ := r.LeaderWithID()
+		if h := httpOf[leader]; h != "" {
+			http.Redirect(w, req, "http://"+h+req.URL.RequestURI(), http.StatusTemporaryRedirect)
+			return true
+		}
+		http.Error(w, "no leader", http.StatusServiceUnavailable)
+		return true
+	}
 	mux.HandleFunc("PUT /kv/{key}", func(w http.ResponseWriter, req *http.Request) {
-		if r.State() != raft.Leader {
-			leader, _ := r.LeaderWithID()
-			if h := httpOf[leader]; h != "" {
-				http.Redirect(w, req, "http://"+h+req.URL.Path, http.StatusTemporaryRedirect)
-				return
-			}
-			http.Error(w, "no leader", http.StatusServiceUnavailable)
+		if toLeader(w, req) {
 			return
 		}
-		v, err := io.ReadAll(io.LimitReader(req.Body, 1<<20))
-		if err != nil {
+		key := req.PathValue("key")
+		// The command must fit in one log entry, and the entry in one
+		// value of the pool: a bigger one would fail the leader's
+		// StoreLogs, and raft answers that by stepping down.
+		limit := int64(st.DB().Stats().MaxValueSize - 64 - len(key))
+		v, err := io.ReadAll(http.MaxBytesReader(w, req.Body, max(limit, 0)))
+		var tooBig *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooBig):
+			http.Error(w, fmt.Sprintf("value too large: the limit is %d bytes", limit), http.StatusRequestEntityTooLarge)
+			return
+		case err != nil:
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		b, _ := json.Marshal(command{Key: req.PathValue("key"), Value: string(v)})
+		b := appendPair(nil, key, string(v), false)
 		if err := r.Apply(b, 5*time.Second).Error(); err != nil {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
@@ -230,6 +281,9 @@ func handler(r *raft.Raft, fsm *store, st *raftstore.Store, httpOf map[raft.Serv
 	})
 	mux.HandleFunc("GET /kv/{key}", func(w http.ResponseWriter, req *http.Request) {
 		if req.URL.Query().Has("consistent") {
+			if toLeader(w, req) {
+				return
+			}
 			if err := r.VerifyLeader().Error(); err != nil {
 				http.Error(w, "not the leader: "+err.Error(), http.StatusServiceUnavailable)
 				return
