@@ -69,9 +69,12 @@ func reviewCluster(t *testing.T, n int) []*reviewNode {
 		nd.st = st
 		conf := raft.DefaultConfig()
 		conf.LocalID = servers[i].ID
-		conf.HeartbeatTimeout = 100 * time.Millisecond
-		conf.ElectionTimeout = 100 * time.Millisecond
-		conf.LeaderLeaseTimeout = 50 * time.Millisecond
+		// Timeouts long enough for a 1 MiB entry to replicate under -race
+		// on a loaded machine: these tests are about the handlers, not
+		// about elections.
+		conf.HeartbeatTimeout = time.Second
+		conf.ElectionTimeout = time.Second
+		conf.LeaderLeaseTimeout = time.Second
 		conf.CommitTimeout = 5 * time.Millisecond
 		conf.Logger = hclog.New(&hclog.LoggerOptions{Output: io.Discard})
 		r, err := raft.NewRaft(conf, nd.fsm, st, st, raft.NewInmemSnapshotStore(), trans[i])
