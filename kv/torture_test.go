@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -88,7 +89,7 @@ type torture struct {
 	stats struct {
 		cycles, failures, reopens, fresh, switches, busy, checks, repairs atomic.Int64
 		puts, deletes, batches, reads, nested, scans                      atomic.Int64
-		snapshots, leaked                                                 atomic.Int64
+		snapshots, leaked, backups                                        atomic.Int64
 	}
 }
 
@@ -118,9 +119,9 @@ func TestTorture(t *testing.T) {
 	}
 	s := &tt.stats
 	t.Logf("%d cycles (%d pools from one chunk, %d reopens, %d injected failures); %d puts, %d deletes, %d batches; "+
-		"%d reads (%d nested), %d scans, %d snapshots (%d left open at Close); %d switches (%d busy), %d checks, %d repairs",
+		"%d reads (%d nested), %d scans, %d snapshots (%d left open at Close), %d backups; %d switches (%d busy), %d checks, %d repairs",
 		s.cycles.Load(), s.fresh.Load(), s.reopens.Load(), s.failures.Load(), s.puts.Load(), s.deletes.Load(), s.batches.Load(),
-		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.snapshots.Load(), s.leaked.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load(), s.repairs.Load())
+		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.snapshots.Load(), s.leaked.Load(), s.backups.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load(), s.repairs.Load())
 }
 
 // freshPool starts over from an empty pool of one chunk, so that growth
@@ -289,11 +290,19 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 	go func() { // the snapshot reader
 		defer wg.Done()
 		rs := rand.New(rand.NewPCG(tt.seed^uint64(cycle), 300))
+		round := 0
 		for {
 			select {
 			case <-stop:
 				return
 			default:
+			}
+			if round++; round%8 == 0 {
+				if err := tt.backupRead(db, cycle, round); err != nil {
+					report(fmt.Errorf("backup reader: %w", err))
+					return
+				}
+				continue
 			}
 			it, err := tt.snapshotRead(db, rs)
 			if err != nil {
@@ -425,20 +434,9 @@ func (tt *torture) snapshotRead(db *DB, r *rand.Rand) (leak *Iterator, err error
 		it.Close()
 		return nil, err
 	}
-	for i, u := range first {
-		aver, apresent := int(a0[i]>>1), a0[i]&1 == 1
-		switch {
-		case u == 0 && apresent && hi[i] == a0[i]>>1:
-			err = fmt.Errorf("key %d: absent from a snapshot taken after version %d was acknowledged", i, aver)
-		case u != 0 && (u < aver || u == aver && !apresent):
-			err = fmt.Errorf("key %d: a snapshot holds version %d, older than the acknowledged %d", i, u, aver)
-		case u != 0 && int64(u) > hi[i]:
-			err = fmt.Errorf("key %d: a snapshot holds version %d, started after it was taken (%d)", i, u, hi[i])
-		}
-		if err != nil {
-			it.Close()
-			return nil, err
-		}
+	if err := checkInstant("a snapshot", first, a0, hi); err != nil {
+		it.Close()
+		return nil, err
 	}
 	if r.IntN(3) == 0 {
 		time.Sleep(time.Duration(r.IntN(3000)) * time.Microsecond)
@@ -458,6 +456,75 @@ func (tt *torture) snapshotRead(db *DB, r *rand.Rand) (leak *Iterator, err error
 		return it, nil
 	}
 	return nil, it.Close()
+}
+
+// checkInstant checks the versions read from a copy of the DB at one
+// instant (0: absent) against a0, the acknowledged states before it was
+// taken, and hi, the versions started by the time it was taken: nothing
+// acknowledged before is missing or older, nothing started after is there.
+func checkInstant(what string, vers []int, a0, hi []int64) error {
+	for i, u := range vers {
+		aver, apresent := int(a0[i]>>1), a0[i]&1 == 1
+		switch {
+		case u == 0 && apresent && hi[i] == a0[i]>>1:
+			return fmt.Errorf("key %d: absent from %s taken after version %d was acknowledged", i, what, aver)
+		case u != 0 && (u < aver || u == aver && !apresent):
+			return fmt.Errorf("key %d: %s holds version %d, older than the acknowledged %d", i, what, u, aver)
+		case u != 0 && int64(u) > hi[i]:
+			return fmt.Errorf("key %d: %s holds version %d, started after it was taken (%d)", i, what, u, hi[i])
+		}
+	}
+	return nil
+}
+
+// backupRead takes a Backup while the writers go on, opens the copy and
+// checks that it is a clean pool holding the DB at one instant, every
+// value intact. A DB that failed (an injected error) still backs up: its
+// reads keep working.
+func (tt *torture) backupRead(db *DB, cycle, round int) error {
+	n := tortureWriters * tortureKeysPer
+	a0 := make([]int64, n)
+	for i := range a0 {
+		a0[i] = tt.acked[i].Load()
+	}
+	var buf bytes.Buffer
+	if _, err := db.Backup(&buf); err != nil {
+		return fmt.Errorf("Backup: %w", err)
+	}
+	hi := make([]int64, n)
+	for i := range hi {
+		hi[i] = tt.started[i].Load()
+	}
+	tt.stats.backups.Add(1)
+	path := filepath.Join(tt.dir, fmt.Sprintf("backup-%d-%d", cycle, round))
+	defer os.Remove(path)
+	if err := os.WriteFile(path, buf.Bytes(), 0o600); err != nil {
+		return err
+	}
+	b, err := Open(path, &Options{DAX: DAXEmulated, ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("open a backup: %w", err)
+	}
+	defer b.Close()
+	if err := b.Check(); err != nil {
+		return fmt.Errorf("Check of a backup: %w", err)
+	}
+	vers := make([]int, n)
+	for i := range vers {
+		v, err := b.Get(key(i))
+		switch {
+		case errors.Is(err, ErrNotFound):
+			continue
+		case err != nil:
+			return fmt.Errorf("a backup, key %d: %w", i, err)
+		}
+		if err := checkValue(i, v); err != nil {
+			return fmt.Errorf("a backup: %w", err)
+		}
+		var ki int
+		fmt.Sscanf(string(v), "k=%d v=%d|", &ki, &vers[i])
+	}
+	return checkInstant("a backup", vers, a0, hi)
 }
 
 // readSnapshot reads every key of a snapshot, through the iterator forward

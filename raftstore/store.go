@@ -168,10 +168,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 		if err := s.db.Put(putLogKey(&k, l.Index), s.buf); err != nil {
 			return fmt.Errorf("raftstore: store log %d: %w", l.Index, err)
 		}
-		if s.first == 0 || l.Index < s.first {
-			s.first = l.Index
-		}
-		s.last = max(s.last, l.Index)
+		s.extend(l.Index, l.Index)
 		return nil
 	}
 	b := s.batch
@@ -185,11 +182,17 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if err := s.db.Apply(b); err != nil {
 		return fmt.Errorf("raftstore: store logs %d-%d: %w", lo, hi, err)
 	}
+	s.extend(lo, hi)
+	return nil
+}
+
+// extend widens the log's ends to take in lo..hi, just stored. Called with
+// mu held.
+func (s *Store) extend(lo, hi uint64) {
 	if s.first == 0 || lo < s.first {
 		s.first = lo
 	}
 	s.last = max(s.last, hi)
-	return nil
 }
 
 // DeleteRange deletes the entries from to to, inclusive, without reading
