@@ -113,3 +113,11 @@ func (a *Allocator) OnReclaim(f func(off, size int64)) { a.onReclaim = f }
 // allocator's lock: the caller uses it to decide when to try advancing the
 // reader epoch.
 func (a *Allocator) LimboBytes() int64 { return a.limboMirror.Load() }
+
+// FreeBytes returns the bytes free now: in the free lists, the wholly free
+// chunks and the bump regions, limbo not included.
+func (a *Allocator) FreeBytes() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.freeBytes
+}

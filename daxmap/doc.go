@@ -31,7 +31,8 @@
 //     reservation. The bytes [0, Size) of the reservation are mapped to the
 //     same offsets of the file; the file is at least Size bytes long.
 //   - A chunk marked backed in the bitmap has had its blocks allocated by this
-//     handle (or lives on device DAX, where every block always exists).
+//     handle, or had no hole when a writable handle opened the file (or lives
+//     on device DAX, where every block always exists).
 //   - Faulting in, allocating and punching out one chunk are serialized by one
 //     stripe of a package-wide table of 4096 mutexes indexed by
 //     xxhash(device, inode, chunk), the userspace stand-in for the page lock

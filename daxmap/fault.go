@@ -75,7 +75,51 @@ func (m *Map) Fault(c int64) error {
 	return nil
 }
 
-// Backed reports whether Fault has made chunk c backed in this handle.
+// adoptAllocated marks backed, at a writable Open, every chunk of the pool
+// file that has no hole: an earlier handle allocated its blocks, so Fault
+// would have nothing to allocate there, and the read-fault that protects an
+// allocation (seed 002's rule) protects nothing. The first writes after a
+// reopen into such a chunk (an extent freed by a delete, say) then cost a
+// page fault each instead of faulting in the whole chunk inside one write.
+// A poisoned page there still surfaces as an error: every write runs under
+// the caller's Guard.
+//
+// It trusts the file's hole map only when it adds up: the holes reported
+// (SEEK_HOLE) plus the blocks allocated (st_blocks) must cover the file.
+// A filesystem without real SEEK_HOLE support reports none and fails the
+// sum on a sparse file; then nothing is adopted and Fault works as before.
+// Errors are not returned for the same reason: adopting is an optimization.
+func (m *Map) adoptAllocated() {
+	size := m.Size()
+	hs, err := holes(m.fd, size)
+	if err != nil {
+		return
+	}
+	st, err := statFD(m.fd)
+	if err != nil || st.size < size {
+		return
+	}
+	var hole int64
+	for _, h := range hs {
+		hole += h.Len
+	}
+	if hole+st.blocks*512 < size {
+		return // holes the map does not show
+	}
+	for c, i := int64(0), 0; c*m.chunk < size; c++ {
+		lo, hi := c*m.chunk, (c+1)*m.chunk
+		for i < len(hs) && hs[i].Off+hs[i].Len <= lo {
+			i++
+		}
+		if hi > size || (i < len(hs) && hs[i].Off < hi) {
+			continue
+		}
+		m.backed.set(c)
+	}
+}
+
+// Backed reports whether chunk c is backed in this handle: Fault made it
+// so, or it had no hole at Open.
 func (m *Map) Backed(c int64) bool {
 	return c >= 0 && c < m.backed.n && m.backed.get(c)
 }

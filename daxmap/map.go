@@ -117,6 +117,9 @@ func (m *Map) open(o Options, created bool) error {
 		return err
 	}
 	m.backed = newBitmap(int64(len(m.region)) / m.chunk)
+	if st.regular && !o.ReadOnly {
+		m.adoptAllocated()
+	}
 	m.media = m.readMedia(st)
 	return nil
 }

@@ -38,7 +38,7 @@ func TestCrashChild(t *testing.T) {
 		if name == "grow" {
 			opts.Size = opts.ChunkSize // one chunk: the first few puts grow it
 		}
-		opts.hooks = &seam.Hooks{SeqLease: leaseFor(name), At: func(p seam.Point) {
+		opts.hooks = &seam.Hooks{SeqLease: leaseFor(name), NoGrowAhead: name == "grow", At: func(p seam.Point) {
 			if string(p) == name {
 				if k--; k == 0 {
 					syscall.Kill(os.Getpid(), syscall.SIGKILL)

@@ -45,7 +45,7 @@ type DB struct {
 	readOnly bool
 
 	al     *alloc.Allocator // nil when read-only
-	growMu sync.Mutex       // serializes pool growth
+	growMu sync.Mutex       // serializes pool growth, and growth with SwitchMode (taken after the stripes and sbMu)
 
 	idx      *index        // key -> record
 	seq      atomic.Uint64 // last sequence number handed out

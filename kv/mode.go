@@ -54,6 +54,10 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 	defer db.locks.unlockAll()
 	db.sbMu.Lock()
 	defer db.sbMu.Unlock()
+	// The chunk preparer grows the pool without a key stripe: growMu keeps
+	// its growth (and the Persister's Resized) off the remap.
+	db.growMu.Lock()
+	defer db.growMu.Unlock()
 	if err := db.writeErr(); err != nil {
 		return err
 	}

@@ -16,6 +16,16 @@ import "sync/atomic"
 // error (a full filesystem, say) is left for the writer that needs the
 // chunk, which gets it from its own Fault, at allocation, as before.
 //
+// When the pool is close to full (growAheadDue), it grows the pool first
+// (growAhead), so that
+// neither the growth (a truncate and an fdatasync) nor the fault-in of the
+// chunks it adds lands inside a Put. Growth ahead is the writers' growth
+// (same step, same durability), only earlier: the file may be one step
+// larger than the data needs, as a bbolt file is. It is never done for a
+// pool only read since Open. Its errors (MaxSize reached, a full
+// filesystem) are left to the writer that needs the space; a failed
+// fdatasync fails the DB, as in a writer.
+//
 // It wakes when the allocator starts a new bump region (a chunk taken from
 // the free ones) and once at Open, so that a reopened pool is not cold.
 type preparer struct {
@@ -23,6 +33,7 @@ type preparer struct {
 	stop chan struct{} // closed by Close
 	done chan struct{} // closed when the goroutine has exited
 	seen atomic.Uint64 // the allocator's region count at the last kick
+	open uint64        // the allocator's region count at Open
 }
 
 // prepReserve is how many free chunks are kept faulted in ahead.
@@ -34,7 +45,14 @@ func (db *DB) startPreparer() {
 	p.kick = make(chan struct{}, 1)
 	p.stop = make(chan struct{})
 	p.done = make(chan struct{})
-	p.seen.Store(db.al.Regions())
+	p.open = db.al.Regions()
+	p.seen.Store(p.open)
+	// The chunk the first write will carve from is faulted in before Open
+	// returns, so that write does not do it; the goroutine does the rest.
+	// An error is left for that write, as in the goroutine.
+	if next := db.al.NextChunks(1); len(next) == 1 {
+		_ = db.m.Fault(next[0] / db.m.ChunkSize())
+	}
 	p.kick <- struct{}{}
 	go db.prepareLoop()
 }
@@ -58,7 +76,14 @@ func (db *DB) prepareChunks() {
 		return
 	}
 	chunk := db.m.ChunkSize()
-	for _, off := range db.al.NextChunks(prepReserve) {
+	next := db.al.NextChunks(prepReserve)
+	if db.growAheadDue(len(next)) {
+		if db.growAhead() != nil {
+			return // the writer that needs the space gets the error itself
+		}
+		next = db.al.NextChunks(prepReserve)
+	}
+	for _, off := range next {
 		select {
 		case <-db.prep.stop:
 			return
@@ -71,6 +96,21 @@ func (db *DB) prepareChunks() {
 			return // the writer that needs the chunk gets the error itself
 		}
 	}
+}
+
+// growAheadDue reports whether the preparer should grow the pool now, with
+// free whole chunks left: when fewer than prepReserve are, writes have
+// started a region since Open, and the free space and limbo together hold
+// less than prepReserve chunks (so the pool is close to full, not just
+// fragmented, and not waiting on readers to give limbo back).
+func (db *DB) growAheadDue(free int) bool {
+	if free >= prepReserve || db.al.Regions() == db.prep.open {
+		return false
+	}
+	if db.hooks != nil && db.hooks.NoGrowAhead {
+		return false
+	}
+	return db.al.FreeBytes()+db.al.LimboBytes() < prepReserve*db.m.ChunkSize()
 }
 
 // notePrepare wakes the preparer when the allocator has started a new

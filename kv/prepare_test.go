@@ -169,3 +169,83 @@ func TestAtHookStaysOnTheCallersGoroutine(t *testing.T) {
 	}
 	_ = label
 }
+
+// TestLoadLeavesNoWorkToWriters: while one writer loads a pool that grows
+// many times, the preparer grows the pool and faults every chunk in ahead
+// of the writer, so no Put extends the file (seam.Grow) or faults a chunk
+// in itself (seam.FaultIn): the two stalls of milliseconds that the tail
+// latency benchmark used to show, at every growth and at the first Put.
+func TestLoadLeavesNoWorkToWriters(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	var grows, faults atomic.Int64
+	opts := &Options{Size: 4 << 20, ChunkSize: 1 << 20, DAX: DAXEmulated}
+	opts.hooks = &seam.Hooks{At: func(p seam.Point) {
+		switch p {
+		case seam.Grow:
+			grows.Add(1)
+		case seam.FaultIn:
+			faults.Add(1)
+		}
+	}}
+	db := openTest(t, path, opts)
+	v := bytes.Repeat([]byte{7}, 100)
+	const n = 60_000
+	for i := 0; i < n; i++ {
+		mustPut(t, db, key(i), v)
+		if i%5000 == 0 {
+			// The preparer has a chunk and more in reserve, tens of
+			// thousands of Puts ahead; a pause now and then keeps a slow
+			// (race-detector) run from outrunning it by chance.
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	st := db.Stats()
+	if st.FileSize < 3*opts.Size {
+		t.Fatalf("the pool is %d bytes: the load did not grow it several times", st.FileSize)
+	}
+	if g, f := grows.Load(), faults.Load(); g != 0 || f != 0 {
+		t.Errorf("%d Puts grew the pool %d times and faulted %d chunks in themselves, want 0 and 0", n, g, f)
+	}
+}
+
+// TestPreparerGrowthRacesSwitchMode: the preparer grows the pool on its own
+// goroutine, holding no key stripe, while SwitchMode replaces the mapping
+// and the Persister; growMu keeps the two apart (-race reports the
+// Persister read otherwise), and every value is intact after a reopen.
+func TestPreparerGrowthRacesSwitchMode(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	opts := &Options{Size: 128 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated}
+	db := openTest(t, path, opts)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		modes := []DAXMode{DAXOff, DAXEmulated}
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if err := db.SwitchMode(t.Context(), modes[i%2]); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	}()
+	v := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 300+i%700) }
+	const n = 3000
+	for i := 0; i < n; i++ {
+		mustPut(t, db, key(i), v(i))
+	}
+	close(stop)
+	wg.Wait()
+	db.Close()
+	db = openTest(t, path, opts)
+	for i := 0; i < n; i++ {
+		if got := mustGet(t, db, key(i)); !bytes.Equal(got, v(i)) {
+			t.Fatalf("key %d: %d bytes back", i, len(got))
+		}
+	}
+}

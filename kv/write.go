@@ -222,7 +222,11 @@ func (db *DB) allocate(size int64) (int64, error) {
 		off, err := db.al.Alloc(size)
 		if err == nil {
 			db.notePrepare()
-			if err := db.m.Fault(off / db.m.ChunkSize()); err != nil {
+			c := off / db.m.ChunkSize()
+			if !db.m.Backed(c) {
+				db.at(seam.FaultIn)
+			}
+			if err := db.m.Fault(c); err != nil {
 				db.al.Free(off, size)
 				return 0, err
 			}
@@ -248,7 +252,20 @@ func (db *DB) allocate(size int64) (int64, error) {
 // grow extends the pool by a quarter of its size (at least one chunk and at
 // least size bytes), unless another writer already grew it.
 func (db *DB) grow(size int64) error {
-	before := db.m.Size()
+	return db.growFrom(db.m.Size(), size, true)
+}
+
+// growAhead is grow for the chunk preparer: one step of growth before a
+// writer needs it. It passes no seam point (those come from the goroutine
+// of an operation).
+func (db *DB) growAhead() error {
+	return db.growFrom(db.m.Size(), db.m.ChunkSize(), false)
+}
+
+// growFrom grows a pool of before bytes, as grow says, unless it has grown
+// since; writer says whether the caller is a writer (which passes the
+// seam.Grow point).
+func (db *DB) growFrom(before, size int64, writer bool) error {
 	db.growMu.Lock()
 	defer db.growMu.Unlock()
 	if db.m.Size() != before {
@@ -262,7 +279,9 @@ func (db *DB) grow(size int64) error {
 	chunk := db.m.ChunkSize()
 	step := max(before/4, size, chunk)
 	next := (before + step + chunk - 1) / chunk * chunk
-	db.at(seam.Grow)
+	if writer {
+		db.at(seam.Grow)
+	}
 	if err := db.m.Grow(next); err != nil {
 		err = fmt.Errorf("daxkv: grow pool to %d bytes: %w", next, err)
 		if syncFailed(err) {

@@ -49,6 +49,14 @@ var CrashPoints = []Point{
 	Grow, Superblock, SeqLease, Switch,
 }
 
+// Latency points: where a write does work the chunk preparer is there to
+// take off the write path. Tests count them; they are not crash points.
+const (
+	// FaultIn: a write is about to fault in and allocate a chunk itself,
+	// because the preparer had not got to it.
+	FaultIn Point = "fault-in"
+)
+
 // Read-path points: where tests stall a reader to force an interleaving
 // with writers.
 const (
@@ -77,6 +85,11 @@ type Hooks struct {
 	// It is apart from At so that At's callers may keep assuming that a
 	// point comes from the goroutine of an operation they started.
 	Prepare func()
+
+	// NoGrowAhead keeps the chunk preparer from growing the pool ahead of
+	// the writers: growth then happens only in a writer that runs out of
+	// space, at the Grow point, where tests crash or count it.
+	NoGrowAhead bool
 
 	// SeqLease, when not zero, replaces the number of sequence numbers the
 	// store reserves durably at a time (normally about a million), so that
