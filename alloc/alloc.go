@@ -56,6 +56,15 @@ type Allocator struct {
 
 	shadow bitmap // with -tags invariants: a bit per unit, set when free or in limbo
 
+	// used[c] is the bytes of chunk c handed out or in limbo: what must
+	// leave the chunk before it is empty (compaction picks sparse chunks by
+	// it). The metadata of chunk 0 is not counted.
+	used []int64
+	// evac holds the chunks being emptied (Evacuate), by chunk index, with
+	// their free space: held here, off the lists, so that nothing new lands
+	// in them. It is nil when no chunk is being emptied.
+	evac map[int64][]extent
+
 	onReclaim func(off, size int64) // OnReclaim; set before the allocator is shared
 
 	// regions counts the bump regions started: a caller that sees it move
@@ -88,6 +97,7 @@ func New(chunkSize, heapStart, poolSize int64) *Allocator {
 func newAllocator(g geometry) *Allocator {
 	pages := g.chunkSize / Page
 	return &Allocator{
+		used:      make([]int64, 0, 64),
 		geometry:  g,
 		large:     make([][]int64, pages),
 		largeMask: make(bitmap, (pages+63)/64),
@@ -117,6 +127,7 @@ func (a *Allocator) Alloc(n int64) (off int64, err error) {
 		return 0, ErrFull
 	}
 	a.freeBytes -= size
+	a.used[off>>a.chunkShift] += size
 	a.coalesced = false
 	if invariants.Enabled {
 		a.shadowTake(off, size)
@@ -249,6 +260,9 @@ func (a *Allocator) Grow(newPoolSize int64) {
 // grow pushes the chunks in [a.poolSize, newPoolSize) as wholly free, on top
 // of the stack, the lowest first.
 func (a *Allocator) grow(newPoolSize int64) {
+	for n := newPoolSize >> a.chunkShift; int64(len(a.used)) < n; {
+		a.used = append(a.used, 0)
+	}
 	for off := newPoolSize - a.chunkSize; off >= a.poolSize; off -= a.chunkSize {
 		a.chunks = append(a.chunks, off)
 	}
@@ -264,6 +278,7 @@ func (a *Allocator) Free(off, n int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	size := a.takeBack("free", off, n)
+	a.used[off>>a.chunkShift] -= size
 	a.pushFree(off, size)
 	a.freeBytes += size
 	a.freed++

@@ -99,6 +99,7 @@ func (b *Builder) Build() *Allocator {
 	nChunks := int(b.poolSize / b.chunkSize)
 	var whole []int64
 	runs := 0
+	a.used = make([]int64, nChunks)
 	for c := 0; c < nChunks; c++ {
 		words := b.live[c*wordsPerChunk : (c+1)*wordsPerChunk]
 		base := int64(c) * b.chunkSize
@@ -111,6 +112,7 @@ func (b *Builder) Build() *Allocator {
 			a.freeBytes += b.chunkSize
 			continue
 		}
+		a.used[c] = int64(words.count()) * Unit
 		for u < perChunk {
 			z := words.nextZero(u)
 			if z >= perChunk {

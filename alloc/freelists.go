@@ -62,6 +62,9 @@ func (a *Allocator) largestLarge() int {
 
 // pushFree puts an extent Alloc handed out back on its list.
 func (a *Allocator) pushFree(off, size int64) {
+	if a.hold(off, size) {
+		return
+	}
 	if size <= SmallMax {
 		a.pushSmall(off, size)
 	} else {
@@ -75,6 +78,9 @@ func (a *Allocator) pushFree(off, size int64) {
 // around it as small extents. A larger run holding no whole page is cut into
 // SmallMax and the rest.
 func (a *Allocator) addFree(off, size int64) {
+	if a.hold(off, size) {
+		return
+	}
 	if size == a.chunkSize {
 		a.chunks = append(a.chunks, off)
 		return

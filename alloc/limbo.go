@@ -83,6 +83,7 @@ func (a *Allocator) Reclaim(upTo uint64) int64 {
 			if a.onReclaim != nil {
 				a.onReclaim(e.off, e.size)
 			}
+			a.used[e.off>>a.chunkShift] -= e.size
 			a.pushFree(e.off, e.size)
 			moved += e.size
 		}

@@ -170,6 +170,22 @@ func (a *Allocator) check() error {
 			free += r.len()
 		}
 	}
+	for c, held := range a.evac {
+		var n int64
+		for _, e := range held {
+			if e.off>>a.chunkShift != c {
+				return fmt.Errorf("daxkv: alloc check: chunk %d holds free extent [%d, %d) of another chunk", c, e.off, e.off+e.size)
+			}
+			if err := add(e.off, e.size, "evacuating", true); err != nil {
+				return err
+			}
+			n += e.size
+		}
+		if n+a.used[c] != a.chunkSize {
+			return fmt.Errorf("daxkv: alloc check: chunk %d being emptied holds %d free bytes and %d used, not one chunk", c, n, a.used[c])
+		}
+		free += n
+	}
 	if a.genHead > len(a.gens) {
 		return fmt.Errorf("daxkv: alloc check: limbo head %d beyond %d generations", a.genHead, len(a.gens))
 	}
@@ -200,6 +216,13 @@ func (a *Allocator) check() error {
 			return fmt.Errorf("daxkv: alloc check: %s extent [%d, %d) overlaps %s extent [%d, %d)",
 				p.where, p.off, p.off+p.size, q.where, q.off, q.off+q.size)
 		}
+	}
+	var used int64
+	for _, u := range a.used {
+		used += u
+	}
+	if heap := a.poolSize - a.heapStart; used != heap-free || int64(len(a.used)) != a.poolSize>>a.chunkShift {
+		return fmt.Errorf("daxkv: alloc check: chunks count %d bytes used or in limbo (over %d chunks), accounted %d", used, len(a.used), heap-free)
 	}
 	if invariants.Enabled {
 		for _, e := range all {
