@@ -42,6 +42,7 @@ type Allocator struct {
 	chunks    []int64           // offsets of wholly free chunks, lowest on top
 	sreg      region            // bump region of the small kind
 	lreg      region            // bump region of the large kind, page-aligned
+	dreg      region            // dense bump region (AllocDense), carved from whole free chunks only
 
 	gens    []gen      // limbo generations, in ascending epoch order, from genHead on
 	genHead int        // gens[:genHead] are reclaimed
@@ -63,7 +64,8 @@ type Allocator struct {
 	// evac holds the chunks being emptied (Evacuate), by chunk index, with
 	// their free space: held here, off the lists, so that nothing new lands
 	// in them. It is nil when no chunk is being emptied.
-	evac map[int64][]extent
+	evac      map[int64][]extent
+	heldBytes int64 // the free bytes in evac
 
 	onReclaim func(off, size int64) // OnReclaim; set before the allocator is shared
 

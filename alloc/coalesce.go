@@ -44,7 +44,7 @@ func (a *Allocator) coalesce(regions bool) {
 	})
 	a.freed = 0
 	a.mergeAt = max(minMerge, runs)
-	a.coalesced = a.sreg.len() == 0 && a.lreg.len() == 0
+	a.coalesced = a.sreg.len() == 0 && a.lreg.len() == 0 && a.dreg.len() == 0
 	if invariants.Enabled {
 		a.assertCheck()
 	}
@@ -81,7 +81,7 @@ func (a *Allocator) gatherFree(ext []extent, take, regions bool) []extent {
 		clear(a.largeMask)
 	}
 	if regions {
-		for _, r := range []*region{&a.sreg, &a.lreg} {
+		for _, r := range []*region{&a.sreg, &a.lreg, &a.dreg} {
 			if r.len() > 0 {
 				ext = append(ext, extent{r.cur, r.len()})
 			}

@@ -37,7 +37,16 @@ func (a *Allocator) hold(off, size int64) bool {
 		return false
 	}
 	a.evac[c] = append(l, extent{off, size})
+	a.heldBytes += size
 	return true
+}
+
+// HeldBytes returns the free bytes held in chunks being emptied: counted in
+// FreeBytes, but not available to Alloc.
+func (a *Allocator) HeldBytes() int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.heldBytes
 }
 
 // Used returns the bytes of chunk c (by index) handed out or in limbo.
@@ -66,15 +75,24 @@ func (a *Allocator) Sparse(maxUsed int64, n int, skip func(c int64) bool) []int6
 	return out[:min(len(out), n)]
 }
 
-// FreeChunks returns the wholly free chunks (by index), leaving out the
-// keep that the next bump regions will take (the ones a preparer may have
-// faulted in).
-func (a *Allocator) FreeChunks(keep int) []int64 {
+// EmptyChunks returns the chunks (by index) that hold nothing, neither an
+// extent handed out nor one in limbo: the wholly free chunks, leaving out
+// the keep that the next bump regions will take (the ones a preparer may
+// have faulted in), and the chunks emptied extent by extent whose free
+// space still lies in pieces on the lists. Chunk 0 and chunks being
+// emptied are left out.
+func (a *Allocator) EmptyChunks(keep int) []int64 {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	top := make(map[int64]bool, keep)
+	for i := max(0, len(a.chunks)-keep); i < len(a.chunks); i++ {
+		top[a.chunks[i]>>a.chunkShift] = true
+	}
 	var out []int64
-	for i := 0; i < len(a.chunks)-keep; i++ {
-		out = append(out, a.chunks[i]>>a.chunkShift)
+	for c := int64(1); c < int64(len(a.used)); c++ {
+		if _, held := a.evac[c]; a.used[c] == 0 && !held && !top[c] {
+			out = append(out, c)
+		}
 	}
 	return out
 }
@@ -110,6 +128,7 @@ func (a *Allocator) Evacuate(cs []int64) []int64 {
 	for _, off := range a.chunks {
 		if in(off) {
 			a.evac[off>>a.chunkShift] = append(a.evac[off>>a.chunkShift], extent{off, a.chunkSize})
+			a.heldBytes += a.chunkSize
 		} else {
 			keep = append(keep, off)
 		}
@@ -131,10 +150,11 @@ func (a *Allocator) Evacuate(cs []int64) []int64 {
 			}
 		}
 	}
-	for _, r := range []*region{&a.sreg, &a.lreg} {
+	for _, r := range []*region{&a.sreg, &a.lreg, &a.dreg} {
 		if r.len() > 0 && in(r.cur) {
 			c := r.cur >> a.chunkShift
 			a.evac[c] = append(a.evac[c], extent{r.cur, r.len()})
+			a.heldBytes += r.len()
 			*r = region{}
 		}
 	}
@@ -153,6 +173,7 @@ func (a *Allocator) pull(list []int64, size int64, in func(int64) bool) []int64 
 		if in(off) {
 			c := off >> a.chunkShift
 			a.evac[c] = append(a.evac[c], extent{off, size})
+			a.heldBytes += size
 		} else {
 			keep = append(keep, off)
 		}
@@ -170,6 +191,18 @@ func (a *Allocator) Emptied() []int64 {
 		if a.used[c] == 0 {
 			out = append(out, c)
 		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// EvacuatingChunks returns the chunks being emptied (by index), sorted.
+func (a *Allocator) EvacuatingChunks() []int64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]int64, 0, len(a.evac))
+	for c := range a.evac {
+		out = append(out, c)
 	}
 	slices.Sort(out)
 	return out
@@ -194,6 +227,9 @@ func (a *Allocator) Release(c int64) {
 		return
 	}
 	delete(a.evac, c)
+	for _, e := range held {
+		a.heldBytes -= e.size
+	}
 	if a.used[c] == 0 {
 		a.chunks = slices.Insert(a.chunks, 0, c<<a.chunkShift)
 	} else {
@@ -215,4 +251,55 @@ func (a *Allocator) dropEvac() {
 	if len(a.evac) == 0 {
 		a.evac = nil
 	}
+}
+
+// AllocDense is Alloc for records moved by a compaction: the extent is
+// carved from a bump region of its own that only whole free chunks feed
+// (merging free space first when none is whole), never from the free
+// lists. Moved records are then packed together instead of landing in
+// the holes of other sparse chunks, which the same compaction would have
+// to empty next. ErrFull means no whole free chunk: the caller grows the
+// pool, as for Alloc.
+func (a *Allocator) AllocDense(n int64) (int64, error) {
+	if n > a.maxExtent {
+		return 0, ErrTooLarge
+	}
+	size := SizeOf(n)
+	align := int64(Unit)
+	if size > SmallMax {
+		align = Page
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := &a.dreg
+	cur := (r.cur + align - 1) &^ (align - 1)
+	if r.len() == 0 || cur+size > r.end {
+		if len(a.chunks) == 0 && !a.coalesced {
+			a.coalesce(true) // chunks emptied piece by piece become whole
+		}
+		n := len(a.chunks)
+		if n == 0 {
+			return 0, ErrFull
+		}
+		off := a.chunks[n-1]
+		a.chunks = a.chunks[:n-1]
+		if r.len() > 0 {
+			a.addFree(r.cur, r.len())
+		}
+		r.cur, r.end = off, off+a.chunkSize
+		a.regions.Add(1)
+	} else if cur > r.cur {
+		a.addFree(r.cur, cur-r.cur) // the alignment gap, less than a page
+		r.cur = cur
+	}
+	off := r.cur
+	r.cur += size
+	a.freeBytes -= size
+	a.used[off>>a.chunkShift] += size
+	a.coalesced = false
+	if invariants.Enabled {
+		a.shadowTake(off, size)
+		a.assertCheck()
+	}
+	return off, nil
 }

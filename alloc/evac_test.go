@@ -127,8 +127,11 @@ func TestEvacuateModel(t *testing.T) {
 		t.Fatalf("%d free chunks after releasing %d empty ones, want %d", got, len(victims), before+len(victims))
 	}
 	for i, c := range victims { // at the bottom of the stack: handed out last
-		if got := a.FreeChunks(0)[i]; !slices.Contains(victims, got) {
-			t.Fatalf("free chunk %d at position %d is not a released one (%v)", got, i, c)
+		if got := a.chunks[i] / chunk; !slices.Contains(victims, got) {
+			t.Fatalf("free chunk %d at position %d of the stack is not a released one (%d)", got, i, c)
+		}
+		if !slices.Contains(a.EmptyChunks(0), c) {
+			t.Fatalf("released chunk %d is not listed empty", c)
 		}
 	}
 	if err := a.Check(); err != nil {
@@ -170,5 +173,48 @@ func TestReleaseGivesUp(t *testing.T) {
 	}
 	if err := a.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAllocDensePacks: AllocDense never takes from the free lists: with
+// holes everywhere, its extents are packed into one whole free chunk after
+// another (merging first when the chunks were emptied piece by piece), and
+// ErrFull comes when no chunk is whole.
+func TestAllocDensePacks(t *testing.T) {
+	const chunk, heap = 64 * kib, 4 * kib
+	a := checked(t, New(chunk, heap, 4*chunk))
+	var xs []int64
+	for {
+		off, err := a.Alloc(1000)
+		if err == ErrFull {
+			break
+		}
+		xs = append(xs, off)
+	}
+	for i, off := range xs { // holes in every chunk; chunk 3 emptied whole
+		if i%2 == 0 || off/chunk == 3 {
+			a.Free(off, 1000)
+		}
+	}
+	seen := map[int64]bool{}
+	for i := 0; i < 50; i++ {
+		off, err := a.AllocDense(1000)
+		if err != nil {
+			t.Fatalf("AllocDense %d: %v", i, err)
+		}
+		seen[off/chunk] = true
+	}
+	if len(seen) != 1 || !seen[3] {
+		t.Fatalf("AllocDense placed records in chunks %v, want only the emptied chunk 3", seen)
+	}
+	for {
+		if _, err := a.AllocDense(1000); err == ErrFull {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.Stats().Free < 64*kib {
+		t.Fatalf("ErrFull with only %d bytes free: the holes should remain", a.Stats().Free)
 	}
 }

@@ -54,7 +54,7 @@ func (a *Allocator) Stats() Stats {
 			s.FreeExtents += len(a.large[w*64+trailingZeros(x)])
 		}
 	}
-	for _, r := range []region{a.sreg, a.lreg} {
+	for _, r := range []region{a.sreg, a.lreg, a.dreg} {
 		if r.len() > 0 {
 			s.FreeExtents++
 		}
@@ -106,7 +106,7 @@ func (a *Allocator) check() error {
 		where string
 	}
 	var all []tagged
-	var free, limbo int64
+	var free, limbo, heldSum int64
 	add := func(off, size int64, where string, span bool) error {
 		var err error
 		if span {
@@ -159,7 +159,7 @@ func (a *Allocator) check() error {
 		region
 		name  string
 		align int64
-	}{{a.sreg, "small region", Unit}, {a.lreg, "large region", Page}} {
+	}{{a.sreg, "small region", Unit}, {a.lreg, "large region", Page}, {a.dreg, "dense region", Unit}} {
 		if r.cur > r.end || r.cur%r.align != 0 {
 			return fmt.Errorf("daxkv: alloc check: %s [%d, %d) is malformed", r.name, r.cur, r.end)
 		}
@@ -185,6 +185,10 @@ func (a *Allocator) check() error {
 			return fmt.Errorf("daxkv: alloc check: chunk %d being emptied holds %d free bytes and %d used, not one chunk", c, n, a.used[c])
 		}
 		free += n
+		heldSum += n
+	}
+	if heldSum != a.heldBytes {
+		return fmt.Errorf("daxkv: alloc check: chunks being emptied hold %d free bytes, accounted %d", heldSum, a.heldBytes)
 	}
 	if a.genHead > len(a.gens) {
 		return fmt.Errorf("daxkv: alloc check: limbo head %d beyond %d generations", a.genHead, len(a.gens))

@@ -44,9 +44,9 @@ func (h History) String() string {
 }
 
 // GeneratedHistories returns n random histories of 2 to 4 goroutines, each
-// with 2 to 4 puts (small and large values), deletes and two-key batches
-// over three shared keys, so that goroutines overwrite and delete each
-// other's records.
+// with 2 to 4 puts (small and large values), deletes, two-key batches and
+// now and then a Compact, over three shared keys, so that goroutines
+// overwrite and delete each other's records while others move them.
 func GeneratedHistories(seed uint64, n int) []History {
 	r := rand.New(rand.NewPCG(seed, 0xc0c0))
 	keys := []string{"x", "y", "z"}
@@ -63,6 +63,8 @@ func GeneratedHistories(seed uint64, n int) []History {
 					ops = append(ops, Op{Kind: OpPut, Key: key(), Size: sizes[r.IntN(len(sizes))]})
 				case x < 8:
 					ops = append(ops, Op{Kind: OpDelete, Key: key()})
+				case x == 9 && r.IntN(3) == 0:
+					ops = append(ops, Op{Kind: OpCompact})
 				default:
 					b := Op{Kind: OpBatch}
 					for _, k := range []string{key(), key()} {
@@ -227,7 +229,7 @@ func runHistory(pool string, h History, p flush.SimPath, seed uint64, unordered 
 			}
 		}
 	}
-	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: ChunkSize}
+	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: ChunkSize, NoAutoCompact: true}
 	seam.Attach(opts, &seam.Hooks{
 		SeqLease: SeqLease,
 		WrapPersister: func(inner flush.Persister, mapped func() []byte) flush.Persister {
@@ -299,7 +301,7 @@ func judgeConcurrent(path string, ci crashImage, mode kv.DAXMode, events []*even
 	if err := os.WriteFile(path, ci.img, 0o600); err != nil {
 		return "write image: " + err.Error()
 	}
-	db, err := kv.Open(path, &kv.Options{DAX: mode, ChunkSize: ChunkSize})
+	db, err := kv.Open(path, &kv.Options{DAX: mode, ChunkSize: ChunkSize, NoAutoCompact: true})
 	if err != nil {
 		return "open: " + err.Error()
 	}

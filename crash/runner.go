@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -246,7 +247,7 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	if w.Grow {
 		size = ChunkSize
 	}
-	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size}
+	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size, NoAutoCompact: true}
 	seam.Attach(opts, &seam.Hooks{
 		SeqLease: SeqLease,
 		// Every other workload writes its pool with the floor of releases
@@ -358,7 +359,10 @@ func (r *runner) doSnap(db *kv.DB, op Op, cur state, held *[]heldSnap, name stri
 	for ok := it.First(); ok; ok = it.Next() {
 		got.kv[string(it.Key())] = string(it.Value())
 	}
-	if err := errors.Join(it.Error(), it.Close(), h.s.Close()); err != nil {
+	if err := it.Error(); err != nil {
+		r.violation("snapshot", fmt.Sprintf("%s: a held snapshot fails to read: %v", name, err))
+	}
+	if err := errors.Join(it.Close(), h.s.Close()); err != nil {
 		return err
 	}
 	if !got.equal(h.want) {
@@ -379,6 +383,16 @@ func do(db *kv.DB, op Op, n int) error {
 		return db.SetPreferredMode(op.Mode)
 	case OpSnap, OpRelease:
 		return fmt.Errorf("crash: %s is for sequential workloads only", op)
+	case OpCompact:
+		// A held snapshot keeps the old records of the chunks being
+		// emptied: Compact then gives up (ErrBusy) after moving them,
+		// which the workload allows.
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		if err := db.Compact(ctx); err != nil && !errors.Is(err, kv.ErrBusy) {
+			return err
+		}
+		return nil
 	}
 	b := db.NewBatch()
 	for _, o := range op.Batch {
@@ -658,7 +672,7 @@ func (r *runner) judge(path string, j job, nested *[][]byte) (msg string) {
 	if err := os.WriteFile(path, j.img, 0o600); err != nil {
 		return "write image: " + err.Error()
 	}
-	opts := &kv.Options{DAX: j.mode, ChunkSize: ChunkSize}
+	opts := &kv.Options{DAX: j.mode, ChunkSize: ChunkSize, NoAutoCompact: true}
 	if nested != nil {
 		opening := true
 		rng := rand.New(rand.NewPCG(xxhash.Sum64(j.img), 7))
@@ -688,7 +702,7 @@ func (r *runner) judge(path string, j job, nested *[][]byte) (msg string) {
 		if err := os.WriteFile(path, j.img, 0o600); err != nil {
 			return "write image: " + err.Error()
 		}
-		opts = &kv.Options{DAX: j.mode, ChunkSize: ChunkSize}
+		opts = &kv.Options{DAX: j.mode, ChunkSize: ChunkSize, NoAutoCompact: true}
 	}
 	db, err := kv.Open(path, opts)
 	if err != nil {
@@ -821,7 +835,7 @@ func (r *runner) recoverState(img []byte, mode kv.DAXMode) (string, error) {
 	if err := os.WriteFile(path, img, 0o600); err != nil {
 		return "", err
 	}
-	db, err := kv.Open(path, &kv.Options{DAX: mode, ChunkSize: ChunkSize})
+	db, err := kv.Open(path, &kv.Options{DAX: mode, ChunkSize: ChunkSize, NoAutoCompact: true})
 	if err != nil {
 		return "", err
 	}

@@ -3,6 +3,7 @@ package crash
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/daxkv/daxkv/internal/mutant"
@@ -17,13 +18,13 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 	switch name {
 	case "quick":
 		ws := Exhaustive([]string{"a", "b"}, 2)
-		ws = append(ws, Growth(), Held())
+		ws = append(ws, Growth(), Held(), Compacted())
 		return append(ws, Generated(seed, 8, 14, 4)...), nil
 	case "gate":
 		// The mutation gate's set: growth and generated workloads first
 		// (they grow the pool and change the preferred mode), so that most
 		// mutants are caught within the first few.
-		ws := append([]Workload{Targeted(), Growth(), Held()}, Generated(seed, 8, 14, 4)...)
+		ws := append([]Workload{Targeted(), Growth(), Held(), Compacted()}, Generated(seed, 8, 14, 4)...)
 		return append(ws, Exhaustive([]string{"a", "b"}, 2)...), nil
 	case "exhaustive":
 		ws := Exhaustive([]string{"a", "b"}, 3)
@@ -34,7 +35,7 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 		// 3 operations are the exhaustive tier's.
 		ws := Exhaustive([]string{"a", "b"}, 2)
 		ws = append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...)
-		ws = append(ws, Growth(), Held())
+		ws = append(ws, Growth(), Held(), Compacted())
 		return append(ws, Generated(seed, 30, 24, 6)...), nil
 	}
 	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
@@ -134,6 +135,29 @@ func Held() Workload {
 		panic("daxkv: assertion failed: the held workload does not parse: " + err.Error())
 	}
 	w.Grow = true
+	return w
+}
+
+// Compacted writes ten records (into the first free chunk), holds a
+// snapshot, deletes most keys and compacts: the survivors move out of their sparse chunk (into a new
+// one: the pool grows) while the snapshot still reaches the old records
+// there, so Compact must give up (ErrBusy) before punching it; the release
+// checks the snapshot. A second compaction, with nothing held, empties and
+// punches the chunk; a later write reuses the space.
+func Compacted() Workload {
+	var b strings.Builder
+	for i := 0; i < 10; i++ {
+		fmt.Fprintf(&b, "put c%d 300; ", i)
+	}
+	b.WriteString("snap; ")
+	for i := 1; i < 9; i++ {
+		fmt.Fprintf(&b, "del c%d; ", i)
+	}
+	b.WriteString("compact; release; compact; put c3 300")
+	w, err := Parse("compacted", b.String())
+	if err != nil {
+		panic("daxkv: assertion failed: the compacted workload does not parse: " + err.Error())
+	}
 	return w
 }
 

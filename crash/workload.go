@@ -22,6 +22,7 @@ const (
 	OpSwitch                // SwitchMode(Mode): the live pool changes durability path
 	OpSnap                  // NewSnapshot: held, so that the extents it reaches stay out of reuse
 	OpRelease               // check the oldest held snapshot still shows its instant, and close it
+	OpCompact               // Compact: records move out of sparse chunks, emptied chunks are punched
 )
 
 // Op is one operation. Values are derived from the key, the operation's
@@ -67,6 +68,8 @@ func (o Op) String() string {
 		return "snap"
 	case OpRelease:
 		return "release"
+	case OpCompact:
+		return "compact"
 	}
 	parts := make([]string, len(o.Batch))
 	for i, b := range o.Batch {
@@ -171,6 +174,8 @@ func parseOp(s string, top bool) (Op, error) {
 		return Op{Kind: OpSnap}, nil
 	case len(f) == 1 && f[0] == "release" && top:
 		return Op{Kind: OpRelease}, nil
+	case len(f) == 1 && f[0] == "compact" && top:
+		return Op{Kind: OpCompact}, nil
 	case len(f) == 2 && f[0] == "switch" && top:
 		m, err := kv.ParseDAXMode(f[1])
 		if err != nil {
@@ -181,7 +186,7 @@ func parseOp(s string, top bool) (Op, error) {
 		}
 		return Op{Kind: OpSwitch, Mode: m}, nil
 	}
-	return Op{}, fmt.Errorf("not an operation (want put KEY SIZE, del KEY, batch{...}, mode M, switch M, snap or release)")
+	return Op{}, fmt.Errorf("not an operation (want put KEY SIZE, del KEY, batch{...}, mode M, switch M, snap, release or compact)")
 }
 
 func validKey(k string) bool {
@@ -192,7 +197,8 @@ func validKey(k string) bool {
 // puts of small, non-temporal (>= 256 B) and large (> 4 KiB) values,
 // overwrites, deletes, batches, preferred-mode changes, switches of the
 // live pool between the two paths, and snapshots held across the writes
-// that follow (which keeps the extents they free out of reuse). Every other
+// that follow (which keeps the extents they free out of reuse), and
+// compactions. Every other
 // workload starts at one chunk so that it grows.
 func Generated(seed uint64, n, ops, keys int) []Workload {
 	r := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -202,7 +208,7 @@ func Generated(seed uint64, n, ops, keys int) []Workload {
 	for i := range out {
 		w := Workload{Name: fmt.Sprintf("gen-%d-%d", seed, i), Grow: i%2 == 0}
 		for j := 0; j < ops; j++ {
-			switch x := r.IntN(22); {
+			switch x := r.IntN(23); {
 			case x < 11:
 				w.Ops = append(w.Ops, Op{Kind: OpPut, Key: key(), Size: sizes[r.IntN(len(sizes))]})
 			case x < 15:
@@ -221,6 +227,8 @@ func Generated(seed uint64, n, ops, keys int) []Workload {
 				w.Ops = append(w.Ops, Op{Kind: OpSnap})
 			case x == 21:
 				w.Ops = append(w.Ops, Op{Kind: OpRelease})
+			case x == 22:
+				w.Ops = append(w.Ops, Op{Kind: OpCompact})
 			case r.IntN(2) == 0:
 				w.Ops = append(w.Ops, Op{Kind: OpMode, Mode: []kv.DAXMode{kv.DAXAuto, kv.DAXOff, kv.DAXEmulated}[r.IntN(3)]})
 			default:

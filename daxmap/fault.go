@@ -118,6 +118,16 @@ func (m *Map) adoptAllocated() {
 	}
 }
 
+// HasData reports whether chunk c of the pool file has any block (by
+// SEEK_DATA): false for a hole, such as a chunk never written or one
+// punched. True where the filesystem cannot say, and on device DAX.
+func (m *Map) HasData(c int64) bool {
+	if m.deviceDAX || m.closed.Load() {
+		return !m.closed.Load()
+	}
+	return hasData(m.fd, c*m.chunk, m.chunk)
+}
+
 // Backed reports whether chunk c is backed in this handle: Fault made it
 // so, or it had no hole at Open.
 func (m *Map) Backed(c int64) bool {
@@ -127,8 +137,9 @@ func (m *Map) Backed(c int64) bool {
 // Punch frees the blocks of chunk c (fallocate with FALLOC_FL_PUNCH_HOLE),
 // keeping the pool's size: the chunk reads as zeros afterwards and needs
 // Fault again before it is written. The caller must make sure nobody uses
-// the chunk's bytes meanwhile (no pins on it). Device DAX cannot free
-// blocks: Punch returns an error wrapping errors.ErrUnsupported there.
+// the chunk's bytes meanwhile (no pins on it). Device DAX, and a
+// filesystem without hole punching, cannot free blocks: Punch returns an
+// error wrapping errors.ErrUnsupported there.
 func (m *Map) Punch(c int64) error {
 	if err := m.writableChunk("punch", c); err != nil {
 		return err
@@ -144,6 +155,9 @@ func (m *Map) Punch(c int64) error {
 	m.backed.clear(c)
 	off := c * m.chunk
 	if err := punchHole(m.fd, off, m.chunk); err != nil {
+		if isNotSupported(err) {
+			return fmt.Errorf("daxkv: punch chunk %d of %s: the filesystem cannot punch holes: %w: %w", c, m.path, errors.ErrUnsupported, err)
+		}
 		return fmt.Errorf("daxkv: punch chunk %d of %s at offset %d: %w", c, m.path, off, err)
 	}
 	return nil

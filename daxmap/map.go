@@ -412,6 +412,12 @@ func (m *Map) Grow(newSize int64) error {
 	if err != nil {
 		return fmt.Errorf("daxkv: grow %s: %w", m.path, err)
 	}
+	if st.size < old {
+		// Someone truncated the file underneath: extending it again would
+		// turn the lost bytes into zeros that read as valid free space.
+		return fmt.Errorf("%w: grow %s: the file is %d bytes, shorter than the %d mapped (truncated by another program)",
+			ErrFault, m.path, st.size, old)
+	}
 	if st.size < newSize {
 		if err := truncateFD(m.fd, newSize); err != nil {
 			if isNoSpace(err) {

@@ -559,3 +559,21 @@ func TestHolesOfASparsePool(t *testing.T) {
 		t.Fatalf("holes of %d bytes in a %d-byte pool with one page written: %+v", zeros, size, hs)
 	}
 }
+
+// TestGrowRefusesATruncatedFile: when another program has truncated the
+// pool below its mapping, Grow fails with ErrFault instead of extending the
+// file again, which would turn the lost bytes into zeros read as free
+// space.
+func TestGrowRefusesATruncatedFile(t *testing.T) {
+	path := poolPath(t)
+	m := mustOpen(t, path, Options{Size: 4 * testChunk, ChunkSize: testChunk})
+	if err := os.Truncate(path, testChunk); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Grow(8 * testChunk); !errors.Is(err, ErrFault) {
+		t.Fatalf("Grow of a truncated pool: %v, want ErrFault", err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() != testChunk {
+		t.Fatalf("the file was extended again: %v, %v", fi.Size(), err)
+	}
+}

@@ -358,3 +358,14 @@ func holes(fd int, size int64) ([]Range, error) {
 	}
 	return out, nil
 }
+
+// hasData reports whether [off, off+n) of the file fd holds data: SEEK_DATA
+// from off lands before off+n. True when the call fails for any reason but
+// ENXIO (no data past off), so that a caller never takes data for a hole.
+func hasData(fd int, off, n int64) bool {
+	d, err := unix.Seek(fd, off, unix.SEEK_DATA)
+	if errors.Is(err, unix.ENXIO) {
+		return false
+	}
+	return err != nil || d < off+n
+}

@@ -232,7 +232,7 @@ func (db *DB) newApply(b *Batch) (*applyState, error) {
 func (db *DB) writePending(a *applyState) error {
 	for i := range a.cs {
 		c := &a.cs[i]
-		off, err := db.allocate(a.sizes[i])
+		off, err := db.allocate(a.sizes[i], false)
 		if err != nil {
 			mem := db.m.Bytes()
 			for j := 0; j < i; j++ {

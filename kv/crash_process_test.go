@@ -21,7 +21,7 @@ import (
 // The child side of TestProcessCrash: it writes forever and reports on
 // stdout, one line per operation, "W <op>" before starting it and "A" once
 // it returned nil. Ops: "P key ver size", "D key", "B key ver size key ver
-// size ... ; D key ...".
+// size ... ; D key ...", "C" (Compact), "M mode", "S mode".
 func TestCrashChild(t *testing.T) {
 	path := os.Getenv("DAXKV_CRASH_CHILD")
 	if path == "" {
@@ -66,6 +66,9 @@ func TestCrashChild(t *testing.T) {
 			i := r.IntN(crashKeys)
 			line = fmt.Sprintf("D %d", i)
 			op = func() error { return db.Delete(key(i)) }
+		case x == 8 && r.IntN(3) == 0:
+			line = "C"
+			op = func() error { return db.Compact(context.Background()) }
 		case x == 9 && r.IntN(3) == 0:
 			m := DAXMode(r.IntN(3))
 			line = fmt.Sprintf("M %d", m)
@@ -124,9 +127,9 @@ func (m crashModel) apply(line string) error {
 		m[i] = value(i, num(f[2]), num(f[3]))
 	case "D":
 		delete(m, num(f[1]))
-	case "M", "S":
+	case "M", "S", "C":
 		// Neither the preferred nor the effective mode is part of the key
-		// model.
+		// model, and a compaction changes no key.
 	case "B":
 		// Within a batch the last operation on a key wins.
 		for j := 1; j+3 < len(f); j += 4 {

@@ -64,6 +64,13 @@ type DB struct {
 
 	prep preparer // faults chunks in ahead of the writers (prepare.go)
 
+	compactMu sync.Mutex   // one Compact at a time (compact.go)
+	bg        bgWork       // compactions in progress, which Close waits for
+	punched   atomic.Int64 // chunks punched by Compact since Open
+	auto      autoCompact  // the background compaction (compact.go)
+	stuck     sync.Map     // chunk index -> true: a record there cannot be read; compaction leaves it
+	noPunch   atomic.Bool  // the filesystem cannot punch holes: compaction only consolidates
+
 	recovery recoveryStats
 	prefNote string       // why Open did not apply the preferred mode; set once
 	media    daxmap.Media // what the kernel says about the memory under the pool (media.go)
@@ -163,6 +170,7 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	}
 	if !db.readOnly {
 		db.startPreparer()
+		db.startAutoCompact()
 	}
 	return db, nil
 }
@@ -273,6 +281,8 @@ func (db *DB) Close() (err error) {
 	if db.closed.Swap(true) {
 		return ErrClosed
 	}
+	db.stopAutoCompact()
+	db.bg.close() // a compaction sees closed and stops at its next step
 	db.ep.drain()
 	// No read can start now, and every read of a snapshot or an iterator
 	// takes a slot pin: their holds can go.

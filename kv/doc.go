@@ -22,6 +22,11 @@
 //     snapshot or iterator keeps the extents it can reach out of reuse
 //     (Stats.Limbo, Stats.OldestPinAge): close it. The DB's Close closes
 //     them.
+//   - Compact (and the background compaction, Options.CompactTrigger)
+//     moves records out of sparse chunks and punches emptied chunks out of
+//     the file, beside readers and writers: a chunk goes only once no
+//     reader, snapshot or iterator can reach a byte of it. A move is a Put
+//     of the record's own value: a crash during compaction changes no key.
 //   - A pool file is untrusted input: a corrupt, truncated or garbled pool
 //     yields an error wrapping ErrCorrupt (with the offset) or the intact
 //     data, never a panic and never a wrong value.

@@ -161,6 +161,26 @@ type Options struct {
 	// help; 1 makes the open of a large pool proportionally slower.
 	RecoveryWorkers int
 
+	// CompactMaxFill is how full a chunk may be, as a fraction of
+	// ChunkSize, for Compact to empty it: its live records are moved out
+	// and the chunk punched. Default 0.5; at most 0.9. Hazard: a higher
+	// value frees more space but moves more bytes for it (a chunk 90% full
+	// costs nine chunks' worth of writes for each chunk given back).
+	CompactMaxFill float64
+
+	// CompactTrigger is the background compaction's trigger: a Compact runs
+	// on its own when the file's blocks hold at least this fraction of dead
+	// bytes (Stats: 1 - Used/AllocatedBytes) and at least eight chunks'
+	// worth of them. Default 0.5. Checked once a second while the DB is
+	// open; a run that readers hold up (ErrBusy) is retried at the next
+	// check. Never on device DAX, which has nothing to give back. Hazard:
+	// a compaction's moves are writes, competing with the application's.
+	CompactTrigger float64
+
+	// NoAutoCompact turns the background compaction off: space comes back
+	// only through Compact. Default false.
+	NoAutoCompact bool
+
 	// hooks are the test seams (package internal/seam), attached with
 	// seam.Attach; nil in every Options a user makes.
 	hooks *seam.Hooks
@@ -188,6 +208,12 @@ func (o *Options) ensureDefaults() Options {
 	if c.RecoveryWorkers == 0 {
 		c.RecoveryWorkers = runtime.GOMAXPROCS(0)
 	}
+	if c.CompactMaxFill == 0 {
+		c.CompactMaxFill = 0.5
+	}
+	if c.CompactTrigger == 0 {
+		c.CompactTrigger = 0.5
+	}
 	return c
 }
 
@@ -196,6 +222,12 @@ func (o *Options) validate() error {
 	var errs []error
 	if o.Size < 0 {
 		errs = append(errs, fmt.Errorf("option Size %d is negative", o.Size))
+	}
+	if !(o.CompactMaxFill > 0 && o.CompactMaxFill <= 0.9) {
+		errs = append(errs, fmt.Errorf("option CompactMaxFill %g is not in (0, 0.9]", o.CompactMaxFill))
+	}
+	if !(o.CompactTrigger > 0 && o.CompactTrigger < 1) {
+		errs = append(errs, fmt.Errorf("option CompactTrigger %g is not in (0, 1)", o.CompactTrigger))
 	}
 	if err := alloc.ValidChunkSize(o.ChunkSize); err != nil {
 		errs = append(errs, fmt.Errorf("option ChunkSize: %w", err))

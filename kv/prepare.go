@@ -110,7 +110,7 @@ func (db *DB) growAheadDue(free int) bool {
 	if db.hooks != nil && db.hooks.NoGrowAhead {
 		return false
 	}
-	return db.al.FreeBytes()+db.al.LimboBytes() < prepReserve*db.m.ChunkSize()
+	return db.al.FreeBytes()-db.al.HeldBytes()+db.al.LimboBytes() < prepReserve*db.m.ChunkSize()
 }
 
 // notePrepare wakes the preparer when the allocator has started a new

@@ -15,6 +15,9 @@ type Stats struct {
 	// are used). Zero when the file cannot be stat'ed.
 	FileSize       int64
 	AllocatedBytes int64
+	// ChunksPunched is how many chunks Compact (called, or in the
+	// background) has given back to the filesystem since Open.
+	ChunksPunched int64
 	// Used, Free and Limbo are the allocator's. A read-only handle has no
 	// allocator: its Used is what a writable open's would count as its open
 	// found the pool (live records' extents, bad ranges and damaged
@@ -107,6 +110,7 @@ func (db *DB) Stats() Stats {
 		PersistenceDomain: db.media.PersistenceDomain,
 		UnsafeShutdown:    db.recovery.unsafeShutdown,
 		DamagedKeys:       db.damaged.len(),
+		ChunksPunched:     db.punched.Load(),
 	}
 	s.OldestPinAge, s.OpenSnapshots = db.ep.oldestHold(time.Now())
 	for _, r := range db.media.Bad {

@@ -23,9 +23,10 @@ import (
 // key sets, readers (Get, View, Scan, with random hold times and reads
 // nested inside their callbacks), a snapshot reader (snapshots and
 // iterators held while the writers go on, read twice, some left open
-// across Close), a goroutine switching the live pool
-// between the CPU-flush and the page-cache path, another running Check and
-// Stats, Drain errors injected through the Persister seam, random stalls at
+// across Close), a compactor (Compact with short deadlines: records move
+// while writers overwrite them and snapshots pin them), a goroutine
+// switching the live pool between the CPU-flush and the page-cache path,
+// another running Check and Stats, Drain errors injected through the Persister seam, random stalls at
 // the named seam points (to widen race windows, in the spirit of
 // FoundationDB's buggify), and Close and reopen between cycles. Readers
 // check every value they see against what the writers acknowledged; after
@@ -90,6 +91,7 @@ type torture struct {
 		cycles, failures, reopens, fresh, switches, busy, checks, repairs atomic.Int64
 		puts, deletes, batches, reads, nested, scans                      atomic.Int64
 		snapshots, leaked, backups                                        atomic.Int64
+		compactions, moved, punched                                       atomic.Int64
 	}
 }
 
@@ -119,9 +121,10 @@ func TestTorture(t *testing.T) {
 	}
 	s := &tt.stats
 	t.Logf("%d cycles (%d pools from one chunk, %d reopens, %d injected failures); %d puts, %d deletes, %d batches; "+
-		"%d reads (%d nested), %d scans, %d snapshots (%d left open at Close), %d backups; %d switches (%d busy), %d checks, %d repairs",
+		"%d reads (%d nested), %d scans, %d snapshots (%d left open at Close), %d backups; %d switches (%d busy), %d checks, %d repairs; %d compactions (%d records moved, %d chunks punched)",
 		s.cycles.Load(), s.fresh.Load(), s.reopens.Load(), s.failures.Load(), s.puts.Load(), s.deletes.Load(), s.batches.Load(),
-		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.snapshots.Load(), s.leaked.Load(), s.backups.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load(), s.repairs.Load())
+		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.snapshots.Load(), s.leaked.Load(), s.backups.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load(), s.repairs.Load(),
+		s.compactions.Load(), s.moved.Load(), s.punched.Load())
 }
 
 // freshPool starts over from an empty pool of one chunk, so that growth
@@ -314,7 +317,30 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 			}
 		}
 	}()
-	wg.Add(2)
+	wg.Add(3)
+	go func() { // the compactor: moves records while writers overwrite and delete them, readers pin them and the pool grows
+		defer wg.Done()
+		rs := rand.New(rand.NewPCG(tt.seed^uint64(cycle), 300))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(time.Duration(5+rs.IntN(40)) * time.Millisecond):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Duration(1+rs.IntN(50))*time.Millisecond)
+			res, err := db.CompactWithResult(ctx)
+			cancel()
+			tt.stats.compactions.Add(1)
+			tt.stats.moved.Add(int64(res.Moved))
+			tt.stats.punched.Add(int64(res.Punched))
+			switch {
+			case errors.Is(err, ErrBusy), errors.Is(err, ErrClosed):
+			case err != nil && !errors.Is(err, ErrFailed) && !errors.Is(err, errInjected):
+				report(fmt.Errorf("Compact: %w", err))
+				return
+			}
+		}
+	}()
 	go func() { // the mode switcher
 		defer wg.Done()
 		rs := rand.New(rand.NewPCG(tt.seed^uint64(cycle), 200))

@@ -78,8 +78,15 @@ func (db *DB) Put(key, value []byte) (err error) {
 	defer db.unlockKey(s)
 	defer db.failOnFault(&err)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	return db.putLocked(key, h, value, false)
+}
+
+// putLocked is Put's protocol for key (of hash h), with the key's stripe
+// held and the fault guard set by the caller. dense places the record as
+// a compaction's move wants it (alloc.AllocDense).
+func (db *DB) putLocked(key []byte, h uint64, value []byte, dense bool) error {
 	size := recovery.RecordSize(len(key), len(value))
-	off, err := db.allocate(size)
+	off, err := db.allocate(size, dense)
 	if err != nil {
 		return err
 	}
@@ -216,10 +223,15 @@ func (db *DB) reclaim() bool {
 }
 
 // allocate returns a backed extent of size bytes, reclaiming limbo and
-// growing the pool when the free space runs out.
-func (db *DB) allocate(size int64) (int64, error) {
+// growing the pool when the free space runs out. dense takes it from whole
+// free chunks only (alloc.AllocDense), for a compaction's moves.
+func (db *DB) allocate(size int64, dense bool) (int64, error) {
+	take := db.al.Alloc
+	if dense {
+		take = db.al.AllocDense
+	}
 	for tries := 0; ; tries++ {
-		off, err := db.al.Alloc(size)
+		off, err := take(size)
 		if err == nil {
 			db.notePrepare()
 			c := off / db.m.ChunkSize()

@@ -37,6 +37,7 @@ type jsonStats struct {
 	UnsafeShutdown    bool   `json:"unsafe_shutdown"`
 	BadBytes          int64  `json:"bad_bytes"`
 	DamagedKeys       int    `json:"damaged_keys"`
+	ChunksPunched     int64  `json:"chunks_punched"`
 }
 
 func toJSONStats(s kv.Stats) jsonStats {
@@ -49,7 +50,7 @@ func toJSONStats(s kv.Stats) jsonStats {
 		Recovered: s.Recovered, RecoverySeconds: s.RecoveryTime.Seconds(),
 		ReplayedBatches: s.ReplayedBatches, DroppedBatches: s.DroppedBatches, DiscardedRecords: s.DiscardedRecords,
 		PersistenceDomain: s.PersistenceDomain, UnsafeShutdown: s.UnsafeShutdown,
-		BadBytes: s.BadBytes, DamagedKeys: s.DamagedKeys,
+		BadBytes: s.BadBytes, DamagedKeys: s.DamagedKeys, ChunksPunched: s.ChunksPunched,
 	}
 }
 
@@ -75,7 +76,7 @@ func printStats(cmd *cobra.Command, g *globals, db *kv.DB) error {
 	fmt.Fprintf(w, "keys            %d\n", s.Keys)
 	fmt.Fprintf(w, "pool size       %d bytes (%d chunks of %d)\n", s.PoolSize, s.PoolSize/max(1, s.ChunkSize), s.ChunkSize)
 	fmt.Fprintf(w, "space           live %d, limbo %d, free %d bytes\n", s.Used, s.Limbo, s.Free)
-	fmt.Fprintf(w, "file            %d bytes, %d allocated\n", s.FileSize, s.AllocatedBytes)
+	fmt.Fprintf(w, "file            %d bytes, %d allocated, %d chunks punched\n", s.FileSize, s.AllocatedBytes, s.ChunksPunched)
 	fmt.Fprintf(w, "mode            %s (preferred %s), map_sync=%v, device_dax=%v, flush=%s\n",
 		s.Mode, s.PreferredMode, s.MapSync, s.DeviceDAX, s.FlushMethod)
 	if s.PreferenceIgnored != "" {

@@ -41,6 +41,8 @@ const (
 	RecoverClearLogEarly     Name = "recover-clear-log-early"
 
 	SnapshotNoHold Name = "snapshot-no-hold"
+
+	CompactPunchEarly Name = "compact-punch-early"
 )
 
 // Mutant is one switch: its name and the site it breaks.
@@ -74,4 +76,5 @@ var All = []Mutant{
 	{RecoverOverlapKept, "recovery: two records whose extents overlap are both kept"},
 	{RecoverClearLogEarly, "recovery: the batch log is cleared in the same fence as the replay"},
 	{SnapshotNoHold, "snapshots: a held snapshot does not keep the epoch back, so the extents it reaches are reused"},
+	{CompactPunchEarly, "Compact: a chunk is punched once its records are moved, before the readers that reach its old records are gone"},
 }

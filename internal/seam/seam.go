@@ -39,6 +39,8 @@ const (
 	SeqLease       Point = "seq-lease"       // a writer is about to write the next sequence-number lease
 	Switch         Point = "switch"          // SwitchMode has stopped the writers and is about to drain the old path
 	KeyUnlock      Point = "key-unlock"      // a write is about to release its key stripes: its flushes are ordered here
+	Move           Point = "move"            // Compact is about to write a live record anew (a Put of its own value follows)
+	Punch          Point = "punch"           // Compact is about to punch an emptied chunk out of the file
 )
 
 // CrashPoints lists the write path's durability boundaries in order.
@@ -46,7 +48,7 @@ var CrashPoints = []Point{
 	PutWrite, PutWritten, PutDurable, PutPublished,
 	DeletePrefence, DeleteFreed, DeleteDurable,
 	BatchBegin, BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
-	Grow, Superblock, SeqLease, Switch,
+	Grow, Superblock, SeqLease, Switch, Move, Punch,
 }
 
 // Latency points: where a write does work the chunk preparer is there to

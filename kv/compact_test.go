@@ -1,0 +1,137 @@
+package kv
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// fillAndThin writes n keys of size-byte values into db and deletes all but
+// every keep-th; it returns the keys kept.
+func fillAndThin(t *testing.T, db *DB, n, size, keep int) []int {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		mustPut(t, db, key(i), value(i, 1, size))
+	}
+	var kept []int
+	for i := 0; i < n; i++ {
+		if i%keep == 0 {
+			kept = append(kept, i)
+			continue
+		}
+		if err := db.Delete(key(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return kept
+}
+
+func checkKept(t *testing.T, db *DB, kept []int, size int) {
+	t.Helper()
+	for _, i := range kept {
+		if v := mustGet(t, db, key(i)); !bytes.Equal(v, value(i, 1, size)) {
+			t.Fatalf("key %d: wrong value after compaction (%d bytes)", i, len(v))
+		}
+	}
+	if got := db.Stats().Keys; got != int64(len(kept)) {
+		t.Fatalf("%d keys, want %d", got, len(kept))
+	}
+}
+
+// TestCompactGivesSpaceBack: after most keys are deleted, Compact moves the
+// survivors out of their sparse chunks and punches the chunks out of the
+// file: the blocks it occupies fall to a fraction of the peak, every kept
+// key reads back before and after a reopen, and new writes reuse the space.
+func TestCompactGivesSpaceBack(t *testing.T) {
+	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
+		t.Run(mode.String(), func(t *testing.T) {
+			path := filepath.Join(shmDir(t), "pool")
+			opts := &Options{ChunkSize: 64 << 10, Size: 256 << 10, DAX: mode, NoAutoCompact: true}
+			db := openTest(t, path, opts)
+			const n, size = 6000, 500
+			kept := fillAndThin(t, db, n, size, 10)
+			peak := db.Stats().AllocatedBytes
+			res, err := db.CompactWithResult(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := db.Stats()
+			t.Logf("peak %d KiB allocated, after Compact %d KiB (%+v)", peak>>10, st.AllocatedBytes>>10, res)
+			if res.Moved == 0 || res.Punched == 0 || st.ChunksPunched != int64(res.Punched) {
+				t.Fatalf("Compact moved %d records and punched %d chunks (Stats %d)", res.Moved, res.Punched, st.ChunksPunched)
+			}
+			if st.AllocatedBytes > peak/4 {
+				t.Fatalf("after Compact the file occupies %d bytes, over a quarter of the peak %d", st.AllocatedBytes, peak)
+			}
+			checkKept(t, db, kept, size)
+			db.Close()
+			db = openTest(t, path, opts)
+			checkKept(t, db, kept, size)
+			size0 := db.Stats().FileSize
+			for i := n; i < n+n/2; i++ { // the punched chunks take new records
+				mustPut(t, db, key(i), value(i, 1, size))
+			}
+			if got := db.Stats().FileSize; got != size0 {
+				t.Fatalf("the pool grew from %d to %d bytes although Compact had freed chunks", size0, got)
+			}
+		})
+	}
+}
+
+// TestCompactWaitsForSnapshots: a snapshot taken before Compact keeps the
+// old records of the chunks being emptied: Compact gives up with ErrBusy
+// when its context ends first, the snapshot still reads its values, and a
+// Compact after the snapshot's Close finishes the job.
+func TestCompactWaitsForSnapshots(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	opts := &Options{ChunkSize: 64 << 10, Size: 256 << 10, DAX: DAXEmulated, NoAutoCompact: true}
+	db := openTest(t, path, opts)
+	const n, size = 3000, 500
+	kept := fillAndThin(t, db, n, size, 10)
+	snap := db.NewSnapshot()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	res, err := db.CompactWithResult(ctx)
+	if !errors.Is(err, ErrBusy) {
+		t.Fatalf("Compact with a snapshot open: %v (%+v), want ErrBusy", err, res)
+	}
+	if res.Moved == 0 {
+		t.Fatal("Compact moved nothing before giving up")
+	}
+	for _, i := range kept {
+		v, err := snap.Get(key(i))
+		if err != nil || !bytes.Equal(v, value(i, 1, size)) {
+			t.Fatalf("snapshot Get(%d) after Compact: %v", i, err)
+		}
+	}
+	checkKept(t, db, kept, size)
+	snap.Close()
+	res, err = db.CompactWithResult(context.Background())
+	if err != nil || res.Punched == 0 {
+		t.Fatalf("Compact after the snapshot closed: %v (%+v)", err, res)
+	}
+	checkKept(t, db, kept, size)
+}
+
+// TestAutoCompact: with nothing called, the background compaction gives
+// the space of deleted keys back within a bounded time.
+func TestAutoCompact(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	opts := &Options{ChunkSize: 64 << 10, Size: 256 << 10, DAX: DAXEmulated}
+	db := openTest(t, path, opts)
+	const n, size = 6000, 500
+	kept := fillAndThin(t, db, n, size, 10)
+	peak := db.Stats().AllocatedBytes
+	deadline := time.Now().Add(10 * time.Second)
+	for db.Stats().AllocatedBytes > peak/4 {
+		if time.Now().After(deadline) {
+			t.Fatalf("after 10 s the file still occupies %d bytes (peak %d, %d chunks punched)",
+				db.Stats().AllocatedBytes, peak, db.Stats().ChunksPunched)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	checkKept(t, db, kept, size)
+}
