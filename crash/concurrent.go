@@ -231,7 +231,11 @@ func runHistory(pool string, h History, p flush.SimPath, seed uint64, unordered 
 	}
 	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: ChunkSize, NoAutoCompact: true}
 	seam.Attach(opts, &seam.Hooks{
-		SeqLease: SeqLease,
+		// Growth ahead (the chunk preparer's) adds zero chunks that every
+		// crash image would copy and every recovery scan: it is growth all
+		// the same, which the writers' own growth covers here.
+		NoGrowAhead: true,
+		SeqLease:    SeqLease,
 		WrapPersister: func(inner flush.Persister, mapped func() []byte) flush.Persister {
 			sim = flush.NewSim(p, mapped)
 			sim.PerThread = true

@@ -249,7 +249,11 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	}
 	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size, NoAutoCompact: true}
 	seam.Attach(opts, &seam.Hooks{
-		SeqLease: SeqLease,
+		// Growth ahead (the chunk preparer's) adds zero chunks that every
+		// crash image would copy and every recovery scan: it is growth all
+		// the same, which the writers' own growth covers here.
+		NoGrowAhead: true,
+		SeqLease:    SeqLease,
 		// Every other workload writes its pool with the floor of releases
 		// before the lease, which recovery must raise itself.
 		LegacyFloor: idx%2 == 1,

@@ -135,8 +135,8 @@ func (db *DB) compactErr() error {
 // pickVictims returns the chunks worth emptying now: at most CompactMaxFill
 // full, sparsest first, none holding a damaged record or a bad block (those
 // bytes never leave), and no more than the free space and limbo outside
-// them can take, with a chunk to spare (a move that finds no room grows
-// the pool, as any write does).
+// them can take (a move that finds no whole free chunk grows the pool, as
+// any write does).
 func (db *DB) pickVictims(dest map[int64]bool) []int64 {
 	chunk := db.m.ChunkSize()
 	maxUsed := int64(float64(chunk) * db.opts.CompactMaxFill)
@@ -145,7 +145,7 @@ func (db *DB) pickVictims(dest map[int64]bool) []int64 {
 		_, stuck := db.stuck.Load(c)
 		return dest[c] || stuck || (pinned != nil && pinned(c))
 	})
-	room := db.al.FreeBytes() - db.al.HeldBytes() + db.al.LimboBytes() - chunk // limbo comes back as readers leave
+	room := db.al.FreeBytes() - db.al.HeldBytes() + db.al.LimboBytes() // limbo comes back as readers leave
 	var out []int64
 	for _, c := range cands {
 		used := db.al.Used(c)
