@@ -59,6 +59,10 @@ type CompactResult struct {
 // space is held off the allocator until they are empty.
 const compactRound = 64
 
+// rewalkEvery is how often a compaction waiting for readers walks the
+// index again for records published into its chunks since the last pass.
+const rewalkEvery = 250 * time.Millisecond
+
 // Compact moves the live records out of sparse chunks and gives whole
 // chunks back to the filesystem (see the package documentation of
 // compaction in compact.go, and docs/DESIGN-NOTES.md). It runs beside
@@ -196,14 +200,24 @@ func (db *DB) finishEvacuation(ctx context.Context, res *CompactResult, dest map
 		}
 	}()
 	wait := 100 * time.Microsecond
+	var walked time.Time
+	moved := 1
 	for {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: compaction gave up with %d chunks being emptied (%w)", ErrBusy, db.al.Evacuating(), err)
 		}
-		moved, err := db.moveOut(ctx, dest)
-		res.Moved += moved
-		if err != nil {
-			return err
+		// A pass walks the whole index. While the moves are done and only
+		// readers hold the chunks, look again for records published since
+		// (a Put that allocated before the evacuation) a few times a
+		// second, not at every wake-up.
+		if moved > 0 || time.Since(walked) >= rewalkEvery {
+			var err error
+			moved, err = db.moveOut(ctx, dest)
+			walked = time.Now()
+			res.Moved += moved
+			if err != nil {
+				return err
+			}
 		}
 		if mutant.Enabled && mutant.On(mutant.CompactPunchEarly) {
 			for _, c := range db.al.EvacuatingChunks() {
