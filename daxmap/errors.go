@@ -39,3 +39,16 @@ var (
 	// by kv's methods after DB.Close: one sentinel for both).
 	ErrClosed = errors.New("daxkv: pool is closed")
 )
+
+// lockedError is ErrLocked with the holders of the lock, as far as the
+// kernel's lock table names them.
+type lockedError struct{ holders string }
+
+func (e *lockedError) Error() string {
+	if e.holders == "" {
+		return "pool is locked by another handle"
+	}
+	return "pool is locked by another handle, " + e.holders
+}
+
+func (e *lockedError) Unwrap() error { return ErrLocked }

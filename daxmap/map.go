@@ -97,7 +97,7 @@ func Open(path string, o Options) (*Map, error) {
 // open does the work of Open after the file is open; on error the caller
 // releases the reservation (if region is set) and the descriptor.
 func (m *Map) open(o Options, created bool) error {
-	if err := lockFile(m.fd, o.ReadOnly); err != nil {
+	if err := lockFile(m.fd, o.ReadOnly, o.LockWait); err != nil {
 		return err
 	}
 	st, err := statFD(m.fd)

@@ -10,9 +10,13 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestCreateReopenKeepsBytes(t *testing.T) {
@@ -575,5 +579,62 @@ func TestGrowRefusesATruncatedFile(t *testing.T) {
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Size() != testChunk {
 		t.Fatalf("the file was extended again: %v, %v", fi.Size(), err)
+	}
+}
+
+func TestLockWait(t *testing.T) {
+	path := poolPath(t)
+	o := Options{Size: testChunk, ChunkSize: testChunk}
+	w := mustOpen(t, path, o)
+	_, err := Open(path, o)
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "held by this process") {
+		t.Errorf("second writer: %v, want ErrLocked naming this process", err)
+	}
+	// A waiter gets the pool once the holder closes it.
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		w.Close()
+	}()
+	o.LockWait = 5 * time.Second
+	start := time.Now()
+	w2, err := Open(path, o)
+	if err != nil {
+		t.Fatalf("waiting writer: %v", err)
+	}
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("waiting writer got the pool after %v, before the holder closed it", d)
+	}
+	// A waiter that runs out of time fails with ErrLocked.
+	o.LockWait = 60 * time.Millisecond
+	start = time.Now()
+	if _, err := Open(path, o); !errors.Is(err, ErrLocked) {
+		t.Errorf("writer waiting 60ms on a held pool: %v, want ErrLocked", err)
+	}
+	if d := time.Since(start); d < 60*time.Millisecond {
+		t.Errorf("gave up after %v, before its 60ms", d)
+	}
+	w2.Close()
+}
+
+func TestLockHolders(t *testing.T) {
+	table := filepath.Join(t.TempDir(), "locks")
+	os.WriteFile(table, []byte(`1: POSIX  ADVISORY  WRITE 77 fd:01:5678 0 EOF
+2: FLOCK  ADVISORY  WRITE 4194400 fd:01:5678 0 EOF
+2: -> FLOCK  ADVISORY  WRITE 99 fd:01:5678 0 EOF
+3: FLOCK  ADVISORY  READ 4194402 fd:01:5679 0 EOF
+4: FLOCK  ADVISORY  READ 4194401 103:02:5678 0 EOF
+`), 0o600)
+	got := lockHolders(table, unix.Mkdev(0xfd, 1), 5678)
+	if got != "held by process 4194400" {
+		t.Errorf("lockHolders = %q, want only the flock holder of fd:01:5678", got)
+	}
+	if got := lockHolders(table, unix.Mkdev(0x103, 2), 5678); got != "held by process 4194401" {
+		t.Errorf("lockHolders on a 3-digit major = %q", got)
+	}
+	if got := lockHolders(table, unix.Mkdev(1, 1), 1); got != "" {
+		t.Errorf("lockHolders of an unlocked file = %q, want empty", got)
+	}
+	if got := lockHolders(filepath.Join(t.TempDir(), "none"), 1, 1); got != "" {
+		t.Errorf("lockHolders without a table = %q", got)
 	}
 }

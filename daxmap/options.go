@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 )
 
 // Limits of Options.
@@ -92,6 +93,11 @@ type Options struct {
 	// Perm is the permission of a file Open creates (before the umask).
 	// Default 0600.
 	Perm os.FileMode
+
+	// LockWait is how long Open waits for another handle's conflicting
+	// lock to go before it fails with ErrLocked. Default 0: it fails at
+	// once.
+	LockWait time.Duration
 }
 
 // withDefaults returns a copy of o with defaults filled in, or every problem

@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -80,22 +83,74 @@ func statFD(fd int) (fileStat, error) {
 	}, nil
 }
 
-// lockFile takes a non-blocking flock: shared for a reader, exclusive for a
-// writer. flock locks belong to the open file description, so two Opens in
-// one process conflict just like two processes do.
-func lockFile(fd int, readOnly bool) error {
+// lockFile takes a flock: shared for a reader, exclusive for a writer.
+// flock locks belong to the open file description, so two Opens in one
+// process conflict just like two processes do. While another handle holds
+// a conflicting lock it retries every 20 ms for up to wait (0: not at
+// all); then it fails with ErrLocked, naming the holders it can find.
+func lockFile(fd int, readOnly bool, wait time.Duration) error {
 	how := unix.LOCK_EX
 	if readOnly {
 		how = unix.LOCK_SH
 	}
-	_, err := ignoringEINTR(func() (int, error) { return 0, unix.Flock(fd, how|unix.LOCK_NB) })
-	if errors.Is(err, unix.EWOULDBLOCK) {
-		return fmt.Errorf("%w: %w", ErrLocked, err)
+	deadline := time.Now().Add(wait)
+	for {
+		_, err := ignoringEINTR(func() (int, error) { return 0, unix.Flock(fd, how|unix.LOCK_NB) })
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, unix.EWOULDBLOCK) {
+			return fmt.Errorf("flock: %w", err)
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) == nil {
+				return &lockedError{lockHolders("/proc/locks", uint64(st.Dev), st.Ino)}
+			}
+			return ErrLocked
+		}
+		time.Sleep(min(left, 20*time.Millisecond))
 	}
+}
+
+// lockHolders names the processes that hold a flock on the file (dev, ino)
+// according to the kernel's lock table at path (/proc/locks): "held by
+// process 1234 (daxkv)", or "" when it cannot tell. A lock taken in this
+// very process is named as such.
+func lockHolders(path string, dev, ino uint64) string {
+	b, err := os.ReadFile(path)
 	if err != nil {
-		return fmt.Errorf("flock: %w", err)
+		return ""
 	}
-	return nil
+	// A line: "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF", the
+	// device as hexadecimal major:minor. Lines starting "->" are waiters.
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), ino)
+	var who []string
+	seen := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 6 || f[1] != "FLOCK" || f[5] != want || seen[f[4]] {
+			continue
+		}
+		seen[f[4]] = true
+		pid := f[4]
+		switch {
+		case pid == strconv.Itoa(os.Getpid()):
+			who = append(who, "this process")
+		default:
+			name, _ := os.ReadFile("/proc/" + pid + "/comm")
+			if n := strings.TrimSpace(string(name)); n != "" {
+				who = append(who, fmt.Sprintf("process %s (%s)", pid, n))
+			} else {
+				who = append(who, "process "+pid)
+			}
+		}
+	}
+	if len(who) == 0 {
+		return ""
+	}
+	return "held by " + strings.Join(who, ", ")
 }
 
 // unlockFile drops the flock taken by lockFile.

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"time"
 	"unsafe"
 )
 
@@ -31,20 +32,20 @@ func openFile(path string, readOnly bool, perm os.FileMode) (int, bool, error) {
 	return -1, false, errOS
 }
 
-func statFD(fd int) (fileStat, error)           { return fileStat{}, errOS }
-func lockFile(fd int, readOnly bool) error      { return errOS }
-func unlockFile(fd int) error                   { return errOS }
-func closeFD(fd int) error                      { return errOS }
-func truncateFD(fd int, size int64) error       { return errOS }
-func datasyncFD(fd int) error                   { return errOS }
-func syncDir(path string) error                 { return errOS }
-func allocate(fd int, off, n int64) error       { return errOS }
-func punchHole(fd int, off, n int64) error      { return errOS }
-func isNotSupported(err error) bool             { return false }
-func isNoSpace(err error) bool                  { return false }
-func reserve(n uintptr) (unsafe.Pointer, error) { return nil, errOS }
-func release(p unsafe.Pointer, n uintptr) error { return errOS }
-func isSyncRefused(err error) bool              { return false }
+func statFD(fd int) (fileStat, error)                          { return fileStat{}, errOS }
+func lockFile(fd int, readOnly bool, wait time.Duration) error { return errOS }
+func unlockFile(fd int) error                                  { return errOS }
+func closeFD(fd int) error                                     { return errOS }
+func truncateFD(fd int, size int64) error                      { return errOS }
+func datasyncFD(fd int) error                                  { return errOS }
+func syncDir(path string) error                                { return errOS }
+func allocate(fd int, off, n int64) error                      { return errOS }
+func punchHole(fd int, off, n int64) error                     { return errOS }
+func isNotSupported(err error) bool                            { return false }
+func isNoSpace(err error) bool                                 { return false }
+func reserve(n uintptr) (unsafe.Pointer, error)                { return nil, errOS }
+func release(p unsafe.Pointer, n uintptr) error                { return errOS }
+func isSyncRefused(err error) bool                             { return false }
 func mapShared(fd int, off int64, at unsafe.Pointer, n uintptr, readOnly, mapSync bool) error {
 	return errOS
 }
