@@ -105,22 +105,33 @@ func (db *DB) backupTo(s *Snapshot, path string) (err error) {
 	}
 	defer it.Close()
 	b := out.NewBatch()
+	report := reporter(db.opts.Progress, "backup", "keys")
+	total, done := s.tree.Len(), 0
+	apply := func() error {
+		if err := out.Apply(b); err != nil {
+			return fmt.Errorf("daxkv: backup: %w", err)
+		}
+		if done += b.Len(); report != nil {
+			report(done, total)
+		}
+		b.Reset()
+		return nil
+	}
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := db.copyPinned(b, it); err != nil {
 			return err
 		}
 		if b.Len() == backupBatch || len(b.data) >= backupBatchBytes {
-			if err := out.Apply(b); err != nil {
-				return fmt.Errorf("daxkv: backup: %w", err)
+			if err := apply(); err != nil {
+				return err
 			}
-			b.Reset()
 		}
 	}
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("daxkv: backup: read the snapshot: %w", err)
 	}
-	if err := out.Apply(b); err != nil {
-		return fmt.Errorf("daxkv: backup: %w", err)
+	if err := apply(); err != nil {
+		return err
 	}
 	if pref != DAXAuto {
 		if err := out.SetPreferredMode(pref); err != nil {

@@ -49,7 +49,7 @@ func (db *DB) Verify() (rep *CheckReport, err error) {
 	}
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-	r, err := recovery.Check(db.m.Bytes(), db.m.Size(), db.scan())
+	r, err := recovery.Check(db.m.Bytes(), db.m.Size(), db.scan("check"))
 	if err != nil {
 		return nil, err
 	}

@@ -133,6 +133,7 @@ func Open(path string, opts *Options) (db *DB, err error) {
 		Sync:      policy,
 		Perm:      o.Perm,
 		FaultAlso: ErrCorrupt,
+		LockWait:  o.LockWait,
 	})
 	if err != nil {
 		return nil, err // daxmap names the path
@@ -212,7 +213,7 @@ func (db *DB) load() error {
 		db.idx = newIndex(0, db.m.Bytes)
 	} else {
 		b := startIndexBuild(mem, db.m.Bytes)
-		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.scan(), b.add)
+		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.scan("recover"), b.add)
 		idx, berr := b.finish()
 		switch {
 		case err != nil:

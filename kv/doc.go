@@ -31,7 +31,10 @@
 //     yields an error wrapping ErrCorrupt (with the offset) or the intact
 //     data, never a panic and never a wrong value.
 //   - A second Open of a pool already open, in this process or another,
-//     fails with ErrLocked.
+//     fails with ErrLocked, at once or after waiting Options.LockWait for
+//     the pool to be closed.
+//   - Long operations (Open's recovery scan, Check, Backup, Repair) report
+//     how far they have come through Options.Progress.
 //
 // Keys are 1 to MaxKeySize bytes, ordered by bytes.Compare. Values are up
 // to Stats.MaxValueSize bytes: about half a chunk (2 MiB less 4 KiB with the

@@ -33,9 +33,21 @@ import (
 // data, and on tmpfs a read of a hole would allocate it). Called with no
 // writer running (Open, Check): a hole cannot fill meanwhile. When the
 // filesystem cannot say, everything is read.
-func (db *DB) scan() recovery.Scan {
+func (db *DB) scan(op string) recovery.Scan {
 	holes, _ := db.m.Holes()
-	return recovery.Scan{Workers: db.opts.RecoveryWorkers, Bad: db.media.Bad, Holes: holes}
+	return recovery.Scan{Workers: db.opts.RecoveryWorkers, Bad: db.media.Bad, Holes: holes,
+		Progress: reporter(db.opts.Progress, op, "chunks")}
+}
+
+// reporter turns a count of done units out of total into Options.Progress
+// calls for op; nil without a Progress.
+func reporter(fn func(Progress), op, unit string) func(done, total int) {
+	if fn == nil {
+		return nil
+	}
+	return func(done, total int) {
+		fn(Progress{Op: op, Unit: unit, Done: int64(done), Total: int64(total)})
+	}
 }
 
 // checkShutdowns runs, on a writable open of a pool that was open when its
@@ -47,7 +59,7 @@ func (db *DB) checkShutdowns(mem []byte, fresh bool) error {
 		return nil
 	}
 	db.recovery.unsafeShutdown = true
-	rep, err := recovery.Check(mem, db.m.Size(), db.scan())
+	rep, err := recovery.Check(mem, db.m.Size(), db.scan("check"))
 	if err != nil {
 		return err
 	}

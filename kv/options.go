@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/internal/seam"
@@ -101,6 +102,14 @@ func ParseDAXMode(s string) (DAXMode, error) {
 	return 0, fmt.Errorf("%w: unknown DAX mode %q (want auto, on, off or emulated)", ErrInvalidOptions, s)
 }
 
+// Progress is how far a long operation has come (Options.Progress).
+type Progress struct {
+	Op    string // "recover", "check", "backup", "repair: scan" or "repair: write"
+	Unit  string // "chunks" or "keys"
+	Done  int64  // units done so far
+	Total int64  // units in all
+}
+
 // Default option values.
 const (
 	DefaultSize      = 64 << 20
@@ -181,6 +190,21 @@ type Options struct {
 	// only through Compact. Default false.
 	NoAutoCompact bool
 
+	// LockWait is how long Open waits for another handle (in this process
+	// or another) to close the pool before it fails with ErrLocked. Default
+	// 0: Open fails at once. Hazard: a writer holds the pool for as long as
+	// it is open, so a wait may last to the end of LockWait.
+	LockWait time.Duration
+
+	// Progress, when set, is told how far the DB's long operations have
+	// come: the scan of Open's recovery and of Verify and Check (in
+	// chunks), Backup (keys copied) and Repair (chunks scanned, then keys
+	// written). It is called from the goroutines doing the work, one call
+	// at a time, about once per chunk or per thousand keys; within one
+	// operation Done only grows, and the last call has Done == Total. Default nil. Hazard: it runs on the operation's path:
+	// it must return quickly and must not call the DB.
+	Progress func(Progress)
+
 	// hooks are the test seams (package internal/seam), attached with
 	// seam.Attach; nil in every Options a user makes.
 	hooks *seam.Hooks
@@ -237,6 +261,9 @@ func (o *Options) validate() error {
 	}
 	if o.DAX < DAXAuto || o.DAX > DAXEmulated {
 		errs = append(errs, fmt.Errorf("option DAX: mode %d is unknown", int(o.DAX)))
+	}
+	if o.LockWait < 0 {
+		errs = append(errs, fmt.Errorf("option LockWait %v is negative", o.LockWait))
 	}
 	if o.RecoveryWorkers < 0 {
 		errs = append(errs, fmt.Errorf("option RecoveryWorkers %d is negative", o.RecoveryWorkers))

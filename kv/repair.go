@@ -48,7 +48,8 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	m, err := daxmap.Open(src, daxmap.Options{ChunkSize: sb.ChunkSize, ReadOnly: true, Sync: daxmap.SyncNever, FaultAlso: ErrCorrupt})
+	m, err := daxmap.Open(src, daxmap.Options{ChunkSize: sb.ChunkSize, ReadOnly: true, Sync: daxmap.SyncNever,
+		FaultAlso: ErrCorrupt, LockWait: o.LockWait})
 	if err != nil {
 		return nil, err
 	}
@@ -64,7 +65,8 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 			}
 		}
 	}
-	o.hooks = nil // the new pool is an ordinary one
+	progress := o.Progress
+	o.hooks, o.Progress = nil, nil // the new pool is an ordinary one
 	out, err := Open(dst, &o)
 	if err != nil {
 		// dst did not exist before: what the failed Open left is ours.
@@ -76,7 +78,8 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 		b.Reset()
 		return err
 	}
-	res, err := recovery.Salvage(m.Bytes(), m.Size(), &sb, recovery.Scan{Workers: o.RecoveryWorkers, Bad: media.Bad}, func(k, v []byte) error {
+	res, err := recovery.Salvage(m.Bytes(), m.Size(), &sb, recovery.Scan{Workers: o.RecoveryWorkers, Bad: media.Bad,
+		Progress: reporter(progress, "repair: scan", "chunks"), Saving: reporter(progress, "repair: write", "keys")}, func(k, v []byte) error {
 		b.Put(k, v)
 		if b.Len() < 1000 {
 			return nil

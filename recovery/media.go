@@ -17,6 +17,13 @@ type Scan struct {
 	// there, so the scan passes over them without reading them (on tmpfs
 	// a read would allocate the page). Nil means read everything.
 	Holes []daxmap.Range
+	// Progress, when set, is called after each chunk is scanned with the
+	// chunks scanned so far and the chunks in all: from the scan's
+	// workers, one call at a time, done counting up to total.
+	Progress func(done, total int)
+	// Saving, when set, is called by Salvage as it hands keys over: the
+	// keys handed over (or found damaged) so far, and the keys in all.
+	Saving func(done, total int)
 }
 
 // DamagedKey is a key whose newest record lies, at least in part, on a bad

@@ -40,14 +40,29 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	}
 	bad := append([]daxmap.Range(nil), sc.Bad...)
 	var all []Entry
-	for ch := int64(0); ch < poolSize/sb.ChunkSize; ch++ {
+	chunks := poolSize / sb.ChunkSize
+	for ch := int64(0); ch < chunks; ch++ {
 		es, chBad := salvageChunk(c, mem, sb.ChunkSize, ch, bad)
 		all = append(all, es...)
 		bad = chBad
+		if sc.Progress != nil {
+			sc.Progress(int(ch+1), int(chunks))
+		}
 	}
 	rep.Bad = bad
 	sortEntries(mem, all)
+	keys, done := 0, 0
+	if sc.Saving != nil {
+		for range keyGroups(mem, all) {
+			keys++
+		}
+	}
 	for g := range keyGroups(mem, all) {
+		if sc.Saving != nil {
+			if done++; done%1000 == 0 || done == keys {
+				sc.Saving(done, keys)
+			}
+		}
 		w := winner(g, committed)
 		if w < 0 || g[w].Flags&FlagTombstone != 0 {
 			continue

@@ -273,6 +273,10 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 	ovs := make([][]Overlap, workers)
 	first := newFirstError()
 	var wg sync.WaitGroup
+	var (
+		progressMu sync.Mutex // calls in order, one at a time
+		done       int
+	)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
@@ -281,6 +285,12 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 				var es []Entry
 				for ch := w; ch < chunks; ch += workers {
 					es = scanChunk(c, mem, chunkSize, int64(ch), sc.Bad, sc.Holes, es, &ovs[w], resolve)
+					if sc.Progress != nil {
+						progressMu.Lock()
+						done++
+						sc.Progress(done, chunks)
+						progressMu.Unlock()
+					}
 				}
 				sortEntries(mem, es)
 				out[w] = es
