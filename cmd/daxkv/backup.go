@@ -15,7 +15,7 @@ import (
 )
 
 func newBackupCommand(g *globals) *cobra.Command {
-	var force bool
+	var force, quiet bool
 	cmd := &cobra.Command{
 		Use:   "backup [POOL] OUT",
 		Short: "Write a consistent, compact copy of a pool, usable as a pool (OUT - is standard output)",
@@ -66,6 +66,8 @@ only with --force.`,
 				case <-done:
 				}
 			}()
+			end := g.showProgress(cmd, quiet)
+			defer end()
 			return g.withDB(args, 1, true, func(db *kv.DB, _ []string) (err error) {
 				if out == "-" {
 					_, err = db.Backup(cmd.OutOrStdout())
@@ -84,6 +86,7 @@ only with --force.`,
 					}
 				}()
 				n, err := db.Backup(tmp)
+				end()
 				if err == nil {
 					err = tmp.Sync()
 				}
@@ -108,5 +111,6 @@ only with --force.`,
 		},
 	}
 	cmd.Flags().BoolVar(&force, "force", false, "replace OUT if it exists")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }

@@ -84,7 +84,7 @@ other stores live in the repository's bench/ directory.`,
 				}
 				names = append(names, w)
 			}
-			results, err := runBench(path, &kv.Options{DAX: mode}, &o, names, cmd.ErrOrStderr())
+			results, err := runBench(path, g.options(mode, false), &o, names, cmd.ErrOrStderr())
 			os.Remove(path)
 			if err != nil {
 				return err

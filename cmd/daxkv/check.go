@@ -9,23 +9,31 @@ import (
 )
 
 func newCheckCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
+	var quiet bool
+	cmd := &cobra.Command{
 		Use:   "check [POOL]",
 		Short: "Verify every record of the pool (fsck); exits non-zero on a problem",
 		Args:  cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Read-only: the pool is never written. What a crash left for
 			// the next writable open to settle is not a problem.
+			end := g.showProgress(cmd, quiet)
+			defer end()
 			return g.withDB(args, 0, true, func(db *kv.DB, _ []string) error {
-				return check(cmd, g, db)
+				return check(cmd, g, db, end)
 			})
 		},
 	}
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
+	return cmd
 }
 
-func check(cmd *cobra.Command, g *globals, db *kv.DB) error {
+// check verifies db and prints the report, once endProgress has ended
+// the progress bars.
+func check(cmd *cobra.Command, g *globals, db *kv.DB, endProgress func()) error {
 	s := db.Stats()
 	rep, err := db.Verify()
+	endProgress()
 	if err != nil {
 		return err
 	}

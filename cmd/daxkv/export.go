@@ -36,7 +36,10 @@ consistent copy of the pool as it was opened.`,
 			if err != nil {
 				return err
 			}
+			end := g.showProgress(cmd, quiet) // the open's recovery scan
+			defer end()
 			return g.withDB(args, 1, true, func(db *kv.DB, rest []string) (err error) {
+				end()
 				var w io.Writer = cmd.OutOrStdout()
 				target := rest[0]
 				var tmp *os.File
@@ -108,7 +111,10 @@ pool (the report says how many pairs).`,
 			if batch < 1 {
 				return fmt.Errorf("%w: --batch %d (want at least 1)", errUsage, batch)
 			}
+			end := g.showProgress(cmd, quiet) // the open's recovery scan
+			defer end()
 			return g.withDB(args, 1, false, func(db *kv.DB, rest []string) error {
+				end()
 				var r io.Reader = cmd.InOrStdin()
 				size := int64(0) // unknown: standard input
 				if rest[0] != "-" {

@@ -3,10 +3,13 @@ package main
 import (
 	"io"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
+
+	"github.com/daxkv/daxkv/kv"
 )
 
 // progress shows a long task's progress on stderr as a bar
@@ -33,10 +36,13 @@ func isTerminal(w io.Writer) bool {
 // startProgress starts a bar labelled label for total keys (0: unknown,
 // a spinner) on w.
 func startProgress(w io.Writer, quiet bool, label string, total int64) *progress {
-	return newProgress(w, quiet, label, total,
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("keys"))
+	return newProgress(w, quiet, label, total, countOptions("keys")...)
+}
+
+// countOptions show a count of unit and its rate.
+func countOptions(unit string) []progressbar.Option {
+	return []progressbar.Option{progressbar.OptionShowCount(), progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString(unit)}
 }
 
 // startByteProgress is startProgress counting bytes.
@@ -106,4 +112,38 @@ func (p *progress) finish() {
 		close(p.stop)
 		<-p.over
 	}
+}
+
+// opBars shows the library's Options.Progress reports as bars on w, one
+// bar per operation (a read-only open's recovery scan, then check's own
+// scan, ...), each finished when the next starts or at end.
+type opBars struct {
+	w     io.Writer
+	quiet bool
+	mu    sync.Mutex
+	op    string
+	bar   *progress
+}
+
+func (o *opBars) report(p kv.Progress) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if p.Op != o.op {
+		if o.bar != nil {
+			o.bar.finish()
+		}
+		o.op = p.Op
+		o.bar = newProgress(o.w, o.quiet, p.Op, p.Total, countOptions(p.Unit)...)
+	}
+	o.bar.done.Store(p.Done)
+}
+
+// end finishes the last bar; later reports start a new one.
+func (o *opBars) end() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.bar != nil {
+		o.bar.finish()
+	}
+	o.bar, o.op = nil, ""
 }

@@ -17,7 +17,7 @@ import (
 
 func newRepairCommand(g *globals) *cobra.Command {
 	var out string
-	var force bool
+	var force, quiet bool
 	cmd := &cobra.Command{
 		Use:   "repair [POOL] --out NEW",
 		Short: "Salvage every readable record of a damaged pool into a new pool",
@@ -59,7 +59,9 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 				case <-done:
 				}
 			}()
-			rep, err := kv.Repair(src, tmp, &kv.Options{DAX: mode})
+			end := g.showProgress(cmd, quiet)
+			rep, err := kv.Repair(src, tmp, g.options(mode, false))
+			end()
 			if err != nil {
 				return fmt.Errorf("daxkv: repair %s --out %s: %w", src, out, err)
 			}
@@ -71,6 +73,7 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 	}
 	cmd.Flags().StringVar(&out, "out", "", "path of the new pool (must not exist)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace --out if it exists")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no progress on stderr")
 	return cmd
 }
 

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -22,6 +23,10 @@ type globals struct {
 	pool string
 	mode string
 	json bool
+	wait time.Duration
+	// bars, when a command set them (showProgress), show the library's
+	// progress reports for the pool it opens.
+	bars *opBars
 }
 
 func newRootCommand() *cobra.Command {
@@ -42,6 +47,7 @@ argument; without either they use $DAXKV_POOL.`,
 	root.PersistentFlags().StringVarP(&g.pool, "pool", "p", "", "pool file")
 	root.PersistentFlags().StringVar(&g.mode, "mode", "auto", "durability mode: auto, on, off or emulated")
 	root.PersistentFlags().BoolVar(&g.json, "json", false, "print machine-readable JSON")
+	root.PersistentFlags().DurationVar(&g.wait, "wait", 0, "wait up to this long for another process to close the pool (default: fail at once)")
 	root.AddCommand(
 		newCreateCommand(g),
 		newModeCommand(g),
@@ -90,7 +96,25 @@ func (g *globals) open(path string, readOnly bool) (*kv.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	return kv.Open(path, &kv.Options{DAX: mode, ReadOnly: readOnly})
+	return kv.Open(path, g.options(mode, readOnly))
+}
+
+// options are the kv.Options of a pool this command opens.
+func (g *globals) options(mode kv.DAXMode, readOnly bool) *kv.Options {
+	o := &kv.Options{DAX: mode, ReadOnly: readOnly, LockWait: g.wait}
+	if g.bars != nil {
+		o.Progress = g.bars.report
+	}
+	return o
+}
+
+// showProgress makes the pools this command opens show their long
+// operations' progress on cmd's stderr, when it is a terminal and quiet is
+// false. The returned function ends the last bar; call it before printing
+// results.
+func (g *globals) showProgress(cmd *cobra.Command, quiet bool) func() {
+	g.bars = &opBars{w: cmd.ErrOrStderr(), quiet: quiet}
+	return g.bars.end
 }
 
 // withDB splits args (the pool and want more), opens the pool and runs fn

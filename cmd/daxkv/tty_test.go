@@ -57,25 +57,58 @@ func TestProgressBarInATerminal(t *testing.T) {
 		t.Fatalf("tmux new-session: %v: %s", err, out)
 	}
 	defer tm("kill-server")
-	cmdline := fmt.Sprintf("%s import %s %s; echo status-$?", bin, filepath.Join(dir, "tty.pool"), input)
-	if out, err := tm("send-keys", "-t", "t", cmdline, "Enter"); err != nil {
-		t.Fatalf("tmux send-keys: %v: %s", err, out)
-	}
-	var screen string
-	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if screen, err = tm("capture-pane", "-p", "-t", "t"); err != nil {
-			t.Fatalf("tmux capture-pane: %v: %s", err, screen)
+	// run types cmdline into the terminal on a cleared screen and returns
+	// the screen once the command has finished.
+	runs := 0
+	run := func(cmdline string) string {
+		t.Helper()
+		runs++ // a marker of its own: the screen may still show the last one
+		// The typed line shows the marker split by quotes; only the echo
+		// prints it whole.
+		done := fmt.Sprintf("run-%d-status", runs)
+		echo := fmt.Sprintf(`echo "run-%d-sta""tus-$?"`, runs)
+		if out, err := tm("send-keys", "-t", "t", "clear; "+cmdline+"; "+echo, "Enter"); err != nil {
+			t.Fatalf("tmux send-keys: %v: %s", err, out)
 		}
-		if strings.Contains(screen, "status-0") || strings.Contains(screen, "status-1") {
-			break
+		var screen string
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			if screen, err = tm("capture-pane", "-p", "-t", "t"); err != nil {
+				t.Fatalf("tmux capture-pane: %v: %s", err, screen)
+			}
+			if strings.Contains(screen, done+"-") {
+				break
+			}
 		}
+		t.Logf("the terminal after %s:\n%s", cmdline, screen)
+		if !strings.Contains(screen, done+"-0") {
+			t.Fatalf("%s in the terminal did not finish cleanly", cmdline)
+		}
+		return screen
 	}
-	t.Logf("the terminal:\n%s", screen)
-	if !strings.Contains(screen, "status-0") || !strings.Contains(screen, fmt.Sprintf("imported %d pairs", pairs)) {
-		t.Fatalf("import in the terminal did not finish cleanly")
+	pool := filepath.Join(dir, "tty.pool")
+	screen := run(fmt.Sprintf("%s import %s %s", bin, pool, input))
+	if !strings.Contains(screen, fmt.Sprintf("imported %d pairs", pairs)) {
+		t.Fatal("import did not report its pairs")
 	}
 	if !strings.Contains(screen, "import 100%") || !strings.Contains(screen, "MB/s") {
 		t.Fatal("no progress bar at 100% with a rate on the terminal")
+	}
+	// check, backup and repair show the library's progress: the open's
+	// recovery scan, then their own work, each bar ending at 100%.
+	for _, c := range []struct {
+		args string
+		bars []string
+	}{
+		{"check " + pool, []string{"recover 100%", "check 100%"}},
+		{"backup " + pool + " " + filepath.Join(dir, "tty.backup"), []string{"recover 100%", "backup 100%"}},
+		{"repair " + pool + " --out " + filepath.Join(dir, "tty.repaired"), []string{"repair: scan 100%", "repair: write 100%"}},
+	} {
+		screen := run(bin + " " + c.args)
+		for _, bar := range c.bars {
+			if !strings.Contains(screen, bar) {
+				t.Errorf("%s: no %q bar on the terminal", c.args, bar)
+			}
+		}
 	}
 
 	// Piped: nothing on stderr.
@@ -87,5 +120,20 @@ func TestProgressBarInATerminal(t *testing.T) {
 	}
 	if stderr.Len() != 0 {
 		t.Fatalf("piped import wrote to stderr: %q", stderr.String())
+	}
+	for _, args := range [][]string{
+		{"check", pool},
+		{"backup", pool, filepath.Join(dir, "piped.backup")},
+		{"repair", pool, "--out", filepath.Join(dir, "piped.repaired")},
+	} {
+		cmd := exec.Command(bin, args...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		if out, err := cmd.Output(); err != nil {
+			t.Fatalf("piped %s: %v, stdout %q, stderr %q", args[0], err, out, stderr.String())
+		}
+		if stderr.Len() != 0 {
+			t.Errorf("piped %s wrote to stderr: %q", args[0], stderr.String())
+		}
 	}
 }
