@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/daxkv/daxkv/internal/invariants"
@@ -65,7 +66,7 @@ func Open(path string, o Options) (*Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	fd, created, err := openFile(path, o.ReadOnly, o.Perm)
+	fd, created, err := openLocked(path, o)
 	if err != nil {
 		return nil, err
 	}
@@ -94,12 +95,31 @@ func Open(path string, o Options) (*Map, error) {
 	return m, nil
 }
 
+// openLocked opens the file at path and takes its lock, waiting up to
+// o.LockWait for another handle to let it go. A file that was replaced or
+// removed at path while this open waited for it is not the pool at path
+// any more: it is let go, and path opened again.
+func openLocked(path string, o Options) (fd int, created bool, err error) {
+	deadline := time.Now().Add(o.LockWait)
+	for {
+		if fd, created, err = openFile(path, o.ReadOnly, o.Perm); err != nil {
+			return -1, false, err
+		}
+		waited := time.Now()
+		if err = lockFile(fd, o.ReadOnly, max(0, time.Until(deadline))); err != nil {
+			_ = closeFD(fd)
+			return -1, false, fmt.Errorf("open %s: %w", path, err)
+		}
+		if time.Since(waited) < time.Millisecond || samePath(path, fd) {
+			return fd, created, nil
+		}
+		_ = closeFD(fd) // drops the lock
+	}
+}
+
 // open does the work of Open after the file is open; on error the caller
 // releases the reservation (if region is set) and the descriptor.
 func (m *Map) open(o Options, created bool) error {
-	if err := lockFile(m.fd, o.ReadOnly, o.LockWait); err != nil {
-		return err
-	}
 	st, err := statFD(m.fd)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package daxmap
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -617,24 +618,51 @@ func TestLockWait(t *testing.T) {
 }
 
 func TestLockHolders(t *testing.T) {
+	// A file this process holds, through a second descriptor.
+	path := poolPath(t)
+	m := mustOpen(t, path, Options{Size: testChunk, ChunkSize: testChunk})
+	defer m.Close()
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		t.Fatal(err)
+	}
+	asking, err := os.Open(path) // the descriptor of an Open that asks
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer asking.Close()
+	dev, ino := uint64(st.Dev), st.Ino
+	file := lockTableFile(dev, ino)
 	table := filepath.Join(t.TempDir(), "locks")
-	os.WriteFile(table, []byte(`1: POSIX  ADVISORY  WRITE 77 fd:01:5678 0 EOF
-2: FLOCK  ADVISORY  WRITE 4194400 fd:01:5678 0 EOF
-2: -> FLOCK  ADVISORY  WRITE 99 fd:01:5678 0 EOF
-3: FLOCK  ADVISORY  READ 4194402 fd:01:5679 0 EOF
-4: FLOCK  ADVISORY  READ 4194401 103:02:5678 0 EOF
-`), 0o600)
-	got := lockHolders(table, unix.Mkdev(0xfd, 1), 5678)
-	if got != "held by process 4194400" {
-		t.Errorf("lockHolders = %q, want only the flock holder of fd:01:5678", got)
+	write := func(lines string) {
+		if err := os.WriteFile(table, []byte(lines), 0o600); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if got := lockHolders(table, unix.Mkdev(0x103, 2), 5678); got != "held by process 4194401" {
-		t.Errorf("lockHolders on a 3-digit major = %q", got)
+	// The taker's pid, with the file open: named.
+	write(fmt.Sprintf("1: POSIX  ADVISORY  WRITE 77 %s 0 EOF\n2: FLOCK  ADVISORY  WRITE %d %s 0 EOF\n2: -> FLOCK  ADVISORY  WRITE 99 %s 0 EOF\n",
+		file, os.Getpid(), file, file))
+	if got := lockHolders(table, dev, ino); got != "held by this process" {
+		t.Errorf("lockHolders = %q, want this process", got)
 	}
-	if got := lockHolders(table, unix.Mkdev(1, 1), 1); got != "" {
-		t.Errorf("lockHolders of an unlocked file = %q, want empty", got)
+	// A taker that is gone (a pid no process has), or hidden (0): whoever
+	// has the file open is named instead.
+	for _, pid := range []int{4194400, 0} {
+		write(fmt.Sprintf("1: FLOCK  ADVISORY  WRITE %d %s 0 EOF\n", pid, file))
+		if got := lockHolders(table, dev, ino); got != "held by this process" {
+			t.Errorf("taker %d: lockHolders = %q, want this process, which has the file open", pid, got)
+		}
 	}
-	if got := lockHolders(filepath.Join(t.TempDir(), "none"), 1, 1); got != "" {
+	// Only the asking descriptor open here: no one to name.
+	m.Close()
+	write(fmt.Sprintf("1: FLOCK  ADVISORY  WRITE 4194400 %s 0 EOF\n", file))
+	if got := lockHolders(table, dev, ino); got != "" {
+		t.Errorf("lockHolders with no holder left = %q, want empty", got)
+	}
+	if got := lockHolders(filepath.Join(t.TempDir(), "none"), dev, ino); got != "" {
 		t.Errorf("lockHolders without a table = %q", got)
+	}
+	if got := lockTableFile(unix.Mkdev(0x103, 2), 5678); got != "103:02:5678" {
+		t.Errorf("lockTableFile of a 3-digit major = %q", got)
 	}
 }

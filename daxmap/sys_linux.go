@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,8 +117,13 @@ func lockFile(fd int, readOnly bool, wait time.Duration) error {
 
 // lockHolders names the processes that hold a flock on the file (dev, ino)
 // according to the kernel's lock table at path (/proc/locks): "held by
-// process 1234 (daxkv)", or "" when it cannot tell. A lock taken in this
-// very process is named as such.
+// process 1234 (daxkv)", or "" when it cannot tell. The table gives the
+// pid of the process that took the lock, which may have exited since
+// (the lock lives with the open file, which a child may have inherited),
+// or 0 where the owner is not visible: a pid is named only when that
+// process has the file open; otherwise the processes that do are named,
+// as far as /proc shows them. A lock taken in this very process is named
+// as such.
 func lockHolders(path string, dev, ino uint64) string {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -125,32 +131,79 @@ func lockHolders(path string, dev, ino uint64) string {
 	}
 	// A line: "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF", the
 	// device as hexadecimal major:minor. Lines starting "->" are waiters.
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), ino)
-	var who []string
-	seen := map[string]bool{}
+	want := lockTableFile(dev, ino)
+	var pids []string
 	for _, line := range strings.Split(string(b), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 6 || f[1] != "FLOCK" || f[5] != want || seen[f[4]] {
+		if len(f) >= 6 && f[1] == "FLOCK" && f[5] == want && f[4] != "0" && !slices.Contains(pids, f[4]) && hasOpen(f[4], dev, ino) {
+			pids = append(pids, f[4])
+		}
+	}
+	if len(pids) == 0 {
+		// The taker is gone or hidden: whoever has the file open holds it.
+		if dirs, err := os.ReadDir("/proc"); err == nil {
+			for _, d := range dirs {
+				if _, err := strconv.Atoi(d.Name()); err == nil && hasOpen(d.Name(), dev, ino) {
+					if pids = append(pids, d.Name()); len(pids) == 3 {
+						break
+					}
+				}
+			}
+		}
+	}
+	var who []string
+	for _, pid := range pids {
+		if pid == strconv.Itoa(os.Getpid()) {
+			who = append(who, "this process")
 			continue
 		}
-		seen[f[4]] = true
-		pid := f[4]
-		switch {
-		case pid == strconv.Itoa(os.Getpid()):
-			who = append(who, "this process")
-		default:
-			name, _ := os.ReadFile("/proc/" + pid + "/comm")
-			if n := strings.TrimSpace(string(name)); n != "" {
-				who = append(who, fmt.Sprintf("process %s (%s)", pid, n))
-			} else {
-				who = append(who, "process "+pid)
-			}
+		name, _ := os.ReadFile("/proc/" + pid + "/comm")
+		if n := strings.TrimSpace(string(name)); n != "" {
+			who = append(who, fmt.Sprintf("process %s (%s)", pid, n))
+		} else {
+			who = append(who, "process "+pid)
 		}
 	}
 	if len(who) == 0 {
 		return ""
 	}
 	return "held by " + strings.Join(who, ", ")
+}
+
+// lockTableFile is how /proc/locks names the file (dev, ino): major and
+// minor in hexadecimal, at least two digits each, and the inode.
+func lockTableFile(dev, ino uint64) string {
+	return fmt.Sprintf("%02x:%02x:%d", unix.Major(dev), unix.Minor(dev), ino)
+}
+
+// hasOpen reports whether process pid has the file (dev, ino) open, as far
+// as its /proc/pid/fd shows (another user's processes hide theirs). This
+// process, whose Open is asking, must have it open twice: once for the
+// asking descriptor, once for the holder.
+func hasOpen(pid string, dev, ino uint64) bool {
+	fds, err := os.ReadDir("/proc/" + pid + "/fd")
+	if err != nil {
+		return false
+	}
+	need := 1
+	if pid == strconv.Itoa(os.Getpid()) {
+		need = 2
+	}
+	for _, fd := range fds {
+		var st unix.Stat_t
+		if unix.Stat("/proc/"+pid+"/fd/"+fd.Name(), &st) == nil && uint64(st.Dev) == dev && st.Ino == ino {
+			if need--; need == 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// samePath reports whether path still names the file open at fd.
+func samePath(path string, fd int) bool {
+	var a, b unix.Stat_t
+	return unix.Stat(path, &a) == nil && unix.Fstat(fd, &b) == nil && a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // unlockFile drops the flock taken by lockFile.

@@ -35,6 +35,7 @@ func openFile(path string, readOnly bool, perm os.FileMode) (int, bool, error) {
 func statFD(fd int) (fileStat, error)                          { return fileStat{}, errOS }
 func lockFile(fd int, readOnly bool, wait time.Duration) error { return errOS }
 func unlockFile(fd int) error                                  { return errOS }
+func samePath(path string, fd int) bool                        { return false }
 func closeFD(fd int) error                                     { return errOS }
 func truncateFD(fd int, size int64) error                      { return errOS }
 func datasyncFD(fd int) error                                  { return errOS }
