@@ -105,7 +105,7 @@ func (db *DB) backupTo(s *Snapshot, path string) (err error) {
 	}
 	defer it.Close()
 	b := out.NewBatch()
-	report := reporter(db.opts.Progress, "backup", "keys")
+	report := db.progress.reporter("backup", "keys")
 	total, done := s.tree.Len(), 0
 	apply := func() error {
 		if err := out.Apply(b); err != nil {

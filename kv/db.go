@@ -31,6 +31,7 @@ type DB struct {
 	m        *daxmap.Map
 	codec    *recovery.Codec
 	maxValue int
+	progress *progressGate // Options.Progress's calls
 
 	// sbMu protects sb and superblock writes; together with every key
 	// stripe it protects p, mode and method, which SwitchMode replaces.
@@ -84,7 +85,9 @@ type recoveryStats struct {
 	replayed       int
 	dropped        int
 	discarded      int
-	unsafeShutdown bool // the memory shut down unsafely while the pool was open
+	unsafeShutdown bool   // the memory shut down unsafely while the pool was open
+	indexed        bool   // built from the index checkpoint, without a scan
+	indexNote      string // why a clean pool's checkpoint was not used
 }
 
 // Open opens the pool at path, creating it if it does not exist. A nil
@@ -97,6 +100,24 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
+	// The superblock read before the lock is taken can be stale by the time
+	// it is (LockWait: the holder may have formatted the pool or changed
+	// its preferred mode meanwhile): then it is read again, under the lock.
+	for range 3 {
+		db, err = open(path, o)
+		if !errors.Is(err, errStalePeek) {
+			return db, err
+		}
+	}
+	return nil, fmt.Errorf("daxkv: open %s: %w: the pool's header keeps changing under the open", path, ErrLocked)
+}
+
+// errStalePeek: the pool's header changed between Open's first read of it
+// and the lock.
+var errStalePeek = errors.New("daxkv: the pool's header changed before the lock was taken")
+
+// open is one attempt of Open.
+func open(path string, o Options) (db *DB, err error) {
 	// Decide the mode before mapping: an existing pool's superblock says
 	// its chunk size and the mode it prefers.
 	chunk, mode, note := o.ChunkSize, o.DAX, ""
@@ -138,7 +159,15 @@ func Open(path string, opts *Options) (db *DB, err error) {
 	if err != nil {
 		return nil, err // daxmap names the path
 	}
-	d := &DB{path: path, opts: o, m: m, readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note, media: m.Media()}
+	if f, err := os.Open(path); err == nil { // again, under the lock
+		sb, err := recovery.PeekSuperblock(f)
+		f.Close()
+		if err == nil && (sb.ChunkSize != chunk || o.DAX == DAXAuto && sb.Preferred != pref) {
+			m.Close()
+			return nil, errStalePeek
+		}
+	}
+	d := &DB{path: path, opts: o, m: m, progress: &progressGate{fn: o.Progress}, readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note, media: m.Media()}
 	if h := d.hooks; h != nil {
 		if h.Media != nil {
 			h.Media(&d.media)
@@ -207,10 +236,13 @@ func (db *DB) load() error {
 		p = db.p
 	}
 	var res *recovery.Result
+	indexed := false
 	if fresh {
 		// Just formatted: nothing to scan.
 		res = recovery.Empty(&sb, db.m.Size())
 		db.idx = newIndex(0, db.m.Bytes)
+	} else if res, err = db.recoverIndexed(mem, &sb, p); res != nil || err != nil {
+		indexed = res != nil
 	} else {
 		b := startIndexBuild(mem, db.m.Bytes)
 		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.scan("recover"), b.add)
@@ -230,6 +262,8 @@ func (db *DB) load() error {
 		return err
 	}
 	db.recovery = recoveryStats{
+		indexed:   indexed,
+		indexNote: db.recovery.indexNote,
 		liveBytes: res.Used,
 		crashed:   !fresh && !sb.Clean(), // a pool formatted by this open did not crash
 		took:      time.Since(start),
@@ -258,6 +292,7 @@ func (db *DB) load() error {
 	// (not clean), so a crash from here on is recovered.
 	db.sb.SeqFloor = res.Floor + db.lease()
 	db.sb.Flags &^= recovery.FlagClean
+	db.sb.Index = 0 // the checkpoint stops matching before the first write
 	db.sb.Shutdowns = 0
 	if n := db.media.UnsafeShutdowns; n >= 0 {
 		db.sb.Shutdowns = uint64(n) + 1
@@ -266,6 +301,7 @@ func (db *DB) load() error {
 		return err
 	}
 	db.leaseEnd.Store(db.sb.SeqFloor)
+	removeCheckpoint(db.path) // stale now; Close writes a new one
 	return nil
 }
 
@@ -308,6 +344,16 @@ func (db *DB) Close() (err error) {
 			defer db.sbMu.Unlock()
 			db.sb.SeqFloor = db.seq.Load() + 1
 			db.sb.Flags |= recovery.FlagClean
+			db.sb.Index = 0
+			if !db.m.DeviceDAX() && len(db.media.Bad) == 0 && db.damaged.len() == 0 {
+				// A cache for the next Open: without it, Open scans.
+				// Not on bad media: a damaged key is left out of the
+				// index, and only a scan finds what it holds once the
+				// blocks read again.
+				if sum, cerr := db.writeCheckpoint(); cerr == nil {
+					db.sb.Index = sum
+				}
+			}
 			if err = db.sb.Write(db.m.Bytes(), db.p); err != nil {
 				err = db.fail(err)
 			}

@@ -129,6 +129,10 @@ type index struct {
 	applied uint64 // changes applied to tree
 	// appliedA mirrors applied, for writers that only check the backlog.
 	appliedA atomic.Uint64
+	// filling counts the keys an open put in the index as the first
+	// changes (1..filling), which fill inserts into the tree after Open
+	// has returned: the writers' backlog bound does not count them.
+	filling uint64
 
 	// workMu serializes applying changes to the tree (the applier's, and
 	// close's last pass); it is taken before mu, treeMu and amu.
@@ -461,7 +465,7 @@ func (x *index) queued(n int, enq uint64) {
 	if n == 1 {
 		x.wake()
 	}
-	if enq > maxPending && x.appliedA.Load() < enq-maxPending {
+	if enq-x.filling > maxPending && x.appliedA.Load() < enq-maxPending {
 		x.waitApplied(enq - maxPending)
 	}
 }
@@ -539,7 +543,8 @@ type indexBuild struct {
 	wg    sync.WaitGroup
 	errs  [2]error // the first error of each builder, read after wg.Wait
 	sized bool
-	hint  int // records scanned, an upper bound of the keys: set before the first send
+	hint  int    // records scanned, an upper bound of the keys: set before the first send
+	items []item // the tree's items, in key order (fill inserts them)
 }
 
 func startIndexBuild(mem []byte, view func() []byte) *indexBuild {
@@ -565,9 +570,12 @@ func (b *indexBuild) build(ch <-chan []recovery.Entry, first *error, add func([]
 func (b *indexBuild) addTree(batch []recovery.Entry) {
 	for i := range batch {
 		e := &batch[i]
-		b.x.tree.ReplaceOrInsert(makeItem(e.Key(b.mem), e.Off))
+		it := item{p0: e.P0, p1: e.P1, ref: makeRef(e.Off, int(e.KeyLen))}
+		if e.KeyLen > 16 {
+			it.rest = string(e.Key(b.mem)[16:])
+		}
+		b.items = append(b.items, it)
 	}
-	b.x.keys += len(batch)
 }
 
 func (b *indexBuild) addHash(batch []recovery.Entry) {
@@ -607,11 +615,44 @@ func (b *indexBuild) finish() (*index, error) {
 	if err := errors.Join(b.errs[0], b.errs[1]); err != nil {
 		return nil, err
 	}
-	if b.x.hash == nil {
-		b.x.hash = newHashTable(0)
+	x := b.x
+	if x.hash == nil {
+		x.hash = newHashTable(0)
 	}
-	b.x.start()
-	return b.x, nil
+	x.startFill(b.items)
+	return x, nil
+}
+
+// startFill starts the applier and fills the tree with items, every key in
+// key order, in the background: their inserts are the first len(items)
+// changes, which every reader of the tree waits for (drain, clone), while
+// Get, Put and Delete go through the hash table at once.
+func (x *index) startFill(items []item) {
+	n := uint64(len(items))
+	x.keys, x.enq, x.filling = len(items), n, n
+	x.start()
+	x.workMu.Lock() // before the applier can take it: fill releases it
+	go x.fill(items)
+}
+
+// fill inserts items, the keys in key order, into the empty tree, as the
+// first len(items) changes; the caller holds workMu, which fill releases
+// when done. It reads no mapping (the key tails are in the items).
+func (x *index) fill(items []item) {
+	defer x.workMu.Unlock()
+	const step = 4096 // treeMu is held a step at a time
+	for i := 0; i < len(items); i += step {
+		x.treeMu.Lock()
+		for _, it := range items[i:min(i+step, len(items))] {
+			x.tree.ReplaceOrInsert(it)
+		}
+		x.treeMu.Unlock()
+	}
+	x.amu.Lock()
+	x.applied = uint64(len(items))
+	x.appliedA.Store(x.applied)
+	x.cond.Broadcast()
+	x.amu.Unlock()
 }
 
 // clone returns a copy-on-write clone of the tree holding every change

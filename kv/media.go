@@ -36,17 +36,30 @@ import (
 func (db *DB) scan(op string) recovery.Scan {
 	holes, _ := db.m.Holes()
 	return recovery.Scan{Workers: db.opts.RecoveryWorkers, Bad: db.media.Bad, Holes: holes,
-		Progress: reporter(db.opts.Progress, op, "chunks")}
+		Progress: db.progress.reporter(op, "chunks")}
 }
 
-// reporter turns a count of done units out of total into Options.Progress
-// calls for op; nil without a Progress.
-func reporter(fn func(Progress), op, unit string) func(done, total int) {
-	if fn == nil {
+// progressGate hands Options.Progress the reports of one DB's (or one
+// Repair's) operations: one call at a time, whatever the goroutines and
+// operations reporting, each operation with an ID of its own.
+type progressGate struct {
+	fn  func(Progress)
+	mu  sync.Mutex
+	ops atomic.Uint64
+}
+
+// reporter returns the report function of a new operation op counting
+// unit: it turns done of total into a Progress call. Nil without a
+// Progress.
+func (g *progressGate) reporter(op, unit string) func(done, total int) {
+	if g.fn == nil {
 		return nil
 	}
+	id := g.ops.Add(1)
 	return func(done, total int) {
-		fn(Progress{Op: op, Unit: unit, Done: int64(done), Total: int64(total)})
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		g.fn(Progress{ID: id, Op: op, Unit: unit, Done: int64(done), Total: int64(total)})
 	}
 }
 

@@ -104,6 +104,7 @@ func ParseDAXMode(s string) (DAXMode, error) {
 
 // Progress is how far a long operation has come (Options.Progress).
 type Progress struct {
+	ID    uint64 // the operation's, among this DB's (or Repair's): two at once have two
 	Op    string // "recover", "check", "backup", "repair: scan" or "repair: write"
 	Unit  string // "chunks" or "keys"
 	Done  int64  // units done so far
@@ -200,9 +201,11 @@ type Options struct {
 	// come: the scan of Open's recovery and of Verify and Check (in
 	// chunks), Backup (keys copied) and Repair (chunks scanned, then keys
 	// written). It is called from the goroutines doing the work, one call
-	// at a time, about once per chunk or per thousand keys; within one
-	// operation Done only grows, and the last call has Done == Total. Default nil. Hazard: it runs on the operation's path:
-	// it must return quickly and must not call the DB.
+	// at a time for the DB (or the Repair), about once per chunk or per
+	// thousand keys; within one operation (one ID) Done only grows, and
+	// the last call of an operation that completes has Done == Total.
+	// Default nil. Hazard: it runs on the operation's path: it must return
+	// quickly, must not panic and must not call the DB.
 	Progress func(Progress)
 
 	// hooks are the test seams (package internal/seam), attached with

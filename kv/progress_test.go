@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -74,7 +75,21 @@ func TestProgress(t *testing.T) {
 	log := newProgressLog(t)
 	o := *opts
 	o.Progress = log.report
+	// A reopen from the index checkpoint verifies the keys; without it,
+	// the open scans the chunks.
 	db = reopen(t, db, path, &o)
+	if p := log.final("recover"); p.Unit != "keys" || p.Total != keys || !db.Stats().FromCheckpoint {
+		t.Errorf("recover from the checkpoint: %+v, want %d keys", p, keys)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(CheckpointPath(path)); err != nil {
+		t.Fatal(err)
+	}
+	log = newProgressLog(t)
+	o.Progress = log.report
+	db = openTest(t, path, &o)
 	if p := log.final("recover"); p.Unit != "chunks" || p.Total != chunks {
 		t.Errorf("recover: %+v, want %d chunks", p, chunks)
 	}
@@ -106,6 +121,7 @@ func TestProgress(t *testing.T) {
 	if p := log.final("repair: write"); p.Total != int64(rep.Keys) || p.Unit != "keys" {
 		t.Errorf("repair write: %+v, want %d keys", p, rep.Keys)
 	}
+	o.Progress = nil // the cleanup's check opens the pool with o
 }
 
 func TestLockWait(t *testing.T) {

@@ -65,8 +65,9 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 			}
 		}
 	}
-	progress := o.Progress
-	o.hooks, o.Progress = nil, nil // the new pool is an ordinary one
+	progress := &progressGate{fn: o.Progress}
+	// The new pool is an ordinary one, created here: nothing to wait for.
+	o.hooks, o.Progress, o.LockWait = nil, nil, 0
 	out, err := Open(dst, &o)
 	if err != nil {
 		// dst did not exist before: what the failed Open left is ours.
@@ -79,7 +80,7 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 		return err
 	}
 	res, err := recovery.Salvage(m.Bytes(), m.Size(), &sb, recovery.Scan{Workers: o.RecoveryWorkers, Bad: media.Bad,
-		Progress: reporter(progress, "repair: scan", "chunks"), Saving: reporter(progress, "repair: write", "keys")}, func(k, v []byte) error {
+		Progress: progress.reporter("repair: scan", "chunks"), Saving: progress.reporter("repair: write", "keys")}, func(k, v []byte) error {
 		b.Put(k, v)
 		if b.Len() < 1000 {
 			return nil
@@ -93,6 +94,7 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 		err = cerr
 	}
 	if err != nil {
+		removeCheckpoint(dst)
 		return nil, errors.Join(fmt.Errorf("daxkv: repair %s into %s: %w", src, dst, err), os.Remove(dst))
 	}
 	return &RepairReport{Keys: res.Keys, Bytes: res.Bytes, Bad: res.Bad, Damaged: res.Damaged}, nil

@@ -56,9 +56,17 @@ type Stats struct {
 	// Recovered is true when the last open found the pool not closed
 	// cleanly (a crash) and recovered it.
 	Recovered bool
-	// RecoveryTime is how long the open's scan, index rebuild and replay
-	// took (every open scans; after a crash it also repairs).
-	RecoveryTime     time.Duration
+	// RecoveryTime is how long the open's scan (or checkpoint check),
+	// index rebuild and replay took.
+	RecoveryTime time.Duration
+	// FromCheckpoint is true when the open rebuilt the index from the
+	// checkpoint the last clean Close wrote beside the pool (POOL.index),
+	// verifying the records it lists instead of scanning the pool.
+	FromCheckpoint bool
+	// CheckpointNote says why a cleanly closed pool's checkpoint was not
+	// used (missing, damaged, not the one the superblock names); the open
+	// scanned instead. Empty otherwise.
+	CheckpointNote   string
 	ReplayedBatches  int // committed batches settled by the open
 	DroppedBatches   int // uncommitted batches undone by the open
 	DiscardedRecords int // older versions, tombstones and uncommitted records freed by the open
@@ -104,6 +112,8 @@ func (db *DB) Stats() Stats {
 		ChunkSize:         db.m.ChunkSize(),
 		Recovered:         db.recovery.crashed,
 		RecoveryTime:      db.recovery.took,
+		FromCheckpoint:    db.recovery.indexed,
+		CheckpointNote:    db.recovery.indexNote,
 		ReplayedBatches:   db.recovery.replayed,
 		DroppedBatches:    db.recovery.dropped,
 		DiscardedRecords:  db.recovery.discarded,

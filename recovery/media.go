@@ -22,7 +22,8 @@ type Scan struct {
 	// workers, one call at a time, done counting up to total.
 	Progress func(done, total int)
 	// Saving, when set, is called by Salvage as it hands keys over: the
-	// keys handed over (or found damaged) so far, and the keys in all.
+	// keys dealt with so far (handed over, or found damaged or deleted),
+	// and the keys in all.
 	Saving func(done, total int)
 }
 

@@ -58,11 +58,10 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 		}
 	}
 	for g := range keyGroups(mem, all) {
-		if sc.Saving != nil {
-			if done++; done%1000 == 0 || done == keys {
-				sc.Saving(done, keys)
-			}
+		if sc.Saving != nil && done > 0 && done%1000 == 0 {
+			sc.Saving(done, keys) // the keys before this one are handed over
 		}
+		done++
 		w := winner(g, committed)
 		if w < 0 || g[w].Flags&FlagTombstone != 0 {
 			continue
@@ -89,6 +88,9 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 		if errors.As(err, &ce) { // its value faulted after all
 			rep.Damaged = append(rep.Damaged, append([]byte(nil), e.Key(mem)...))
 		}
+	}
+	if sc.Saving != nil {
+		sc.Saving(keys, keys)
 	}
 	return rep, nil
 }

@@ -40,7 +40,8 @@ import (
 //	56 | prefmode u32   | preferred mode: 0 auto, 1 on, 2 off, 3 emulated (PrefMode)
 //	60 | zero     u32   |
 //	64 | shutdowns u64  | the DIMMs' unsafe-shutdown count at the last writable open, plus 1 (0: unknown)
-//	72 | zero    [48]B  |
+//	72 | index    u64   | check of the index checkpoint the clean Close wrote beside the pool (0: none)
+//	80 | zero    [40]B  |
 //	120| check    u64   | xxhash64 (seed 0) of bytes [0, 120)
 //	128+----------------+
 //
@@ -89,6 +90,12 @@ type Superblock struct {
 	// NVDIMMs that report one, or written by a release that did not
 	// record it: such readers ignore it, the bytes having been zero).
 	Shutdowns uint64
+	// Index is the check of the index checkpoint (checkpoint.go) that the
+	// clean Close writing this copy left beside the pool, or 0. A writable
+	// open clears it before its first write. Readers of a release without
+	// checkpoints ignore it (the bytes were zero), and their writes clear
+	// it.
+	Index uint64
 }
 
 // Clean reports whether the pool was closed cleanly.
@@ -105,6 +112,7 @@ func (sb *Superblock) encode(b []byte) {
 	binary.LittleEndian.PutUint64(b[48:], sb.SeqFloor)
 	binary.LittleEndian.PutUint32(b[56:], uint32(sb.Preferred))
 	binary.LittleEndian.PutUint64(b[64:], sb.Shutdowns)
+	binary.LittleEndian.PutUint64(b[72:], sb.Index)
 	binary.LittleEndian.PutUint64(b[superCheckOff:], xxhash.Sum64(b[:superCheckOff]))
 }
 
@@ -129,6 +137,7 @@ func decodeSuperblock(b []byte, off int64) (Superblock, error) {
 	sb.SeqFloor = binary.LittleEndian.Uint64(b[48:])
 	sb.Preferred = PrefMode(binary.LittleEndian.Uint32(b[56:]))
 	sb.Shutdowns = binary.LittleEndian.Uint64(b[64:])
+	sb.Index = binary.LittleEndian.Uint64(b[72:])
 	if sb.Version != Version {
 		if sb.Version > Version {
 			return sb, ErrVersion

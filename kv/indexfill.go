@@ -1,0 +1,104 @@
+package kv
+
+import (
+	"encoding/binary"
+	"sync"
+
+	"github.com/daxkv/daxkv/recovery"
+)
+
+// buildIndex builds the index of the live records list (in key order) at
+// once, for an open from the index checkpoint, where every winner is known
+// before the index is built (the scan streams them instead: indexBuild).
+// workers goroutines compute the items and the key hashes over parts of
+// list, then fill the hash table a range of shards each, every shard's
+// inserts together (a shard's table fits in the cache, where inserts in
+// key order miss on every one). The tree is filled in the background, as
+// after a scan. The caller guards: long keys are read from mem.
+func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers int) *index {
+	n := len(list)
+	workers = max(1, min(workers, n/4096))
+	items := make([]item, n)
+	pairs := make([]uint64, 2*n) // (stored hash, ref), grouped by shard below
+	counts := make([][hashShards]int, workers)
+	part := (n + workers - 1) / workers
+	parallel(workers, func(w int) {
+		var kb [16]byte
+		for i := w * part; i < min((w+1)*part, n); i++ {
+			l := &list[i]
+			it := item{p0: l.P0, p1: l.P1, ref: l.Ref}
+			var key []byte
+			if kl := int64(l.KeyLen()); kl > 16 {
+				key = mem[l.Off()+recovery.HeaderSize : l.Off()+recovery.HeaderSize+kl]
+				it.rest = string(key[16:])
+			} else {
+				binary.BigEndian.PutUint64(kb[0:], l.P0)
+				binary.BigEndian.PutUint64(kb[8:], l.P1)
+				key = kb[:kl]
+			}
+			items[i] = it
+			h := stored(hashKey(key))
+			pairs[2*i], pairs[2*i+1] = h, it.ref
+			counts[w][h>>(64-hashShardBits)]++
+		}
+	})
+	// Each worker's pairs go, in order, to its place in each shard's run.
+	starts := make([][hashShards]int, workers)
+	var runs [hashShards + 1]int
+	off := 0
+	for s := range hashShards {
+		runs[s] = off
+		for w := range workers {
+			starts[w][s] = off
+			off += counts[w][s]
+		}
+	}
+	runs[hashShards] = off
+	grouped := make([]uint64, 2*n)
+	parallel(workers, func(w int) {
+		next := starts[w]
+		for i := w * part; i < min((w+1)*part, n); i++ {
+			h := pairs[2*i]
+			s := h >> (64 - hashShardBits)
+			grouped[2*next[s]], grouped[2*next[s]+1] = h, pairs[2*i+1]
+			next[s]++
+		}
+	})
+	x := &index{view: view, tree: newTree(), hash: newHashTable(n)}
+	added := make([]int, workers)
+	shardPart := (hashShards + workers - 1) / workers
+	parallel(workers, func(w int) {
+		for s := w * shardPart; s < min((w+1)*shardPart, hashShards); s++ {
+			sh := &x.hash.shards[s]
+			tab := sh.tab.Load()
+			for j := runs[s]; j < runs[s+1]; j++ {
+				h, ref := grouped[2*j], grouped[2*j+1]
+				if _, dup, _ := tab.probe(h); dup {
+					ref = refAmbiguous // two present keys share the hash
+				}
+				if sh.set(h, ref) {
+					added[w]++
+				}
+				tab = sh.tab.Load()
+			}
+		}
+	})
+	for _, a := range added {
+		x.hash.n += a
+	}
+	x.startFill(items)
+	return x
+}
+
+// parallel runs fn(0) .. fn(workers-1) on their own goroutines and waits.
+func parallel(workers int, fn func(w int)) {
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(w)
+		}()
+	}
+	wg.Wait()
+}
