@@ -33,7 +33,7 @@ only with --force.`,
 			}
 			out := rest[0]
 			if out != "-" {
-				if err := checkOutPath("backup", src, out, force); err != nil {
+				if err := checkOutPath("backup", src, out, force, g.wait); err != nil {
 					return err
 				}
 			}

@@ -44,7 +44,7 @@ consistent copy of the pool as it was opened.`,
 				target := rest[0]
 				var tmp *os.File
 				if target != "-" {
-					if err := checkOutPath("export", src, target, force); err != nil {
+					if err := checkOutPath("export", src, target, force, g.wait); err != nil {
 						return err
 					}
 					if tmp, err = os.CreateTemp(filepath.Dir(target), ".daxkv-export-*"); err != nil {

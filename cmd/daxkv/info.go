@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -62,7 +63,7 @@ writing.`,
 			if len(args) == 1 && path == "" {
 				return fmt.Errorf("%w: the path is empty", errUsage)
 			}
-			in, err := gatherInfo(path)
+			in, err := gatherInfo(path, g.wait)
 			if err != nil {
 				return err
 			}
@@ -75,7 +76,7 @@ writing.`,
 	}
 }
 
-func gatherInfo(path string) (*jsonInfo, error) {
+func gatherInfo(path string, wait time.Duration) (*jsonInfo, error) {
 	in := &jsonInfo{Arch: runtime.GOARCH, FlushMethods: []string{}, FlushMethod: flush.Detect().String()}
 	for m := flush.MethodNone + 1; m <= flush.MethodDCCVAP; m++ {
 		if flush.Available(m) {
@@ -119,7 +120,7 @@ func gatherInfo(path string) (*jsonInfo, error) {
 	}
 	// The persistence domain is read with the mapping: a read-only open,
 	// which a writer's lock refuses.
-	db, err := kv.Open(path, &kv.Options{ReadOnly: true})
+	db, err := kv.Open(path, &kv.Options{ReadOnly: true, LockWait: wait})
 	if err != nil {
 		in.PoolError = trimPrefix(err.Error())
 		return in, nil

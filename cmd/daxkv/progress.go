@@ -18,10 +18,12 @@ import (
 // (a benchmark's threads must not contend on the bar's lock); a ticker
 // moves the bar ten times a second.
 type progress struct {
-	bar  *progressbar.ProgressBar // nil when nothing is shown
-	done atomic.Int64
-	stop chan struct{}
-	over chan struct{}
+	bar   *progressbar.ProgressBar // nil when nothing is shown
+	w     io.Writer
+	total int64 // 0: unknown
+	done  atomic.Int64
+	stop  chan struct{}
+	over  chan struct{}
 }
 
 func isTerminal(w io.Writer) bool {
@@ -51,7 +53,7 @@ func startByteProgress(w io.Writer, quiet bool, label string, total int64) *prog
 }
 
 func newProgress(w io.Writer, quiet bool, label string, total int64, unit ...progressbar.Option) *progress {
-	p := &progress{stop: make(chan struct{}), over: make(chan struct{})}
+	p := &progress{w: w, total: total, stop: make(chan struct{}), over: make(chan struct{})}
 	if quiet || !isTerminal(w) {
 		close(p.over)
 		return p
@@ -95,8 +97,15 @@ func (p *progress) run() {
 	for {
 		select {
 		case <-p.stop:
+			// Finish draws the bar full: only for work that is. Exit
+			// leaves it where it stands (the work failed part way).
 			p.bar.Set64(p.done.Load())
-			p.bar.Finish()
+			if p.total > 0 && p.done.Load() < p.total {
+				p.bar.Exit()
+				io.WriteString(p.w, "\n")
+			} else {
+				p.bar.Finish()
+			}
 			return
 		case <-tick.C:
 			p.bar.Set64(p.done.Load())
@@ -121,29 +130,34 @@ type opBars struct {
 	w     io.Writer
 	quiet bool
 	mu    sync.Mutex
-	op    string
+	id    uint64 // the operation the bar shows (kv.Progress.ID)
 	bar   *progress
 }
 
 func (o *opBars) report(p kv.Progress) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if p.Op != o.op {
+	if p.ID != o.id || o.bar == nil {
 		if o.bar != nil {
 			o.bar.finish()
 		}
-		o.op = p.Op
-		o.bar = newProgress(o.w, o.quiet, p.Op, p.Total, countOptions(p.Unit)...)
+		o.id, o.bar = p.ID, nil
+		if p.Total > 0 { // nothing to do: no bar
+			o.bar = newProgress(o.w, o.quiet, p.Op, p.Total, countOptions(p.Unit)...)
+		}
 	}
-	o.bar.done.Store(p.Done)
+	if o.bar != nil {
+		o.bar.done.Store(p.Done)
+	}
 }
 
-// end finishes the last bar; later reports start a new one.
+// end ends the last bar where it stands (an operation that failed part
+// way is not drawn complete); later reports start a new one.
 func (o *opBars) end() {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.bar != nil {
 		o.bar.finish()
 	}
-	o.bar, o.op = nil, ""
+	o.bar = nil
 }

@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -41,7 +42,7 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 			if err != nil {
 				return err
 			}
-			if err := checkOutPath("repair", src, out, force); err != nil {
+			if err := checkOutPath("repair", src, out, force, g.wait); err != nil {
 				return err
 			}
 			tmp := filepath.Join(filepath.Dir(out), fmt.Sprintf(".daxkv-repair-%d", os.Getpid()))
@@ -54,6 +55,7 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 				select {
 				case s := <-sig:
 					os.Remove(tmp)
+					os.Remove(kv.CheckpointPath(tmp))
 					fmt.Fprintf(os.Stderr, "daxkv: repair interrupted (%v); %s left as it was\n", s, out)
 					os.Exit(130)
 				case <-done:
@@ -66,6 +68,7 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 				return fmt.Errorf("daxkv: repair %s --out %s: %w", src, out, err)
 			}
 			if err := placeOut(tmp, out, force); err != nil {
+				os.Remove(kv.CheckpointPath(tmp))
 				return errors.Join(err, os.Remove(tmp))
 			}
 			return printRepair(cmd, g, out, rep)
@@ -82,7 +85,7 @@ only when the repair succeeded: a failed repair leaves --out as it was.`,
 // is the source pool itself (by any name, through any link), that is not a
 // file or a link, that exists without force, or that a live handle holds
 // open.
-func checkOutPath(verb, src, out string, force bool) error {
+func checkOutPath(verb, src, out string, force bool, wait time.Duration) error {
 	si, err := os.Stat(src)
 	if err != nil {
 		return fmt.Errorf("daxkv: %s %s: %w", verb, src, err)
@@ -107,40 +110,60 @@ func checkOutPath(verb, src, out string, force bool) error {
 		return fmt.Errorf("%w: %s exists; pass --force to replace it", errUsage, out)
 	}
 	if lo.Mode().IsRegular() {
-		return notHeld(out)
+		return notHeld(out, wait)
 	}
 	return nil
 }
 
 // notHeld reports an error wrapping kv.ErrLocked when a handle holds the
-// pool file at path open (its flock): replacing it would pull the name
-// from under a live writer.
-func notHeld(path string) error {
+// pool file at path open (its flock) for longer than wait: replacing it
+// would pull the name from under a live writer.
+func notHeld(path string, wait time.Duration) error {
 	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
+	deadline := time.Now().Add(wait)
+	for {
+		err := unix.Flock(int(f.Fd()), unix.LOCK_SH|unix.LOCK_NB)
+		switch {
+		case err == nil:
+			return nil
+		case !errors.Is(err, unix.EWOULDBLOCK) && !errors.Is(err, unix.EINTR):
+			return fmt.Errorf("daxkv: lock %s: %w", path, err)
+		case time.Now().After(deadline):
 			return fmt.Errorf("%w: %s is open in another handle; not replacing it", kv.ErrLocked, path)
 		}
-		return fmt.Errorf("daxkv: lock %s: %w", path, err)
+		time.Sleep(20 * time.Millisecond)
 	}
-	return nil
 }
 
 // placeOut moves the repaired pool from tmp to out: with force a rename
 // (which replaces a link at out rather than following it); without, a link
 // that fails if out appeared meanwhile.
+// The pool's index checkpoint (kv.CheckpointPath), if tmp has one, moves
+// with it; one left at out by an earlier pool goes.
 func placeOut(tmp, out string, force bool) error {
 	if force {
-		return os.Rename(tmp, out)
+		if err := os.Rename(tmp, out); err != nil {
+			return err
+		}
+	} else {
+		if err := os.Link(tmp, out); err != nil {
+			return err
+		}
+		if err := os.Remove(tmp); err != nil {
+			return err
+		}
 	}
-	if err := os.Link(tmp, out); err != nil {
-		return err
+	// The checkpoint is a cache: where it cannot follow (a name at the
+	// length limit), the next open of out scans.
+	if os.Rename(kv.CheckpointPath(tmp), kv.CheckpointPath(out)) != nil {
+		os.Remove(kv.CheckpointPath(tmp))
+		os.Remove(kv.CheckpointPath(out))
 	}
-	return os.Remove(tmp)
+	return nil
 }
 
 func printRepair(cmd *cobra.Command, g *globals, out string, rep *kv.RepairReport) error {

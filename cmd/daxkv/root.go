@@ -43,6 +43,12 @@ argument; without either they use $DAXKV_POOL.`,
 		Version:       version(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		PersistentPreRunE: func(*cobra.Command, []string) error {
+			if g.wait < 0 {
+				return fmt.Errorf("%w: --wait %v is negative", errUsage, g.wait)
+			}
+			return nil
+		},
 	}
 	root.PersistentFlags().StringVarP(&g.pool, "pool", "p", "", "pool file")
 	root.PersistentFlags().StringVar(&g.mode, "mode", "auto", "durability mode: auto, on, off or emulated")
