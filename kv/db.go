@@ -94,7 +94,13 @@ type recoveryStats struct {
 // opts means defaults. When the pool was not closed cleanly, Open recovers
 // it first: it scans every chunk in parallel, rebuilds the index and the free
 // space, replays the committed batches and drops the others, and makes a new
-// sequence floor durable before it returns.
+// sequence floor durable before it returns. After a clean Close it reads
+// the index checkpoint that Close left beside the pool (CheckpointPath)
+// and verifies the records it lists instead of scanning, falling back to
+// the scan when the checkpoint is missing or does not match
+// (Stats.FromCheckpoint, Stats.CheckpointNote). Either way the ordered
+// index fills in the background: Scan, iterators and snapshots taken
+// right after Open wait for it; Get, Put and Delete do not.
 func Open(path string, opts *Options) (db *DB, err error) {
 	o := opts.ensureDefaults()
 	if err := o.validate(); err != nil {

@@ -42,6 +42,7 @@
 //
 // Internally: records live in extents handed out by package alloc, reached
 // through package daxmap's mapping; package recovery owns the format
-// (FORMAT.md at the repository root) and the scan that rebuilds the B-tree
-// index at every open.
+// (FORMAT.md at the repository root), the scan that rebuilds the index
+// after a crash, and the index checkpoint a clean Close leaves beside the
+// pool (CheckpointPath), which the next Open verifies instead of scanning.
 package kv
