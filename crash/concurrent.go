@@ -148,6 +148,7 @@ func runConcurrent(cfg Config, hs []History, unordered bool) (*ConcurrentReport,
 			defer wg.Done()
 			path := filepath.Join(dir, fmt.Sprintf("cimage-%d", w))
 			defer os.Remove(path)
+			defer os.Remove(kv.CheckpointPath(path))
 			for j := range jobs {
 				msg := judgeConcurrent(path, j.ci, j.mode, j.events)
 				mu.Lock()
@@ -302,7 +303,7 @@ func judgeConcurrent(path string, ci crashImage, mode kv.DAXMode, events []*even
 			msg = fmt.Sprintf("panic: %v", p)
 		}
 	}()
-	if err := os.WriteFile(path, ci.img, 0o600); err != nil {
+	if err := writeImage(path, ci.img); err != nil {
 		return "write image: " + err.Error()
 	}
 	db, err := kv.Open(path, &kv.Options{DAX: mode, ChunkSize: ChunkSize, NoAutoCompact: true})

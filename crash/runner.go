@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -587,6 +588,7 @@ func (r *runner) checker(w int) {
 	defer r.wg.Done()
 	path := filepath.Join(r.dir, fmt.Sprintf("image-%d", w))
 	defer os.Remove(path)
+	defer os.Remove(kv.CheckpointPath(path))
 	for n := 1; ; n++ {
 		j, ok := <-r.jobs
 		if !ok {
@@ -673,7 +675,7 @@ func (r *runner) judge(path string, j job, nested *[][]byte) (msg string) {
 			msg = fmt.Sprintf("panic: %v", p)
 		}
 	}()
-	if err := os.WriteFile(path, j.img, 0o600); err != nil {
+	if err := writeImage(path, j.img); err != nil {
 		return "write image: " + err.Error()
 	}
 	opts := &kv.Options{DAX: j.mode, ChunkSize: ChunkSize, NoAutoCompact: true}
@@ -703,7 +705,7 @@ func (r *runner) judge(path string, j job, nested *[][]byte) (msg string) {
 			return "close: " + err.Error()
 		}
 		*nested = dedupe(*nested)
-		if err := os.WriteFile(path, j.img, 0o600); err != nil {
+		if err := writeImage(path, j.img); err != nil {
 			return "write image: " + err.Error()
 		}
 		opts = &kv.Options{DAX: j.mode, ChunkSize: ChunkSize, NoAutoCompact: true}
@@ -832,11 +834,23 @@ func readState(db *kv.DB) (state, error) {
 	return st, err
 }
 
+// writeImage writes the pool image img at path. An image is the media
+// alone: a checkpoint beside path, left by an earlier open of another
+// image there, goes (it can match an image that differs from the state it
+// was written from only by damage in free space, which it never reads).
+func writeImage(path string, img []byte) error {
+	if err := os.Remove(kv.CheckpointPath(path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return os.WriteFile(path, img, 0o600)
+}
+
 // recoverState opens img and renders its state (for the cross-check).
 func (r *runner) recoverState(img []byte, mode kv.DAXMode) (string, error) {
 	path := filepath.Join(r.dir, fmt.Sprintf("bound-%d", r.nimg.Add(1)))
 	defer os.Remove(path)
-	if err := os.WriteFile(path, img, 0o600); err != nil {
+	defer os.Remove(kv.CheckpointPath(path)) // the Close below writes one
+	if err := writeImage(path, img); err != nil {
 		return "", err
 	}
 	db, err := kv.Open(path, &kv.Options{DAX: mode, ChunkSize: ChunkSize, NoAutoCompact: true})
