@@ -349,12 +349,24 @@ func TestCheckpointLeftovers(t *testing.T) {
 	checkpointModel(t, db, 10)
 	db = reopen(t, db, path, smallOpts(DAXEmulated))
 	left := filepath.Join(filepath.Dir(path), ".pool.index-123456")
-	if err := os.WriteFile(left, []byte("half a checkpoint"), 0o600); err != nil {
+	if err := os.WriteFile(left, []byte("DAXKVIX\x00 half a checkpoint"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// Files that only look like it are not the store's to remove.
+	notOurs := []string{
+		filepath.Join(filepath.Dir(path), ".pool.index-77"), // not a checkpoint's bytes
+		filepath.Join(filepath.Dir(path), ".pool.index-7x"), // not a temporary name
+	}
+	os.WriteFile(notOurs[0], []byte("a file of the user's"), 0o600)
+	os.WriteFile(notOurs[1], []byte("DAXKVIX\x00"), 0o600)
 	db = reopen(t, db, path, smallOpts(DAXEmulated))
 	if _, err := os.Stat(left); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the leftover temporary file is still there: %v", err)
+	}
+	for _, f := range notOurs {
+		if _, err := os.Stat(f); err != nil {
+			t.Errorf("a file that is not a leftover was removed: %v", err)
+		}
 	}
 	if _, err := os.Stat(CheckpointPath(path)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the checkpoint is still there while the pool is open: %v", err)
@@ -364,5 +376,42 @@ func TestCheckpointLeftovers(t *testing.T) {
 	}
 	if _, err := os.Stat(CheckpointPath(path)); err != nil {
 		t.Errorf("Close wrote no checkpoint: %v", err)
+	}
+}
+
+// TestMoveCheckpoint: a renamed pool takes its checkpoint along, but never
+// over a file of another kind at the new name.
+func TestMoveCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	a, b, c := filepath.Join(dir, "a"), filepath.Join(dir, "b"), filepath.Join(dir, "c")
+	db := openTest(t, a, smallOpts(DAXEmulated))
+	model := checkpointModel(t, db, 50)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(a, b); err != nil {
+		t.Fatal(err)
+	}
+	MoveCheckpoint(a, b)
+	db = openTest(t, b, smallOpts(DAXEmulated))
+	if !db.Stats().FromCheckpoint {
+		t.Errorf("the moved checkpoint was not used: %s", db.Stats().CheckpointNote)
+	}
+	sameAsModel(t, db, model)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(CheckpointPath(c), []byte("the user's own file"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(b, c); err != nil {
+		t.Fatal(err)
+	}
+	MoveCheckpoint(b, c)
+	if got, _ := os.ReadFile(CheckpointPath(c)); string(got) != "the user's own file" {
+		t.Errorf("MoveCheckpoint replaced a file that is not a checkpoint: %q", got)
+	}
+	if _, err := os.Stat(CheckpointPath(b)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the checkpoint that could not move was left behind: %v", err)
 	}
 }

@@ -32,6 +32,7 @@ type DB struct {
 	codec    *recovery.Codec
 	maxValue int
 	progress *progressGate // Options.Progress's calls
+	ckpt     string        // the index checkpoint's absolute path ("": none)
 
 	// sbMu protects sb and superblock writes; together with every key
 	// stripe it protects p, mode and method, which SwitchMode replaces.
@@ -173,7 +174,7 @@ func open(path string, o Options) (db *DB, err error) {
 			return nil, errStalePeek
 		}
 	}
-	d := &DB{path: path, opts: o, m: m, progress: &progressGate{fn: o.Progress}, readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note, media: m.Media()}
+	d := &DB{path: path, opts: o, m: m, progress: &progressGate{fn: o.Progress}, ckpt: checkpointFile(path, m.DeviceDAX()), readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note, media: m.Media()}
 	if h := d.hooks; h != nil {
 		if h.Media != nil {
 			h.Media(&d.media)
@@ -307,7 +308,7 @@ func (db *DB) load() error {
 		return err
 	}
 	db.leaseEnd.Store(db.sb.SeqFloor)
-	removeCheckpoint(db.path) // stale now; Close writes a new one
+	removeCheckpoint(db.ckpt) // stale now; Close writes a new one
 	return nil
 }
 
@@ -351,7 +352,7 @@ func (db *DB) Close() (err error) {
 			db.sb.SeqFloor = db.seq.Load() + 1
 			db.sb.Flags |= recovery.FlagClean
 			db.sb.Index = 0
-			if !db.m.DeviceDAX() && len(db.media.Bad) == 0 && db.damaged.len() == 0 {
+			if db.ckpt != "" && len(db.media.Bad) == 0 && db.damaged.len() == 0 {
 				// A cache for the next Open: without it, Open scans.
 				// Not on bad media: a damaged key is left out of the
 				// index, and only a scan finds what it holds once the

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"encoding/binary"
+	"errors"
 	"sync"
 
 	"github.com/daxkv/daxkv/recovery"
@@ -14,34 +15,25 @@ import (
 // list, then fill the hash table a range of shards each, every shard's
 // inserts together (a shard's table fits in the cache, where inserts in
 // key order miss on every one). The tree is filled in the background, as
-// after a scan. The caller guards: long keys are read from mem.
-func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers int) *index {
+// after a scan. Long keys are read from mem, each worker under its own
+// guard: a memory fault returns an error wrapping ErrCorrupt.
+func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers int) (*index, error) {
 	n := len(list)
 	workers = max(1, min(workers, n/4096))
 	items := make([]item, n)
 	pairs := make([]uint64, 2*n) // (stored hash, ref), grouped by shard below
 	counts := make([][hashShards]int, workers)
 	part := (n + workers - 1) / workers
+	errs := make([]error, workers)
 	parallel(workers, func(w int) {
-		var kb [16]byte
-		for i := w * part; i < min((w+1)*part, n); i++ {
-			l := &list[i]
-			it := item{p0: l.P0, p1: l.P1, ref: l.Ref}
-			var key []byte
-			if kl := int64(l.KeyLen()); kl > 16 {
-				key = mem[l.Off()+recovery.HeaderSize : l.Off()+recovery.HeaderSize+kl]
-				it.rest = string(key[16:])
-			} else {
-				binary.BigEndian.PutUint64(kb[0:], l.P0)
-				binary.BigEndian.PutUint64(kb[8:], l.P1)
-				key = kb[:kl]
-			}
-			items[i] = it
-			h := stored(hashKey(key))
-			pairs[2*i], pairs[2*i+1] = h, it.ref
-			counts[w][h>>(64-hashShardBits)]++
-		}
+		errs[w] = recovery.Guard(mem, func() error {
+			hashItems(mem, list[w*part:min((w+1)*part, n)], items[w*part:], pairs[2*w*part:], &counts[w])
+			return nil
+		})
 	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	// Each worker's pairs go, in order, to its place in each shard's run.
 	starts := make([][hashShards]int, workers)
 	var runs [hashShards + 1]int
@@ -87,7 +79,30 @@ func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers 
 		x.hash.n += a
 	}
 	x.startFill(items)
-	return x
+	return x, nil
+}
+
+// hashItems fills items and pairs (hash, ref) for the lines of list, and
+// counts the hashes per shard.
+func hashItems(mem []byte, list []recovery.Listed, items []item, pairs []uint64, counts *[hashShards]int) {
+	var kb [16]byte
+	for i := range list {
+		l := &list[i]
+		it := item{p0: l.P0, p1: l.P1, ref: l.Ref}
+		var key []byte
+		if kl := int64(l.KeyLen()); kl > 16 {
+			key = mem[l.Off()+recovery.HeaderSize : l.Off()+recovery.HeaderSize+kl]
+			it.rest = string(key[16:])
+		} else {
+			binary.BigEndian.PutUint64(kb[0:], l.P0)
+			binary.BigEndian.PutUint64(kb[8:], l.P1)
+			key = kb[:kl]
+		}
+		items[i] = it
+		h := stored(hashKey(key))
+		pairs[2*i], pairs[2*i+1] = h, it.ref
+		counts[h>>(64-hashShardBits)]++
+	}
 }
 
 // parallel runs fn(0) .. fn(workers-1) on their own goroutines and waits.

@@ -94,7 +94,7 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 		err = cerr
 	}
 	if err != nil {
-		removeCheckpoint(dst)
+		removeCheckpoint(checkpointFile(dst, false))
 		return nil, errors.Join(fmt.Errorf("daxkv: repair %s into %s: %w", src, dst, err), os.Remove(dst))
 	}
 	return &RepairReport{Keys: res.Keys, Bytes: res.Bytes, Bad: res.Bad, Damaged: res.Damaged}, nil

@@ -88,6 +88,10 @@ func EncodeCheckpoint(uuid [16]byte, list []Listed) ([]byte, uint64) {
 	return b, sum
 }
 
+// IsCheckpoint reports whether head, a file's first 8 bytes, are a
+// checkpoint's magic.
+func IsCheckpoint(head []byte) bool { return len(head) >= 8 && [8]byte(head[:8]) == checkpointMagic }
+
 // MaxCheckpointSize bounds the checkpoint of a pool of poolSize bytes: one
 // ref per 64-byte record at most.
 func MaxCheckpointSize(poolSize int64) int64 {

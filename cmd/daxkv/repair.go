@@ -143,7 +143,7 @@ func notHeld(path string, wait time.Duration) error {
 // (which replaces a link at out rather than following it); without, a link
 // that fails if out appeared meanwhile.
 // The pool's index checkpoint (kv.CheckpointPath), if tmp has one, moves
-// with it; one left at out by an earlier pool goes.
+// with it.
 func placeOut(tmp, out string, force bool) error {
 	if force {
 		if err := os.Rename(tmp, out); err != nil {
@@ -157,12 +157,7 @@ func placeOut(tmp, out string, force bool) error {
 			return err
 		}
 	}
-	// The checkpoint is a cache: where it cannot follow (a name at the
-	// length limit), the next open of out scans.
-	if os.Rename(kv.CheckpointPath(tmp), kv.CheckpointPath(out)) != nil {
-		os.Remove(kv.CheckpointPath(tmp))
-		os.Remove(kv.CheckpointPath(out))
-	}
+	kv.MoveCheckpoint(tmp, out) // a cache: where it cannot follow, the next open scans
 	return nil
 }
 
