@@ -359,6 +359,7 @@ func (db *DB) Close() (err error) {
 				// blocks read again.
 				if sum, cerr := db.writeCheckpoint(); cerr == nil {
 					db.sb.Index = sum
+					db.at(seam.Checkpoint)
 				}
 			}
 			if err = db.sb.Write(db.m.Bytes(), db.p); err != nil {

@@ -41,6 +41,7 @@ const (
 	KeyUnlock      Point = "key-unlock"      // a write is about to release its key stripes: its flushes are ordered here
 	Move           Point = "move"            // Compact is about to write a live record anew (a Put of its own value follows)
 	Punch          Point = "punch"           // Compact is about to punch an emptied chunk out of the file
+	Checkpoint     Point = "checkpoint"      // a clean Close has put the index checkpoint in place; the pool is not marked clean yet
 )
 
 // CrashPoints lists the write path's durability boundaries in order.
@@ -48,7 +49,7 @@ var CrashPoints = []Point{
 	PutWrite, PutWritten, PutDurable, PutPublished,
 	DeletePrefence, DeleteFreed, DeleteDurable,
 	BatchBegin, BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
-	Grow, Superblock, SeqLease, Switch, Move, Punch,
+	Grow, Superblock, SeqLease, Switch, Move, Punch, Checkpoint,
 }
 
 // Latency points: where a write does work the chunk preparer is there to
