@@ -18,8 +18,8 @@ import (
 // pool must run its work under one", recovery/guard.go). A memory fault
 // there - the pool file truncated underneath, which Guard exists for, or a
 // bad block - is not turned into ErrCorrupt but kills the process
-// ("unexpected fault address"). The scan path's builders (indexBuild.build)
-// and verifyListed's workers each run under their own guard.
+// ("unexpected fault address"). verifyListed's workers each run under
+// their own guard, and now buildIndex's do too.
 //
 // Here the pool is truncated (by "another process": the Progress callback
 // of the open, when the last listed record has been verified) between the

@@ -251,18 +251,20 @@ func (db *DB) load() error {
 	} else if res, err = db.recoverIndexed(mem, &sb, p); res != nil || err != nil {
 		indexed = res != nil
 	} else {
-		b := startIndexBuild(mem, db.m.Bytes)
-		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.scan("recover"), b.add)
-		idx, berr := b.finish()
-		switch {
-		case err != nil:
-			if idx != nil {
-				idx.close()
+		// The winners come in key order, in batches, while recovery goes
+		// on; the index is built from them once it is done.
+		var list []recovery.Listed
+		res, err = recovery.RecoverStream(mem, db.m.Size(), &sb, p, db.scan("recover"), func(batch []recovery.Entry, total int) {
+			if list == nil {
+				list = make([]recovery.Listed, 0, total)
 			}
-		case berr != nil:
-			err = berr
-		default:
-			db.idx = idx
+			for i := range batch {
+				e := &batch[i]
+				list = append(list, recovery.Listed{Ref: makeRef(e.Off, int(e.KeyLen)), P0: e.P0, P1: e.P1})
+			}
+		})
+		if err == nil {
+			db.idx, err = buildIndex(mem, db.m.Bytes, list, db.opts.RecoveryWorkers)
 		}
 	}
 	if err != nil {

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -526,101 +525,6 @@ func (x *index) audit(visit func(it item) bool) (treeKeys, keys, hashed int) {
 	defer x.treeMu.RUnlock()
 	x.tree.Ascend(visit)
 	return x.tree.Len(), x.keys, x.hash.len()
-}
-
-// indexBuild builds the index at open from the winners recovery streams
-// in key order: one goroutine fills the B-tree (ordered inserts always
-// append at its right edge), another the hash map, both while recovery is
-// still deciding later keys. Both read keys from the mapping, so each runs
-// its work under a guard: a memory fault becomes an error wrapping
-// ErrCorrupt from finish, and the goroutine keeps draining its channel so
-// that recovery never blocks on it.
-type indexBuild struct {
-	mem   []byte
-	x     *index
-	tree  chan []recovery.Entry
-	hash  chan []recovery.Entry
-	wg    sync.WaitGroup
-	errs  [2]error // the first error of each builder, read after wg.Wait
-	sized bool
-	hint  int    // records scanned, an upper bound of the keys: set before the first send
-	items []item // the tree's items, in key order (fill inserts them)
-}
-
-func startIndexBuild(mem []byte, view func() []byte) *indexBuild {
-	b := &indexBuild{mem: mem, x: &index{view: view, tree: newTree()},
-		tree: make(chan []recovery.Entry, 64), hash: make(chan []recovery.Entry, 64)}
-	b.wg.Add(2)
-	go b.build(b.tree, &b.errs[0], b.addTree)
-	go b.build(b.hash, &b.errs[1], b.addHash)
-	return b
-}
-
-// build feeds every batch received on ch to add, under a guard, until ch
-// is closed; after a failure it only drains ch.
-func (b *indexBuild) build(ch <-chan []recovery.Entry, first *error, add func([]recovery.Entry)) {
-	defer b.wg.Done()
-	for batch := range ch {
-		if *first == nil {
-			*first = recovery.Guard(b.mem, func() error { add(batch); return nil })
-		}
-	}
-}
-
-func (b *indexBuild) addTree(batch []recovery.Entry) {
-	for i := range batch {
-		e := &batch[i]
-		it := item{p0: e.P0, p1: e.P1, ref: makeRef(e.Off, int(e.KeyLen))}
-		if e.KeyLen > 16 {
-			it.rest = string(e.Key(b.mem)[16:])
-		}
-		b.items = append(b.items, it)
-	}
-}
-
-func (b *indexBuild) addHash(batch []recovery.Entry) {
-	if b.x.hash == nil {
-		// Sized on the first batch (sent with the record count), before
-		// any insert: no rehashing.
-		b.x.hash = newHashTable(b.hint)
-	}
-	for i := range batch {
-		e := &batch[i]
-		k := e.Key(b.mem)
-		h := hashKey(k)
-		ref := makeRef(e.Off, len(k))
-		if _, ok := b.x.hash.get(h); ok {
-			ref = refAmbiguous
-		}
-		b.x.hash.set(h, ref)
-	}
-}
-
-// add is recovery.RecoverStream's callback.
-func (b *indexBuild) add(batch []recovery.Entry, total int) {
-	if !b.sized {
-		b.sized = true
-		b.hint = total
-	}
-	b.tree <- batch
-	b.hash <- batch
-}
-
-// finish waits for both builders and returns the index, or the first error
-// of either.
-func (b *indexBuild) finish() (*index, error) {
-	close(b.tree)
-	close(b.hash)
-	b.wg.Wait()
-	if err := errors.Join(b.errs[0], b.errs[1]); err != nil {
-		return nil, err
-	}
-	x := b.x
-	if x.hash == nil {
-		x.hash = newHashTable(0)
-	}
-	x.startFill(b.items)
-	return x, nil
 }
 
 // startFill starts the applier and fills the tree with items, every key in

@@ -8,10 +8,9 @@ import (
 	"github.com/daxkv/daxkv/recovery"
 )
 
-// buildIndex builds the index of the live records list (in key order) at
-// once, for an open from the index checkpoint, where every winner is known
-// before the index is built (the scan streams them instead: indexBuild).
-// workers goroutines compute the items and the key hashes over parts of
+// buildIndex builds the index of the live records list (in key order), at
+// the end of an open: from the index checkpoint, or from the winners the
+// scan streamed. workers goroutines compute the items and the key hashes over parts of
 // list, then fill the hash table a range of shards each, every shard's
 // inserts together (a shard's table fits in the cache, where inserts in
 // key order miss on every one). The tree is filled in the background, as

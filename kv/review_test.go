@@ -172,11 +172,10 @@ func TestCheckFaultIsAnError(t *testing.T) {
 	}
 }
 
-// TestIndexBuildFaultIsAnError feeds the index builders of Open entries
-// whose keys lie in a range truncated underneath the mapping: both builder
-// goroutines read keys, and each must report the fault through finish
-// instead of killing the process, and keep draining so that recovery never
-// blocks on them.
+// TestIndexBuildFaultIsAnError builds the index of Open from records whose
+// keys lie in a range truncated underneath the mapping: the builder's
+// goroutines read the long keys' tails, and each must report the fault
+// instead of killing the process.
 func TestIndexBuildFaultIsAnError(t *testing.T) {
 	path := filepath.Join(shmDir(t), "pool")
 	m, err := daxmap.Open(path, daxmap.Options{Size: 256 << 10, ChunkSize: 64 << 10, Sync: daxmap.SyncNever})
@@ -187,12 +186,11 @@ func TestIndexBuildFaultIsAnError(t *testing.T) {
 	if err := os.Truncate(path, 64<<10); err != nil {
 		t.Fatal(err)
 	}
-	b := startIndexBuild(m.Bytes(), m.Bytes)
-	for n := 0; n < 100; n++ { // more batches than the channels buffer
-		batch := []recovery.Entry{{Off: 128<<10 + int64(n)*64, KeyLen: 16}}
-		b.add(batch, 100)
+	var list []recovery.Listed
+	for n := range 10000 { // enough for several workers
+		list = append(list, recovery.Listed{Ref: makeRef(128<<10+int64(n%1000)*64, 40), P0: uint64(n)})
 	}
-	x, err := b.finish()
+	x, err := buildIndex(m.Bytes(), m.Bytes, list, 4)
 	var ce *recovery.CorruptError
 	if !errors.As(err, &ce) || ce.Off < 128<<10 || x != nil {
 		t.Fatalf("index build over a truncated mapping: %v, %v; want ErrCorrupt at the entry's offset", x, err)
