@@ -86,6 +86,7 @@ other stores live in the repository's bench/ directory.`,
 			}
 			results, err := runBench(path, g.options(mode, false), &o, names, cmd.ErrOrStderr())
 			os.Remove(path)
+			os.Remove(kv.CheckpointPath(path)) // the last Close left one
 			if err != nil {
 				return err
 			}

@@ -265,8 +265,10 @@ func TestBench(t *testing.T) {
 			t.Fatalf("implausible result %+v", r)
 		}
 	}
-	if _, err := os.Stat(pool); !errors.Is(err, fs.ErrNotExist) {
-		t.Fatalf("bench left its pool behind: %v", err)
+	for _, f := range []string{pool, kv.CheckpointPath(pool)} {
+		if _, err := os.Stat(f); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("bench left %s behind: %v", f, err)
+		}
 	}
 	if err := os.WriteFile(pool, nil, 0o600); err != nil {
 		t.Fatal(err)
