@@ -18,11 +18,10 @@ import (
 // guard: a memory fault returns an error wrapping ErrCorrupt.
 func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers int) (*index, error) {
 	n := len(list)
-	workers = max(1, min(workers, n/4096))
+	workers, part := recovery.WorkParts(n, workers)
 	items := make([]item, n)
 	pairs := make([]uint64, 2*n) // (stored hash, ref), grouped by shard below
 	counts := make([][hashShards]int, workers)
-	part := (n + workers - 1) / workers
 	errs := make([]error, workers)
 	parallel(workers, func(w int) {
 		errs[w] = recovery.Guard(mem, func() error {

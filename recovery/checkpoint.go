@@ -241,8 +241,7 @@ func compareListed(mem []byte, poolSize int64, a, b *Listed) int {
 // that order, and the sum of their lines' digests (lineDigest).
 func verifyListed(c *Codec, mem []byte, poolSize int64, sb *Superblock, refs []uint64, workers int, progress func(done, total int)) ([]int32, uint64, error) {
 	sizes := make([]int32, len(refs))
-	workers = max(1, min(workers, len(refs)/4096))
-	part := (len(refs) + workers - 1) / workers
+	workers, part := WorkParts(len(refs), workers)
 	var (
 		mu     sync.Mutex // progress calls in order, one at a time
 		done   int
@@ -295,8 +294,7 @@ func byOffset(list []Listed, poolSize int64, workers int) ([]uint64, error) {
 	}
 	const bitsPerPass = 11
 	const digits = 1 << bitsPerPass
-	workers = max(1, min(workers, len(list)/4096))
-	part := (len(list) + workers - 1) / workers
+	workers, part := WorkParts(len(list), workers)
 	counts := make([][digits]int, workers)
 	// A ref is offset<<16 | key length, offsets 64-byte aligned: the sort
 	// key is bits 22 and up.
@@ -340,6 +338,19 @@ func lineDigest(ref, p0, p1 uint64) uint64 {
 		return z ^ z>>31
 	}
 	return mix(ref ^ mix(p0^mix(p1)))
+}
+
+// WorkParts splits n items among goroutines: at most workers of them, and
+// at most one per 4,096 items (at least one). It returns how many to start
+// and the items each takes: goroutine w takes [w*part, min((w+1)*part, n)),
+// which is never empty when n > 0 (none starts past n).
+func WorkParts(n, workers int) (int, int) {
+	workers = max(1, min(workers, n/4096))
+	part := (n + workers - 1) / workers
+	if part > 0 {
+		workers = (n + part - 1) / part // no goroutine starts past n
+	}
+	return workers, part
 }
 
 // parallelParts runs fn(0) .. fn(workers-1) on goroutines of their own and
