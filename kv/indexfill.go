@@ -3,6 +3,7 @@ package kv
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/daxkv/daxkv/recovery"
@@ -25,8 +26,7 @@ func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers 
 	errs := make([]error, workers)
 	parallel(workers, func(w int) {
 		errs[w] = recovery.Guard(mem, func() error {
-			hashItems(mem, list[w*part:min((w+1)*part, n)], items[w*part:], pairs[2*w*part:], &counts[w])
-			return nil
+			return hashItems(mem, list[w*part:min((w+1)*part, n)], items[w*part:], pairs[2*w*part:], &counts[w])
 		})
 	})
 	if err := errors.Join(errs...); err != nil {
@@ -81,15 +81,20 @@ func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers 
 }
 
 // hashItems fills items and pairs (hash, ref) for the lines of list, and
-// counts the hashes per shard.
-func hashItems(mem []byte, list []recovery.Listed, items []item, pairs []uint64, counts *[hashShards]int) {
+// counts the hashes per shard. A line whose key would lie outside mem is
+// an error (the list may not be verified yet).
+func hashItems(mem []byte, list []recovery.Listed, items []item, pairs []uint64, counts *[hashShards]int) error {
 	var kb [16]byte
 	for i := range list {
 		l := &list[i]
 		it := item{p0: l.P0, p1: l.P1, ref: l.Ref}
 		var key []byte
 		if kl := int64(l.KeyLen()); kl > 16 {
-			key = mem[l.Off()+recovery.HeaderSize : l.Off()+recovery.HeaderSize+kl]
+			off := l.Off()
+			if off < 0 || off+recovery.HeaderSize+kl > int64(len(mem)) {
+				return fmt.Errorf("%w: key at offset %d lies outside the pool", recovery.ErrStaleCheckpoint, off)
+			}
+			key = mem[off+recovery.HeaderSize : off+recovery.HeaderSize+kl]
 			it.rest = string(key[16:])
 		} else {
 			binary.BigEndian.PutUint64(kb[0:], l.P0)
@@ -101,6 +106,7 @@ func hashItems(mem []byte, list []recovery.Listed, items []item, pairs []uint64,
 		pairs[2*i], pairs[2*i+1] = h, it.ref
 		counts[h>>(64-hashShardBits)]++
 	}
+	return nil
 }
 
 // parallel runs fn(0) .. fn(workers-1) on their own goroutines and waits.
