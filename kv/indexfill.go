@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -24,7 +23,7 @@ func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers 
 	pairs := make([]uint64, 2*n) // (stored hash, ref), grouped by shard below
 	counts := make([][hashShards]int, workers)
 	errs := make([]error, workers)
-	parallel(workers, func(w int) {
+	recovery.Parallel(workers, func(w int) {
 		errs[w] = recovery.Guard(mem, func() error {
 			return hashItems(mem, list[w*part:min((w+1)*part, n)], items[w*part:], pairs[2*w*part:], &counts[w])
 		})
@@ -45,7 +44,7 @@ func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers 
 	}
 	runs[hashShards] = off
 	grouped := make([]uint64, 2*n)
-	parallel(workers, func(w int) {
+	recovery.Parallel(workers, func(w int) {
 		next := starts[w]
 		for i := w * part; i < min((w+1)*part, n); i++ {
 			h := pairs[2*i]
@@ -57,7 +56,7 @@ func buildIndex(mem []byte, view func() []byte, list []recovery.Listed, workers 
 	x := &index{view: view, tree: newTree(), hash: newHashTable(n)}
 	added := make([]int, workers)
 	shardPart := (hashShards + workers - 1) / workers
-	parallel(workers, func(w int) {
+	recovery.Parallel(workers, func(w int) {
 		for s := w * shardPart; s < min((w+1)*shardPart, hashShards); s++ {
 			sh := &x.hash.shards[s]
 			tab := sh.tab.Load()
@@ -107,17 +106,4 @@ func hashItems(mem []byte, list []recovery.Listed, items []item, pairs []uint64,
 		counts[h>>(64-hashShardBits)]++
 	}
 	return nil
-}
-
-// parallel runs fn(0) .. fn(workers-1) on their own goroutines and waits.
-func parallel(workers int, fn func(w int)) {
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(w)
-		}()
-	}
-	wg.Wait()
 }

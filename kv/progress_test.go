@@ -11,17 +11,26 @@ import (
 	"time"
 )
 
-// progressLog records Options.Progress calls and checks, per operation,
-// that they are one at a time, that Done only grows and Total stays put.
+// progressLog records Options.Progress calls and checks that they are one
+// at a time and, per operation (ID), that Done only grows and Total stays
+// put. The torture test uses it too.
 type progressLog struct {
 	t     *testing.T
 	mu    sync.Mutex
-	last  map[string]Progress
+	last  map[string]Progress // each op's last report
+	byID  map[opID]Progress   // each operation's last report
 	calls map[string]int
 }
 
+// opID names an operation: IDs are per DB (or Repair), and a log may
+// hear from several.
+type opID struct {
+	op string
+	id uint64
+}
+
 func newProgressLog(t *testing.T) *progressLog {
-	return &progressLog{t: t, last: map[string]Progress{}, calls: map[string]int{}}
+	return &progressLog{t: t, last: map[string]Progress{}, byID: map[opID]Progress{}, calls: map[string]int{}}
 }
 
 func (l *progressLog) report(p Progress) {
@@ -30,7 +39,7 @@ func (l *progressLog) report(p Progress) {
 		l.mu.Lock()
 	}
 	defer l.mu.Unlock()
-	if prev, ok := l.last[p.Op]; ok {
+	if prev, ok := l.byID[opID{p.Op, p.ID}]; ok {
 		if p.Done < prev.Done || p.Total != prev.Total || p.Unit != prev.Unit {
 			l.t.Errorf("%s: %+v after %+v", p.Op, p, prev)
 		}
@@ -39,6 +48,7 @@ func (l *progressLog) report(p Progress) {
 		l.t.Errorf("%s: done %d of %d", p.Op, p.Done, p.Total)
 	}
 	time.Sleep(50 * time.Microsecond) // let a second caller overlap, if one can
+	l.byID[opID{p.Op, p.ID}] = p
 	l.last[p.Op] = p
 	l.calls[p.Op]++
 }

@@ -202,7 +202,7 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 	t := tt.t
 	in := &injector{}
 	mode := []DAXMode{DAXEmulated, DAXOff}[r.IntN(2)]
-	opts := &Options{Size: 64 << 10, ChunkSize: 64 << 10, DAX: mode}
+	opts := &Options{Size: 64 << 10, ChunkSize: 64 << 10, DAX: mode, Progress: newProgressLog(t).report}
 	opts.hooks = &seam.Hooks{
 		WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister { return injectingPersister{p, in} },
 		At:            newBuggify().at,
@@ -218,6 +218,7 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 			t.Fatalf("cycle %d: repair: %v", cycle, err)
 		}
 		defer os.Remove(repaired)
+		defer os.Remove(CheckpointPath(repaired))
 	}
 	db, err := Open(tt.path, opts)
 	if err != nil {

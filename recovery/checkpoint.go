@@ -299,7 +299,7 @@ func byOffset(list []Listed, poolSize int64, workers int) ([]uint64, error) {
 	// A ref is offset<<16 | key length, offsets 64-byte aligned: the sort
 	// key is bits 22 and up.
 	for shift := 22; uint64(poolSize/RecordAlign)>>(shift-22) > 0; shift += bitsPerPass {
-		parallelParts(workers, func(w int) {
+		Parallel(workers, func(w int) {
 			clear(counts[w][:])
 			for _, r := range src[w*part : min((w+1)*part, len(src))] {
 				counts[w][r>>shift&(digits-1)]++
@@ -316,7 +316,7 @@ func byOffset(list []Listed, poolSize int64, workers int) ([]uint64, error) {
 				next += c
 			}
 		}
-		parallelParts(workers, func(w int) {
+		Parallel(workers, func(w int) {
 			at := &counts[w]
 			for _, r := range src[w*part : min((w+1)*part, len(src))] {
 				d := r >> shift & (digits - 1)
@@ -353,9 +353,9 @@ func WorkParts(n, workers int) (int, int) {
 	return workers, part
 }
 
-// parallelParts runs fn(0) .. fn(workers-1) on goroutines of their own and
-// waits for them.
-func parallelParts(workers int, fn func(w int)) {
+// Parallel runs fn(0) .. fn(workers-1) on goroutines of their own and
+// waits for them (with WorkParts, a parallel pass over items).
+func Parallel(workers int, fn func(w int)) {
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
