@@ -2,6 +2,7 @@ package alloc
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -106,16 +107,24 @@ func newAllocator(g geometry) *Allocator {
 	}
 }
 
-// MaxExtent returns the largest request Alloc accepts: half a chunk.
+// MaxExtent returns the largest request Alloc serves inside one chunk: half
+// a chunk. Larger ones get a run of whole chunks.
 func (a *Allocator) MaxExtent() int64 { return a.maxExtent }
 
-// Alloc returns the offset of a free extent of SizeOf(n) bytes. It returns
-// ErrTooLarge when n > MaxExtent, and ErrFull, unwrapped, when no free extent
-// of the size exists even after merging adjacent free space: the caller grows
-// the pool, calls Grow and retries.
+// SizeOf returns the size of the extent Alloc(n) hands out in this pool
+// (ExtentSize).
+func (a *Allocator) SizeOf(n int64) int64 { return a.sizeOf(n) }
+
+// Alloc returns the offset of a free extent of ExtentSize(n) bytes: up to
+// MaxExtent inside one chunk, above it a run of whole consecutive chunks,
+// chunk-aligned. It returns ErrTooLarge when n > MaxRun, and ErrFull,
+// unwrapped, when no free extent of the size exists even after merging
+// adjacent free space: the caller grows the pool, calls Grow and retries
+// (growth adds consecutive chunks at the end, so a run fits in a growth of
+// its size).
 func (a *Allocator) Alloc(n int64) (off int64, err error) {
 	if n > a.maxExtent {
-		return 0, ErrTooLarge
+		return a.allocRun(n)
 	}
 	size := SizeOf(n)
 	a.mu.Lock()
@@ -129,12 +138,79 @@ func (a *Allocator) Alloc(n int64) (off int64, err error) {
 		return 0, ErrFull
 	}
 	a.freeBytes -= size
-	a.used[off>>a.chunkShift] += size
+	a.addUsed(off, size)
 	a.coalesced = false
 	if invariants.Enabled {
 		a.shadowTake(off, size)
 	}
 	return off, nil
+}
+
+// allocRun is Alloc for a request above half a chunk: the lowest run of
+// wholly free chunks that holds it.
+func (a *Allocator) allocRun(n int64) (int64, error) {
+	if n > MaxRun {
+		return 0, ErrTooLarge
+	}
+	size := a.sizeOf(n)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	off, ok := a.takeRun(size)
+	if !ok && !a.coalesced {
+		a.coalesce(true) // chunks freed piece by piece become whole
+		off, ok = a.takeRun(size)
+	}
+	if !ok {
+		return 0, ErrFull
+	}
+	a.freeBytes -= size
+	a.addUsed(off, size)
+	a.coalesced = false
+	if invariants.Enabled {
+		a.shadowTake(off, size)
+	}
+	return off, nil
+}
+
+// takeRun takes the lowest size/chunkSize consecutive wholly free chunks off
+// the stack, keeping the order of the others. It costs O(n log n) in the
+// wholly free chunks; runs are rare and large.
+func (a *Allocator) takeRun(size int64) (int64, bool) {
+	k := int(size >> a.chunkShift)
+	if len(a.chunks) < k {
+		return 0, false
+	}
+	sorted := slices.Clone(a.chunks)
+	slices.Sort(sorted)
+	off := int64(-1)
+	for i := 0; i+k <= len(sorted); i++ {
+		if sorted[i+k-1]-sorted[i] == int64(k-1)*a.chunkSize {
+			off = sorted[i]
+			break
+		}
+	}
+	if off < 0 {
+		return 0, false
+	}
+	a.chunks = slices.DeleteFunc(a.chunks, func(c int64) bool { return c >= off && c < off+size })
+	return off, true
+}
+
+// addUsed adds size bytes at off to the per-chunk count of bytes handed out
+// or in limbo (a negative size takes them away); a run counts a whole chunk
+// in each of its chunks.
+func (a *Allocator) addUsed(off, size int64) {
+	if !a.isRun(max(size, -size)) {
+		a.used[off>>a.chunkShift] += size
+		return
+	}
+	step := a.chunkSize
+	if size < 0 {
+		step, size = -step, -size
+	}
+	for c := off >> a.chunkShift; size > 0; c, size = c+1, size-a.chunkSize {
+		a.used[c] += step
+	}
 }
 
 // take finds an extent of size bytes, merging the free lists first when a
@@ -273,26 +349,26 @@ func (a *Allocator) grow(newPoolSize int64) {
 }
 
 // Free returns an extent handed out by Alloc (or marked by Builder.Use), of
-// SizeOf(n) bytes at off, for immediate reuse. Use it only when no reader can
+// ExtentSize(n) bytes at off, for immediate reuse. Use it only when no reader can
 // hold the extent, as for a record that never became visible; otherwise
 // Retire it. It panics on an extent Alloc could not have handed out.
 func (a *Allocator) Free(off, n int64) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	size := a.takeBack("free", off, n)
-	a.used[off>>a.chunkShift] -= size
+	a.addUsed(off, -size)
 	a.pushFree(off, size)
 	a.freeBytes += size
 	a.freed++
 	a.coalesced = false
 }
 
-// takeBack checks that SizeOf(n) bytes at off are an extent Alloc could
+// takeBack checks that ExtentSize(n) bytes at off are an extent Alloc could
 // have handed out, and in invariants builds that it is handed out now, as
 // it comes back (op is "free" or "retire"); it returns the extent's size.
 // Called with mu held.
 func (a *Allocator) takeBack(op string, off, n int64) int64 {
-	size := SizeOf(n)
+	size := a.sizeOf(n)
 	if !a.okExtent(off, size, a.poolSize) {
 		panic("daxkv: assertion failed: " + op + ": " + a.checkExtent(off, size, a.poolSize).Error())
 	}

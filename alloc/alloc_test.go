@@ -43,7 +43,7 @@ func TestAllocTooLarge(t *testing.T) {
 	if a.MaxExtent() != chunk/2 {
 		t.Fatalf("MaxExtent %d, want %d", a.MaxExtent(), chunk/2)
 	}
-	for _, n := range []int64{chunk/2 + 1, chunk, 1 << 62, 1<<63 - 1} {
+	for _, n := range []int64{MaxRun + 1, 1 << 62, 1<<63 - 1} {
 		if _, err := a.Alloc(n); err != ErrTooLarge {
 			t.Errorf("Alloc(%d) = %v, want ErrTooLarge", n, err)
 		}
@@ -215,7 +215,8 @@ func TestFreeRejectsBadExtents(t *testing.T) {
 		{"misaligned", heap + 32, 64},
 		{"crosses chunk", chunk - 64, 128},
 		{"large misaligned", chunk + 64, 2 * Page},
-		{"larger than max", chunk, chunk},
+		{"run past pool", chunk, 2 * chunk},
+		{"run misaligned", heap, chunk},
 		{"negative", -Page, 64},
 	} {
 		mustPanic(t, "Free "+tc.name, func() { a.Free(tc.off, tc.n) })

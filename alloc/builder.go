@@ -10,7 +10,7 @@ import (
 // scan finds. It holds one bit per Unit of the pool, set for live units, and
 // each chunk owns whole words of it, so Use, Unuse and Overlaps may run
 // concurrently from several goroutines as long as no two calls touch the same
-// chunk (scan workers own disjoint chunks). Build must happen after every Use
+// chunk (scan workers own disjoint chunks; a run touches all of its chunks). Build must happen after every Use
 // and Unuse, for instance after a sync.WaitGroup's Wait.
 //
 // The bitmap takes PoolSize/512 bytes: 2 MiB for a 1 GiB pool.
@@ -31,16 +31,20 @@ func NewBuilder(chunkSize, heapStart, poolSize int64) *Builder {
 	}
 }
 
-// ValidExtent reports, with an error wrapping ErrBadExtent, why SizeOf(n)
-// bytes at off cannot be an extent Alloc handed out: outside the heap,
-// crossing a chunk boundary, misaligned for its size class, or larger than
-// half a chunk. Use panics on such an extent; a caller holding offsets and
-// lengths read from the media checks them here first.
+// ValidExtent reports, with an error wrapping ErrBadExtent, why
+// ExtentSize(n) bytes at off cannot be an extent Alloc handed out: outside
+// the heap, crossing a chunk boundary, misaligned for its size class, or a
+// run that is not whole chunks. Use panics on such an extent; a caller
+// holding offsets and lengths read from the media checks them here first.
 func (b *Builder) ValidExtent(off, n int64) error {
-	return b.checkExtent(off, SizeOf(n), b.poolSize)
+	return b.checkExtent(off, b.sizeOf(n), b.poolSize)
 }
 
-// Use marks the extent of SizeOf(n) bytes at off as live; n is the record's
+// SizeOf returns the size of the extent of a record of n bytes in this
+// pool (ExtentSize).
+func (b *Builder) SizeOf(n int64) int64 { return b.sizeOf(n) }
+
+// Use marks the extent of ExtentSize(n) bytes at off as live; n is the record's
 // byte length, rounded as Alloc rounds it. It panics on an extent that
 // ValidExtent rejects.
 func (b *Builder) Use(off, n int64) {
@@ -71,7 +75,7 @@ func (b *Builder) Unuse(off, n int64) {
 	b.live.clear(u, k)
 }
 
-// Overlaps reports whether any byte of the extent of SizeOf(n) bytes at off
+// Overlaps reports whether any byte of the extent of ExtentSize(n) bytes at off
 // is already marked live: two live records that overlap mean corruption. It
 // panics on an extent that ValidExtent rejects.
 func (b *Builder) Overlaps(off, n int64) bool {
@@ -80,7 +84,7 @@ func (b *Builder) Overlaps(off, n int64) bool {
 }
 
 func (b *Builder) units(op string, off, n int64) (u, k int) {
-	size := SizeOf(n)
+	size := b.sizeOf(n)
 	if !b.okExtent(off, size, b.poolSize) {
 		panic(fmt.Sprintf("daxkv: assertion failed: builder %s: %v", op, b.checkExtent(off, size, b.poolSize)))
 	}

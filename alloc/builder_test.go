@@ -189,7 +189,8 @@ func TestBuilderValidExtent(t *testing.T) {
 		{"misaligned", heap + 8, 64, false},
 		{"large misaligned", heap + 64, SmallMax + 1, false},
 		{"crosses chunk", chunk - 64, 65, false},
-		{"too large", chunk, chunk/2 + 1, false},
+		{"run past pool", chunk, chunk + 1, false},
+		{"run misaligned", heap, chunk/2 + 1, false},
 		{"negative", -64, 64, false},
 	} {
 		err := b.ValidExtent(tc.off, tc.n)

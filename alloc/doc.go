@@ -32,6 +32,12 @@
 // the old region going back to the free lists; (small) by splitting the
 // smallest larger small extent.
 //
+// A request above half a chunk (MaxExtent) gets a run: whole consecutive
+// chunks, chunk-aligned, ExtentSize(n) bytes, the lowest such run of wholly
+// free chunks (found after merging free space, else ErrFull: growth adds
+// consecutive chunks at the end). Freed, a run goes back as wholly free
+// chunks. Requests above MaxRun get ErrTooLarge.
+//
 // Adjacent free extents are merged lazily, never on the hot paths: when a
 // request cannot be met otherwise (so ErrFull is never the fault of fragments
 // that could be joined), and periodically, once as many extents have been
@@ -41,16 +47,17 @@
 //
 // # Promises
 //
-//   - Every extent handed out lies in the heap, inside a single chunk, with its
-//     offset and size multiples of Unit; an extent above SmallMax is a multiple
-//     of Page and starts on a Page boundary. No extent exceeds MaxExtent
-//     (ChunkSize/2): larger requests get ErrTooLarge.
+//   - Every extent handed out lies in the heap with its offset and size
+//     multiples of Unit. An extent up to MaxExtent (ChunkSize/2) lies inside
+//     a single chunk; one above SmallMax is a multiple of Page and starts on
+//     a Page boundary. An extent above MaxExtent is a run of whole chunks.
 //   - An extent is never handed out while it is outstanding or in limbo. A
 //     retired extent waits in limbo until Reclaim is called with an epoch at
 //     least the one it was retired with.
 //   - ErrFull means no free extent of the size exists even after merging
 //     adjacent free space: the caller grows the pool and calls Grow, after
-//     which every request up to MaxExtent succeeds. It is returned unwrapped.
+//     which every request up to MaxExtent succeeds, and a run of up to the
+//     growth's size. It is returned unwrapped.
 //   - At every moment Used+Free+Limbo == PoolSize-HeapStart (see Stats).
 //   - An Allocator is safe for concurrent use; a Builder's Use and Unuse may
 //     run concurrently as long as no two calls touch the same chunk.

@@ -60,8 +60,15 @@ func (a *Allocator) largestLarge() int {
 	return 0
 }
 
-// pushFree puts an extent Alloc handed out back on its list.
+// pushFree puts an extent Alloc handed out back on its list; a run goes
+// back chunk by chunk, as wholly free chunks.
 func (a *Allocator) pushFree(off, size int64) {
+	if a.isRun(size) {
+		for end := off + size; off < end; off += a.chunkSize {
+			a.addFree(off, a.chunkSize)
+		}
+		return
+	}
 	if a.hold(off, size) {
 		return
 	}

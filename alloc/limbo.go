@@ -18,7 +18,7 @@ type gen struct {
 }
 
 // Retire puts an extent handed out by Alloc (or marked by Builder.Use), of
-// SizeOf(n) bytes at off, in limbo, tagged with the reader epoch that was
+// ExtentSize(n) bytes at off, in limbo, tagged with the reader epoch that was
 // current when it was unlinked. It is reused only after Reclaim(upTo) with
 // upTo >= epoch, when no reader can still hold it. Epochs need not arrive in
 // order. It panics on an extent Alloc could not have handed out.
@@ -83,7 +83,7 @@ func (a *Allocator) Reclaim(upTo uint64) int64 {
 			if a.onReclaim != nil {
 				a.onReclaim(e.off, e.size)
 			}
-			a.used[e.off>>a.chunkShift] -= e.size
+			a.addUsed(e.off, -e.size)
 			a.pushFree(e.off, e.size)
 			moved += e.size
 		}

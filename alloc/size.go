@@ -28,6 +28,10 @@ const (
 	MinChunkSize = 64 << 10
 	MaxChunkSize = 1 << 30
 
+	// MaxRun is the largest request Alloc accepts: above half a chunk a
+	// request gets a run of whole chunks (ExtentSize).
+	MaxRun = 1 << 31
+
 	// maxSize is where SizeOf saturates, far above any extent.
 	maxSize = 1 << 62
 
@@ -49,6 +53,18 @@ func SizeOf(n int64) int64 {
 	return (n + Page - 1) &^ (Page - 1)
 }
 
+// ExtentSize returns the size of the extent Alloc(n) hands out in a pool of
+// chunkSize-byte chunks: SizeOf(n) up to half a chunk, and above it a run
+// of whole chunks, n rounded up to a multiple of chunkSize. Sizes above
+// 1<<62 all report 1<<62 rounded up to the chunk size.
+func ExtentSize(chunkSize, n int64) int64 {
+	if n <= chunkSize/2 {
+		return SizeOf(n)
+	}
+	n = min(n, maxSize)
+	return (n + chunkSize - 1) &^ (chunkSize - 1)
+}
+
 // ValidChunkSize returns an error wrapping ErrBadExtent unless n is a power
 // of two in [MinChunkSize, MaxChunkSize]: the one definition of a valid
 // chunk size.
@@ -59,14 +75,15 @@ func ValidChunkSize(n int64) error {
 	return nil
 }
 
-// ValidExtent reports, with an error wrapping ErrBadExtent, why SizeOf(n)
-// bytes at off cannot be an extent an allocator of that geometry hands out
-// (the geometry must pass ValidGeometry): outside the heap, crossing a chunk
-// boundary, misaligned for its size class, or larger than half a chunk.
-// Check uses it on records found on the media.
+// ValidExtent reports, with an error wrapping ErrBadExtent, why
+// ExtentSize(chunkSize, n) bytes at off cannot be an extent an allocator of
+// that geometry hands out (the geometry must pass ValidGeometry): outside
+// the heap, crossing a chunk boundary, misaligned for its size class, or,
+// for a run, not whole chunks or larger than MaxRun. Check uses it on
+// records found on the media.
 func ValidExtent(chunkSize, heapStart, poolSize, off, n int64) error {
 	g := newGeometry(chunkSize, heapStart, poolSize)
-	return g.checkExtent(off, SizeOf(n), poolSize)
+	return g.checkExtent(off, g.sizeOf(n), poolSize)
 }
 
 // ValidGeometry reports every reason why a pool of poolSize bytes in chunks of
@@ -111,6 +128,12 @@ func newGeometry(chunkSize, heapStart, poolSize int64) geometry {
 	}
 }
 
+// sizeOf is ExtentSize for this geometry.
+func (g *geometry) sizeOf(n int64) int64 { return ExtentSize(g.chunkSize, n) }
+
+// isRun reports whether an extent of size bytes is a run of whole chunks.
+func (g *geometry) isRun(size int64) bool { return size > g.maxExtent }
+
 // checkSpan reports why [off, off+size) cannot be free or limbo space in a
 // pool of poolSize bytes: outside the heap, crossing a chunk boundary, or not
 // in whole Units.
@@ -130,18 +153,35 @@ func (g *geometry) checkSpan(off, size, poolSize int64) error {
 
 // okExtent is checkExtent's verdict, cheap enough for every Free and Use.
 func (g *geometry) okExtent(off, size, poolSize int64) bool {
+	if g.isRun(size) {
+		return size <= runMax(g.chunkSize) && (off|size)&(g.chunkSize-1) == 0 &&
+			off >= g.heapStart && off <= poolSize-size
+	}
 	return size > 0 && size <= g.maxExtent && (off|size)&(Unit-1) == 0 &&
 		off >= g.heapStart && off <= poolSize-size &&
 		off>>g.chunkShift == (off+size-1)>>g.chunkShift &&
 		(size <= SmallMax || off&(Page-1) == 0)
 }
 
+// runMax is the largest run a pool of chunkSize-byte chunks hands out:
+// MaxRun rounded up to whole chunks.
+func runMax(chunkSize int64) int64 { return (MaxRun + chunkSize - 1) &^ (chunkSize - 1) }
+
 // checkExtent reports why [off, off+size) cannot be an extent Alloc handed
-// out: checkSpan's reasons, larger than MaxExtent, or a large extent not
-// aligned to Page.
+// out: checkSpan's reasons, or a large extent not aligned to Page; for a
+// run (above half a chunk), not whole chunks, larger than MaxRun, or
+// outside the heap.
 func (g *geometry) checkExtent(off, size, poolSize int64) error {
-	if size > g.maxExtent {
-		return fmt.Errorf("%w: extent at %d has size %d, above the maximum %d", ErrBadExtent, off, size, g.maxExtent)
+	if g.isRun(size) {
+		switch {
+		case size > runMax(g.chunkSize):
+			return fmt.Errorf("%w: extent at %d has size %d, above the maximum %d", ErrBadExtent, off, size, runMax(g.chunkSize))
+		case size%g.chunkSize != 0 || off%g.chunkSize != 0:
+			return fmt.Errorf("%w: run [%d, %d) is not whole %d-byte chunks", ErrBadExtent, off, off+size, g.chunkSize)
+		case off < g.heapStart || off > poolSize-size:
+			return fmt.Errorf("%w: extent [%d, %d) is outside the heap [%d, %d)", ErrBadExtent, off, off+size, g.heapStart, poolSize)
+		}
+		return nil
 	}
 	if err := g.checkSpan(off, size, poolSize); err != nil {
 		return err
