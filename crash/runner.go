@@ -242,7 +242,7 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 		if r.stop.Load() {
 			return
 		}
-		r.crashPoint(sim, rng, l, allowed, fmt.Sprintf("%s [%s] %s", w.Name, p, l), w.String())
+		r.crashPoint(sim, rng, l, allowed, fmt.Sprintf("%s [%s] %s", w.Name, p, l), w.String(), w.Sample)
 	}
 	size := int64(2 * ChunkSize)
 	if w.Grow {
@@ -411,7 +411,7 @@ func do(db *kv.DB, op Op, n int) error {
 }
 
 // crashPoint builds the images of a crash here and queues them.
-func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowed []state, what, ops string) {
+func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowed []state, what, ops string, sample int) {
 	if sim == nil {
 		return
 	}
@@ -425,13 +425,20 @@ func (r *runner) crashPoint(sim *flush.Sim, rng *rand.Rand, label string, allowe
 		takes = allSubsets(dirty)
 	} else {
 		takes = append(takes, nil, dirty)
+		maxPairs := r.cfg.MaxPairs
+		if sample > 0 {
+			maxPairs = min(maxPairs, sample)
+		}
 		for _, u := range dirty {
+			if sample > 0 && len(dirty) > sample && rng.IntN(len(dirty)) >= sample {
+				continue // each alone, sampled down (Workload.Sample)
+			}
 			takes = append(takes, []int64{u})
 		}
 		pairs := len(dirty) * (len(dirty) - 1) / 2
 		for i := 0; i < len(dirty); i++ {
 			for j := i + 1; j < len(dirty); j++ {
-				if pairs <= r.cfg.MaxPairs || rng.IntN(pairs) < r.cfg.MaxPairs {
+				if pairs <= maxPairs || rng.IntN(pairs) < maxPairs {
 					takes = append(takes, []int64{dirty[i], dirty[j]})
 				}
 			}

@@ -18,13 +18,13 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 	switch name {
 	case "quick":
 		ws := Exhaustive([]string{"a", "b"}, 2)
-		ws = append(ws, Growth(), Held(), Compacted())
+		ws = append(ws, Growth(), Held(), Compacted(), Runs())
 		return append(ws, Generated(seed, 8, 14, 4)...), nil
 	case "gate":
 		// The mutation gate's set: growth and generated workloads first
 		// (they grow the pool and change the preferred mode), so that most
 		// mutants are caught within the first few.
-		ws := append([]Workload{Targeted(), Growth(), Held(), Compacted()}, Generated(seed, 8, 14, 4)...)
+		ws := append([]Workload{Targeted(), Growth(), Held(), Compacted(), Runs()}, Generated(seed, 8, 14, 4)...)
 		return append(ws, Exhaustive([]string{"a", "b"}, 2)...), nil
 	case "exhaustive":
 		ws := Exhaustive([]string{"a", "b"}, 3)
@@ -35,7 +35,7 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 		// 3 operations are the exhaustive tier's.
 		ws := Exhaustive([]string{"a", "b"}, 2)
 		ws = append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...)
-		ws = append(ws, Growth(), Held(), Compacted())
+		ws = append(ws, Growth(), Held(), Compacted(), Runs())
 		return append(ws, Generated(seed, 30, 24, 6)...), nil
 	}
 	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
@@ -119,6 +119,22 @@ func Growth() Workload {
 		panic("daxkv: assertion failed: the growth workload does not parse: " + err.Error())
 	}
 	w.Grow = true
+	return w
+}
+
+// Runs writes values longer than half a chunk (runs of whole 64 KiB
+// chunks, growing the pool): a one-chunk and a two-chunk run, a run
+// overwritten by a run, by a small value and back, a run deleted, a batch
+// holding a run, a snapshot holding a run across its overwrite, and a
+// compaction beside them.
+func Runs() Workload {
+	w, err := Parse("runs", `put r0 40000; put r1 100000; put s 300; put r0 70000; put r1 200;
+		put r1 33000; snap; del r0; batch{put r2 90000, put s 100, del r1}; release;
+		put r2 40000; put t 300; compact; put r3 150000`)
+	if err != nil {
+		panic("daxkv: assertion failed: the runs workload does not parse: " + err.Error())
+	}
+	w.Grow, w.Sample = true, 12
 	return w
 }
 

@@ -42,6 +42,11 @@ type Workload struct {
 	Name string
 	Ops  []Op
 	Grow bool
+	// Sample, when above zero, caps the images of a crash point with many
+	// dirty units: each unit alone and the pairs are sampled down to about
+	// Sample each (the runs' values leave thousands of lines dirty before
+	// their fence, which would make a crash point cost thousands of images).
+	Sample int
 }
 
 // valueOf is the value the n-th operation of a workload writes for key.
@@ -158,8 +163,8 @@ func parseOp(s string, top bool) (Op, error) {
 	switch {
 	case len(f) == 3 && f[0] == "put" && validKey(f[1]):
 		n, err := strconv.Atoi(f[2])
-		if err != nil || n < 0 || n > 16384 {
-			return Op{}, fmt.Errorf("size must be 0..16384")
+		if err != nil || n < 0 || n > 1<<20 {
+			return Op{}, fmt.Errorf("size must be 0..1048576")
 		}
 		return Op{Kind: OpPut, Key: f[1], Size: n}, nil
 	case len(f) == 2 && f[0] == "del" && validKey(f[1]):

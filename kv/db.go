@@ -301,6 +301,10 @@ func (db *DB) load() error {
 	// (not clean), so a crash from here on is recovered.
 	db.sb.SeqFloor = res.Floor + db.lease()
 	db.sb.Flags &^= recovery.FlagClean
+	// A version-1 pool becomes version 2 (runs) with the same superblock
+	// write: it holds no run, and a release that reads only version 1
+	// refuses it from now on (ErrVersion) rather than misreading a run.
+	db.sb.Version = recovery.Version
 	db.sb.Index = 0 // the checkpoint stops matching before the first write
 	db.sb.Shutdowns = 0
 	if n := db.media.UnsafeShutdowns; n >= 0 {
@@ -310,6 +314,8 @@ func (db *DB) load() error {
 		return err
 	}
 	db.leaseEnd.Store(db.sb.SeqFloor)
+	db.codec = recovery.NewCodec(&db.sb) // of the version just written
+	db.maxValue = db.codec.MaxValue()
 	removeCheckpoint(db.ckpt) // stale now; Close writes a new one
 	return nil
 }

@@ -613,6 +613,16 @@ func (tt *torture) readSnapshot(it *Iterator, snap *Snapshot, r *rand.Rand, n in
 	return out, it.Error()
 }
 
+// tortureSize is the size of a value a writer puts: mostly up to max
+// bytes, and one time in 40 a run of one to three of the pool's 64 KiB
+// chunks (longer than half a chunk).
+func tortureSize(r *rand.Rand, max int) int {
+	if r.IntN(40) == 0 {
+		return 33000 + r.IntN(150000)
+	}
+	return 32 + r.IntN(max)
+}
+
 // keyOf is writer w's j-th key number.
 func keyOf(w, j int) int { return w*tortureKeysPer + j }
 
@@ -625,7 +635,7 @@ func (tt *torture) write(db *DB, w int, r *rand.Rand) (uncertain, error) {
 	switch x := r.IntN(10); {
 	case x < 6:
 		i := keyOf(w, r.IntN(tortureKeysPer))
-		size := 32 + r.IntN(tortureMaxValue)
+		size := tortureSize(r, tortureMaxValue)
 		u.before[i], u.after[i] = tt.state(i), keyState{ver, true, size}
 		tt.started[i].Store(int64(ver))
 		tt.hot[w].Store(int64(i))
@@ -650,7 +660,7 @@ func (tt *torture) write(db *DB, w int, r *rand.Rand) (uncertain, error) {
 				b.Delete(key(i))
 				u.after[i] = keyState{ver: ver}
 			} else {
-				size := 32 + r.IntN(tortureMaxValue/2)
+				size := tortureSize(r, tortureMaxValue/2)
 				b.Put(key(i), value(i, ver, size))
 				u.after[i] = keyState{ver, true, size}
 			}

@@ -96,7 +96,7 @@ func (db *DB) putLocked(key []byte, h uint64, value []byte, dense bool) error {
 		return err
 	}
 	db.at(seam.PutWrite)
-	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, db.codec.Flags(0, len(key), len(value)), key, value)
 	db.atPut(seam.PutWritten, key, h)
 	if err := db.fence(); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and
@@ -234,13 +234,16 @@ func (db *DB) allocate(size int64, dense bool) (int64, error) {
 		off, err := take(size)
 		if err == nil {
 			db.notePrepare()
-			c := off / db.m.ChunkSize()
-			if !db.m.Backed(c) {
-				db.at(seam.FaultIn)
-			}
-			if err := db.m.Fault(c); err != nil {
-				db.al.Free(off, size)
-				return 0, err
+			// Every chunk of the extent: one, or a run's.
+			chunk := db.m.ChunkSize()
+			for c := off / chunk; c <= (off+db.al.SizeOf(size)-1)/chunk; c++ {
+				if !db.m.Backed(c) {
+					db.at(seam.FaultIn)
+				}
+				if err := db.m.Fault(c); err != nil {
+					db.al.Free(off, size)
+					return 0, err
+				}
 			}
 			return off, nil
 		}

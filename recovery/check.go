@@ -67,6 +67,7 @@ func check(mem []byte, poolSize int64, sc Scan) (*Report, error) {
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
 	}
+	mem = mem[:poolSize] // a run's bytes must end inside the pool (Decode)
 	c := NewCodec(&sb)
 	commits := c.Commits(mem)
 	for _, cm := range commits {

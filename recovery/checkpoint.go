@@ -168,6 +168,7 @@ func recoverIndexed(mem []byte, poolSize int64, sb *Superblock, p flush.Persiste
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
 	}
+	mem = mem[:poolSize] // a run's bytes must end inside the pool (Decode)
 	if len(sc.Bad) > 0 {
 		return nil, stale("the media has bad blocks")
 	}
@@ -213,7 +214,7 @@ func recoverIndexed(mem []byte, poolSize int64, sb *Superblock, p flush.Persiste
 		if off < end {
 			return nil, stale("offset %d: overlaps the listed record before it", off)
 		}
-		end = off + alloc.SizeOf(n)
+		end = off + b.SizeOf(n)
 		b.Use(off, n)
 	}
 	res := &Result{Floor: sb.SeqFloor, Chunks: int(poolSize / sb.ChunkSize), Records: len(list), Used: b.LiveBytes()}

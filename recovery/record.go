@@ -5,7 +5,9 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 
+	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/mutant"
 )
 
 // Layout: record (part of the format: do not change). At a 64-byte aligned
@@ -14,10 +16,17 @@ import (
 //	 0 +----------------+ state word: bits 63..56 tag, bits 55..0 check
 //	 8 | seq      u64   | sequence number (the batch's, for batch records)
 //	16 | keylen   u16   | 1..MaxKeySize
-//	18 | flags    u16   | bit 0 tombstone, bit 1 written by a batch
-//	20 | vallen   u32   | up to MaxValueSize(chunk)
+//	18 | flags    u16   | bit 0 tombstone, bit 1 written by a batch, bit 2 run
+//	20 | vallen   u32   | up to MaxValue (MaxValueSize(chunk) in version 1)
 //	24 | key, value    | keylen + vallen bytes, then zero padding
 //	   +----------------+
+//
+// A record longer than half a chunk (RecordSize > chunk/2, format version
+// 2 only) is a run: it carries FlagRun, starts on a chunk boundary and owns
+// whole chunks, its size rounded up to a multiple of the chunk size; its
+// key and value run on through the chunks after the first (continuation
+// chunks), which hold no header of their own. Any other record carries no
+// FlagRun and lies inside one chunk.
 //
 // The tag is TagLive, TagPending or TagFree (zero). The check is the low 56
 // bits of xxhash64, seeded with seed(uuid, the record's own offset), over
@@ -37,6 +46,11 @@ const (
 
 	FlagTombstone = 1 << 0 // a batch's delete of the key
 	FlagBatch     = 1 << 1 // written by a batch
+	FlagRun       = 1 << 2 // longer than half a chunk: a run of whole chunks (version 2)
+
+	// MaxValue is the longest value a pool of format version 2 stores,
+	// whatever its chunk size: 1 GiB.
+	MaxValue = 1 << 30
 
 	checkMask = 1<<56 - 1
 )
@@ -65,16 +79,41 @@ func state(tag uint8, sum uint64) uint64 { return uint64(tag)<<56 | sum&checkMas
 // Codec writes and validates records of one pool.
 type Codec struct {
 	uuid   [16]byte
-	maxVal int // longest value a record of this pool can hold
+	maxVal int   // longest value a record of this pool can hold
+	chunk  int64 // the pool's chunk size
+	runs   bool  // the format has runs (version 2)
 }
 
-// NewCodec returns the record codec of the pool described by sb.
+// NewCodec returns the record codec of the pool described by sb: of its
+// format version (sb.Version), which decides whether runs exist.
 func NewCodec(sb *Superblock) *Codec {
-	return &Codec{uuid: sb.UUID, maxVal: MaxValueSize(sb.ChunkSize)}
+	c := &Codec{uuid: sb.UUID, chunk: sb.ChunkSize, runs: sb.Version >= 2, maxVal: MaxValue}
+	if !c.runs {
+		c.maxVal = MaxValueSize(sb.ChunkSize)
+	}
+	return c
 }
 
-// MaxValueSize is the longest value a pool with the given chunk size stores:
-// a record must fit in half a chunk, and values are capped at 64 MiB.
+// IsRun reports whether a record of size bytes (RecordSize) is a run in a
+// pool of chunkSize-byte chunks: longer than half a chunk.
+func IsRun(chunkSize, size int64) bool { return size > chunkSize/2 }
+
+// Flags returns flags with FlagRun set when a record of the given key and
+// value lengths is a run in this pool. Writers pass their flags through it.
+func (c *Codec) Flags(flags uint16, keyLen, valLen int) uint16 {
+	if IsRun(c.chunk, RecordSize(keyLen, valLen)) {
+		return flags | FlagRun
+	}
+	return flags
+}
+
+// Extent is the size of the extent the allocator hands out for a record of
+// size bytes: whole chunks for a run (alloc.ExtentSize).
+func (c *Codec) Extent(size int64) int64 { return alloc.ExtentSize(c.chunk, size) }
+
+// MaxValueSize is the longest value a pool of format version 1 with the
+// given chunk size stores: a record must fit in half a chunk, and values
+// are capped at 64 MiB.
 func MaxValueSize(chunkSize int64) int {
 	n := chunkSize/2 - HeaderSize - MaxKeySize
 	if n > 64<<20 {
@@ -108,6 +147,12 @@ func (c *Codec) Write(p flush.Persister, rec []byte, off int64, tag uint8, seq u
 	vstart := HeaderSize + len(key)
 	end := vstart + len(value)
 	sum := c.sum(off, rec[8:HeaderSize], key, value)
+	if flags&FlagRun != 0 && mutant.On(mutant.RunValueNoFlush) {
+		copy(rec[vstart:end], value)
+		flush.Store64(rec, state(tag, sum))
+		p.Flush(rec[:vstart])
+		return
+	}
 	if len(value) >= flush.NTThreshold {
 		p.Copy(rec[vstart:end], value)
 		flush.Store64(rec, state(tag, sum))
@@ -136,8 +181,10 @@ func Free(p flush.Persister, rec []byte) {
 }
 
 // Decode validates the record at mem[off:] whose extent must end at or
-// before limit (the end of its chunk). ok is false for anything that is not
-// a valid record: free space, a torn or stale record, garbage.
+// before limit (the end of its chunk), or, for a run, whose bytes must end
+// inside mem: callers pass mem no longer than the pool. ok is false for
+// anything that is not a valid record: free space, a torn or stale record,
+// garbage.
 func (c *Codec) Decode(mem []byte, off, limit int64) (h Header, ok bool) {
 	if h, ok = c.plausible(mem, off, limit); !ok {
 		return h, false
@@ -158,15 +205,27 @@ func (c *Codec) plausible(mem []byte, off, limit int64) (h Header, ok bool) {
 		return h, false
 	}
 	h = header(mem, off)
+	known := uint16(FlagTombstone | FlagBatch)
+	if c.runs {
+		known |= FlagRun
+	}
 	switch {
 	case h.Tag != TagLive && h.Tag != TagPending,
-		h.KeyLen == 0 || h.KeyLen > MaxKeySize || h.ValLen > c.maxVal || h.Flags&^(FlagTombstone|FlagBatch) != 0,
+		h.KeyLen == 0 || h.KeyLen > MaxKeySize || h.ValLen > c.maxVal || h.Flags&^known != 0,
 		h.Flags&FlagTombstone != 0 && (h.ValLen != 0 || h.Flags&FlagBatch == 0),
-		h.Tag == TagPending && h.Flags&FlagBatch == 0,
-		off+h.Size() > limit:
+		h.Tag == TagPending && h.Flags&FlagBatch == 0:
 		return h, false
 	}
-	return h, true
+	run := IsRun(c.chunk, h.Size())
+	if run != (h.Flags&FlagRun != 0) {
+		return h, false
+	}
+	if run {
+		// A run starts on a chunk boundary past chunk 0 (which holds the
+		// metadata) and its bytes end inside the pool.
+		return h, off%c.chunk == 0 && off >= c.chunk && off+h.Size() <= int64(len(mem))
+	}
+	return h, off+h.Size() <= limit
 }
 
 // Key returns the key bytes of the record at off with header h (a slice of mem).

@@ -28,6 +28,7 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
 	}
+	mem = mem[:poolSize] // a run's bytes must end inside the pool (Decode)
 	rep := &SalvageReport{}
 	committed := map[uint64]bool{}
 	if err := Guard(mem, func() error {
@@ -50,6 +51,9 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 		}
 	}
 	rep.Bad = bad
+	parts := [][]Entry{all}
+	resolveRuns(c, parts)
+	all = parts[0]
 	sortEntries(mem, all)
 	keys, done := 0, 0
 	if sc.Saving != nil {

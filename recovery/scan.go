@@ -101,6 +101,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
 		return nil, corruptf(poolSize, "pool size %d is not a whole number of %d-byte chunks", poolSize, sb.ChunkSize)
 	}
+	mem = mem[:poolSize] // a run's bytes must end inside the pool (Decode)
 	res := &Result{Floor: sb.SeqFloor, Chunks: int(poolSize / sb.ChunkSize)}
 	res.Commits = c.Commits(mem)
 	committed := make(map[uint64]bool, len(res.Commits))
@@ -168,7 +169,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 				if k == w && e.Flags&FlagTombstone == 0 {
 					res.Damaged = append(res.Damaged, DamagedKey{Key: bytes.Clone(e.Key(mem)), Off: e.Off})
 				}
-				b.Reserve(e.Off, alloc.SizeOf(e.Size()))
+				b.Reserve(e.Off, b.SizeOf(e.Size()))
 				if p != nil && k == w && e.Tag == TagPending {
 					settle(p, mem[e.Off:])
 				}
@@ -299,7 +300,110 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 		}(w)
 	}
 	wg.Wait()
-	return out, slices.Concat(ovs...), first.get()
+	ov := slices.Concat(ovs...)
+	if err := first.get(); err != nil {
+		return nil, nil, err
+	}
+	if resolve {
+		ov = append(ov, resolveRuns(c, out)...)
+	}
+	return out, ov, nil
+}
+
+// resolveRuns settles the runs among the entries of parts (each slice in
+// any order, which it keeps): a run's continuation chunks are scanned like
+// any other, so a valid record can be found in one, and a run's head can
+// lie inside an earlier run. As inside a chunk (scanChunk), of two records
+// whose extents overlap the one with the higher sequence number is kept
+// (a tie keeps the lower offset) and the other is dropped and returned: a
+// run freed lazily and whose chunks were reused before the free reached
+// the media loses to the newer records written into them; an older record
+// left in a run's slack loses to the run. The records within one chunk are
+// already settled, so only records in a kept run's continuation chunks, and
+// run heads, are compared here. No entry is removed when no run was found.
+func resolveRuns(c *Codec, parts [][]Entry) []Overlap {
+	var runs []Entry
+	for _, part := range parts {
+		for i := range part {
+			if part[i].Flags&FlagRun != 0 {
+				runs = append(runs, part[i])
+			}
+		}
+	}
+	if len(runs) == 0 {
+		return nil
+	}
+	slices.SortFunc(runs, func(a, b Entry) int { return cmp.Compare(a.Off, b.Off) })
+	var ov []Overlap
+	dropped := map[int64]bool{}
+	drop := func(kept, lost *Entry) {
+		ov = append(ov, Overlap{Kept: kept.Off, Dropped: lost.Off, DroppedSeq: lost.Seq})
+		dropped[lost.Off] = true
+	}
+	kept := runs[:0:0]
+	for i := range runs {
+		r := &runs[i]
+		if n := len(kept); n > 0 && kept[n-1].Off+c.Extent(kept[n-1].Size()) > r.Off {
+			prev := &kept[n-1]
+			if r.Seq > prev.Seq {
+				drop(r, prev)
+				*prev = *r
+			} else {
+				drop(prev, r)
+			}
+			continue
+		}
+		kept = append(kept, *r)
+	}
+	// covered maps each continuation chunk of a kept run to the run.
+	covered := map[int64]int{}
+	for i := range kept {
+		r := &kept[i]
+		for ch := r.Off/c.chunk + 1; ch < (r.Off+c.Extent(r.Size()))/c.chunk; ch++ {
+			covered[ch] = i
+		}
+	}
+	inRun := func(e *Entry) (int, bool) {
+		if dropped[e.Off] {
+			return 0, false
+		}
+		i, ok := covered[e.Off/c.chunk]
+		return i, ok
+	}
+	// A run loses to any newer record in its continuation chunks; the
+	// records that do not beat it lose to it.
+	lost := make([]bool, len(kept))
+	for _, part := range parts {
+		for k := range part {
+			if i, ok := inRun(&part[k]); ok && part[k].Seq > kept[i].Seq {
+				lost[i] = true
+			}
+		}
+	}
+	for i := range kept {
+		if lost[i] {
+			dropped[kept[i].Off] = true
+		}
+	}
+	reported := make([]bool, len(kept))
+	for _, part := range parts {
+		for k := range part {
+			if i, ok := inRun(&part[k]); ok {
+				if lost[i] {
+					if part[k].Seq > kept[i].Seq && !reported[i] { // the run is dropped once
+						ov = append(ov, Overlap{Kept: part[k].Off, Dropped: kept[i].Off, DroppedSeq: kept[i].Seq})
+						reported[i] = true
+					}
+				} else {
+					drop(&kept[i], &part[k])
+				}
+			}
+		}
+	}
+	for w, part := range parts {
+		parts[w] = slices.DeleteFunc(part, func(e Entry) bool { return dropped[e.Off] })
+	}
+	return ov
 }
 
 // scanChunk appends the valid records of chunk ch to es, in offset order.
@@ -351,7 +455,7 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Ra
 		p0, p1 := Prefix(Key(mem, off, &h))
 		e := Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag, Damaged: damaged}
 		off += h.Size()
-		if n := len(es); resolve && n > first && es[n-1].Off+alloc.SizeOf(es[n-1].Size()) > e.Off {
+		if n := len(es); resolve && n > first && es[n-1].Off+c.Extent(es[n-1].Size()) > e.Off {
 			prev := &es[n-1]
 			if e.Seq > prev.Seq {
 				*ov = append(*ov, Overlap{Kept: e.Off, Dropped: prev.Off, DroppedSeq: prev.Seq})

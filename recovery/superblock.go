@@ -24,14 +24,16 @@ import (
 //	+--------+--------+-----------------+--------+--------------------------- ...
 //
 // The pool is a whole number of chunks (Superblock.ChunkSize, a power of two,
-// at least 64 KiB). A record never crosses a chunk boundary, so each chunk can
-// be scanned alone, in parallel with the others.
+// at least 64 KiB). A record never crosses a chunk boundary but a run's
+// (version 2: longer than half a chunk, chunk-aligned, whole chunks), so
+// each chunk can be scanned alone, in parallel with the others, and the
+// runs settled afterwards (resolveRuns).
 //
 // Layout: superblock (part of the format: do not change). 128 bytes at offset
 // 0 and at offset 4096; the rest of each 4 KiB page is zero.
 //
 //	 0 +----------------+ magic "DAXKVPL\x00"
-//	 8 | version  u32   | format version (1)
+//	 8 | version  u32   | format version (2; 1 is read: a pool without runs)
 //	12 | flags    u32   | bit 0: closed cleanly; other bits zero
 //	16 | gen      u64   | generation; copy gen%2 holds generation gen
 //	24 | uuid   [16]B   | pool identity; seeds every record and slot checksum
@@ -49,7 +51,7 @@ import (
 // copy (the older one) with generation+1, so a torn update leaves the previous
 // state intact in the copy it did not touch.
 const (
-	Version       = 1
+	Version       = 2 // format version written; 1 is still read (no runs)
 	superOff0     = 0
 	superOff1     = 4096
 	superSize     = 128
@@ -138,7 +140,7 @@ func decodeSuperblock(b []byte, off int64) (Superblock, error) {
 	sb.Preferred = PrefMode(binary.LittleEndian.Uint32(b[56:]))
 	sb.Shutdowns = binary.LittleEndian.Uint64(b[64:])
 	sb.Index = binary.LittleEndian.Uint64(b[72:])
-	if sb.Version != Version {
+	if sb.Version != Version && sb.Version != 1 {
 		if sb.Version > Version {
 			return sb, ErrVersion
 		}

@@ -30,7 +30,7 @@ func TestInfo(t *testing.T) {
 	if len(in.FlushMethods) == 0 && in.FlushMethod != "none" {
 		t.Errorf("info lists no flush instruction but daxkv uses %s", in.FlushMethod)
 	}
-	if in.Pool == nil || in.Pool.Version != 1 || in.Pool.ChunkSize == 0 || !in.Pool.Clean || in.Pool.PreferredMode != "auto" {
+	if in.Pool == nil || in.Pool.Version != 2 || in.Pool.ChunkSize == 0 || !in.Pool.Clean || in.Pool.PreferredMode != "auto" {
 		t.Errorf("info's pool header: %+v", in.Pool)
 	}
 	// No filesystem of a test's temporary directory is a DAX mount; where
@@ -48,7 +48,7 @@ func TestInfo(t *testing.T) {
 	if err != nil {
 		t.Fatalf("info on a pool a writer holds: %v", err)
 	}
-	if !strings.Contains(out, "pool            format 1") || !strings.Contains(out, "preferred mode auto") || !strings.Contains(out, "locked") {
+	if !strings.Contains(out, "pool            format 2") || !strings.Contains(out, "preferred mode auto") || !strings.Contains(out, "locked") {
 		t.Errorf("info on a held pool printed %q; want the header and the lock", out)
 	}
 	if out, err := run(t, "info", dir); err != nil || !strings.Contains(out, "map_sync") {

@@ -17,6 +17,7 @@ type Name string
 // The mutants, by the site each breaks.
 const (
 	PutNoFlush          Name = "put-no-flush"
+	RunValueNoFlush     Name = "run-value-no-flush"
 	PutNoFence          Name = "put-no-fence"
 	PutFreeEarly        Name = "put-free-early"
 	FreeNoFlush         Name = "free-no-flush"
@@ -55,6 +56,7 @@ type Mutant struct {
 var All = []Mutant{
 	{PutNoFlush, "Put: the new record is written but not flushed"},
 	{PutNoFence, "Put: no fence before the Put is acknowledged"},
+	{RunValueNoFlush, "Put: a run's value (longer than half a chunk) is copied with plain stores and never flushed; only its header is"},
 	{PutFreeEarly, "Put: the old version is freed before the new record's fence (store reordered)"},
 	{FreeNoFlush, "Put: the superseded version's free is stored but never flushed"},
 	{DeleteNoPrefence, "Delete: no fence for the older versions' frees before the delete's own free"},

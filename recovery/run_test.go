@@ -1,0 +1,129 @@
+package recovery
+
+import (
+	"bytes"
+	"testing"
+)
+
+// A record left in a run's slack, or a run whose chunks a newer record
+// reused before the run's free reached the media, is settled like an
+// overlap inside a chunk: the higher sequence number wins, the other is
+// freed, whatever the scan's split of the chunks among workers.
+func TestRunOverlaps(t *testing.T) {
+	for _, newer := range []bool{false, true} {
+		for _, workers := range []int{1, 3} {
+			mem, sb := newPool(t, 6)
+			c := NewCodec(&sb)
+			p := &memPersister{}
+			run := int64(testChunk) // chunks 1 and 2
+			val := bytes.Repeat([]byte("r"), 70<<10)
+			size := RecordSize(3, len(val))
+			c.Write(p, mem[run:run+size], run, TagLive, 10, c.Flags(0, 3, len(val)), []byte("run"), val)
+			small := int64(2*testChunk + 16<<10) // in the slack of chunk 2
+			seq := uint64(5)
+			if newer {
+				seq = 20
+			}
+			c.Write(p, mem[small:small+RecordSize(5, 10)], small, TagLive, seq, 0, []byte("small"), []byte("0123456789"))
+			if rep, err := Check(mem, int64(len(mem)), Scan{Workers: workers}); err != nil || len(rep.Unsettled) != 1 {
+				t.Fatalf("newer %v: Check %+v, %v; want one overlap among the unsettled", newer, rep, err)
+			}
+			res, err := Recover(mem, int64(len(mem)), &sb, p, Scan{Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			kept, dropped := run, small
+			if newer {
+				kept, dropped = small, run
+			}
+			if len(res.Live) != 1 || res.Live[0].Off != kept || res.Discarded != 1 {
+				t.Fatalf("newer %v, %d workers: live %+v, discarded %d; want only %d", newer, workers, res.Live, res.Discarded, kept)
+			}
+			if _, ok := c.Decode(mem, dropped, dropped/testChunk*testChunk+testChunk); ok {
+				t.Fatal("the dropped record still validates")
+			}
+			if newer {
+				// The run's chunks are free again, but for the small record's.
+				if _, err := res.Alloc.Alloc(testChunk); err != nil {
+					t.Fatalf("chunk 1 of the dropped run is not free: %v", err)
+				}
+			} else if res.Used != 2*testChunk {
+				t.Fatalf("Used %d, want the run's two chunks", res.Used)
+			}
+		}
+	}
+}
+
+// A run whose head lies inside an earlier run (the earlier one's value
+// holding the later record's exact bytes, as a crafted pool can) keeps the
+// newer of the two.
+func TestRunInsideRun(t *testing.T) {
+	for _, bNewer := range []bool{false, true} {
+		mem, sb := newPool(t, 6)
+		c := NewCodec(&sb)
+		p := &memPersister{}
+		a, b := int64(testChunk), int64(2*testChunk)
+		bVal := bytes.Repeat([]byte("b"), 40<<10)
+		bSize := RecordSize(1, len(bVal))
+		bSeq := uint64(5)
+		if bNewer {
+			bSeq = 20
+		}
+		c.Write(p, mem[b:b+bSize], b, TagLive, bSeq, c.Flags(0, 1, len(bVal)), []byte("b"), bVal)
+		aVal := bytes.Repeat([]byte("a"), 150<<10) // chunks 1, 2 and 3
+		aStart := a + HeaderSize + 1
+		copy(aVal[b-aStart:], mem[b:b+bSize])
+		aSize := RecordSize(1, len(aVal))
+		c.Write(p, mem[a:a+aSize], a, TagLive, 10, c.Flags(0, 1, len(aVal)), []byte("a"), aVal)
+		if _, ok := c.Decode(mem, b, b+testChunk); !ok {
+			t.Fatal("crafting: b does not validate")
+		}
+		res, err := Recover(mem, int64(len(mem)), &sb, p, Scan{Workers: 2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := a
+		if bNewer {
+			want = b
+		}
+		if len(res.Live) != 1 || res.Live[0].Off != want {
+			t.Fatalf("b newer %v: live %+v, want only %d", bNewer, res.Live, want)
+		}
+	}
+}
+
+// Runs exist only in format version 2: a version-1 codec refuses a run
+// header, and a version-2 one a run flag on a short record or a run off a
+// chunk boundary.
+func TestRunFlagRules(t *testing.T) {
+	mem, sb := newPool(t, 4)
+	c := NewCodec(&sb)
+	p := &memPersister{}
+	val := bytes.Repeat([]byte("v"), 40<<10)
+	size := RecordSize(1, len(val))
+	off := int64(testChunk)
+	c.Write(p, mem[off:off+size], off, TagLive, 3, c.Flags(0, 1, len(val)), []byte("k"), val)
+	if _, ok := c.Decode(mem, off, off+testChunk); !ok {
+		t.Fatal("run does not validate")
+	}
+	v1 := sb
+	v1.Version = 1
+	if _, ok := NewCodec(&v1).Decode(mem, off, off+testChunk); ok {
+		t.Fatal("a version-1 codec takes a run")
+	}
+	short := int64(2 * testChunk)
+	c.Write(p, mem[short:short+RecordSize(1, 10)], short, TagLive, 4, FlagRun, []byte("k"), val[:10])
+	if _, ok := c.Decode(mem, short, short+testChunk); ok {
+		t.Fatal("a short record with FlagRun validates")
+	}
+	odd := int64(3*testChunk) - 4096 - size // a run's size, off a chunk boundary
+	c.Write(p, mem[odd:odd+size], odd, TagLive, 5, FlagRun, []byte("k"), val)
+	if _, ok := c.Decode(mem, odd, int64(len(mem))); ok {
+		t.Fatal("a run off a chunk boundary validates")
+	}
+	noflag := int64(3 * testChunk)
+	c.Write(p, mem[noflag:noflag+size], noflag, TagLive, 6, 0, []byte("k"), val)
+	if _, ok := c.Decode(mem, noflag, noflag+testChunk); ok {
+		t.Fatal("a record longer than half a chunk without FlagRun validates")
+	}
+}
