@@ -37,8 +37,8 @@
 //     how far they have come through Options.Progress.
 //
 // Keys are 1 to MaxKeySize bytes, ordered by bytes.Compare. Values are up
-// to Stats.MaxValueSize bytes: about half a chunk (2 MiB less 4 KiB with the
-// default 4 MiB chunks; see Options.ChunkSize).
+// to Stats.MaxValueSize bytes: 1 GiB. A value longer than half a chunk
+// (Options.ChunkSize) is stored in a run of whole chunks of its own.
 //
 // Internally: records live in extents handed out by package alloc, reached
 // through package daxmap's mapping; package recovery owns the format

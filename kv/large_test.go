@@ -160,3 +160,64 @@ func TestRunHeaderPlacement(t *testing.T) {
 		t.Fatal("run reads back wrong")
 	}
 }
+
+// With default options (4 MiB chunks), a 256 MiB value, and 1,000 values
+// of 3 MiB, round-trip through Put, Get, a clean reopen (the checkpoint)
+// and a reopen that scans the pool (the checkpoint removed; the crash case
+// of runs is TestLargeValues' and the crash suite's).
+func TestLargeValuesDefaultOptions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes about 4.5 GiB")
+	}
+	cases := []struct {
+		name       string
+		count, len int
+	}{
+		{"256MiB", 1, 256 << 20},
+		{"1000x3MiB", 1000, 3 << 20},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(shmDir(t), "big.pool")
+			opts := &Options{DAX: DAXEmulated}
+			db := openTest(t, path, opts)
+			// One value buffer, stamped per key: 1,000 distinct 3 MiB values
+			// without 3 GiB of test memory.
+			v := runValue(0, 0, c.len)
+			stamp := func(i int) []byte {
+				copy(v, fmt.Sprintf("value %06d|", i))
+				copy(v[len(v)-16:], fmt.Sprintf("|end %06d|", i))
+				return v
+			}
+			for i := range c.count {
+				mustPut(t, db, key(i), stamp(i))
+			}
+			verify := func(db *DB, when string) {
+				t.Helper()
+				for i := range c.count {
+					got, err := db.Get(key(i))
+					if err != nil || !bytes.Equal(got, stamp(i)) {
+						t.Fatalf("%s: Get(%d): %d bytes, %v", when, i, len(got), err)
+					}
+				}
+			}
+			verify(db, "before reopen")
+			db = reopen(t, db, path, opts)
+			if st := db.Stats(); !st.FromCheckpoint {
+				t.Fatalf("clean reopen scanned: %s", st.CheckpointNote)
+			}
+			verify(db, "after a clean reopen")
+			db.Close()
+			if err := os.Remove(CheckpointPath(path)); err != nil {
+				t.Fatal(err)
+			}
+			db = openTest(t, path, opts)
+			if st := db.Stats(); st.FromCheckpoint {
+				t.Fatal("opened from a removed checkpoint")
+			}
+			verify(db, "after a scan")
+			st := db.Stats()
+			t.Logf("%s: pool of %d MiB, scanned at open in %v", c.name, st.PoolSize>>20, st.RecoveryTime)
+		})
+	}
+}

@@ -130,10 +130,10 @@ type Options struct {
 	// ChunkSize is the unit of growth, of block allocation and of the
 	// parallel recovery scan, in bytes: a power of two between 64 KiB and
 	// 1 GiB, default 4 MiB. It is fixed when the pool is created (an
-	// existing pool keeps its own). Hazard: a value may be at most about
-	// half a chunk long (Stats.MaxValueSize), and blocks are allocated a
-	// whole chunk at a time, so large chunks make small pools take more
-	// space.
+	// existing pool keeps its own). Hazard: a value longer than half a
+	// chunk takes whole chunks of its own (a run), and blocks are allocated
+	// a whole chunk at a time, so small chunks waste space on values just
+	// above half a chunk and large chunks make small pools take more space.
 	ChunkSize int64
 
 	// MaxSize caps the pool, in bytes: it is the size of the address range

@@ -8,7 +8,7 @@
 // recovered state or an error wrapping ErrCorrupt with the offset, never a
 // panic, a hang, or an allocation sized by a length read from the media.
 //
-// # Layout (format version 1)
+// # Layout (format version 2; version 1, without runs, is read too)
 //
 // Each on-media structure is drawn beside its constants, marked "part of
 // the format: do not change": the pool and the superblock in superblock.go,
