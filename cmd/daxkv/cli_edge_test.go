@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -96,9 +97,12 @@ func (c *countingZeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// put KEY - reads at most the largest value any pool takes (64 MiB) from
-// standard input: an endless stream is refused, with bounded memory.
+// put KEY - reads at most the largest value any pool takes (1 GiB; 64 MiB
+// here, to keep the test fast) from standard input: an endless stream is
+// refused, with bounded memory.
 func TestPutStdinBounded(t *testing.T) {
+	defer func(n int) { maxStdinValue = n }(maxStdinValue)
+	maxStdinValue = 64 << 20
 	pool := reviewPool(t)
 	in := &countingZeros{max: 1 << 40}
 	cmd := newRootCommand()
@@ -110,7 +114,7 @@ func TestPutStdinBounded(t *testing.T) {
 	if !errors.Is(err, kv.ErrValueTooLarge) {
 		t.Fatalf("an endless value on stdin: %v, want ErrValueTooLarge", err)
 	}
-	if in.n > maxStdinValue+1 {
+	if in.n > int64(maxStdinValue)+1 {
 		t.Fatalf("read %d bytes of stdin, more than %d", in.n, maxStdinValue+1)
 	}
 }
@@ -150,5 +154,27 @@ func TestModeEnvAmbiguity(t *testing.T) {
 	after, _ := run(t, "mode", envPool)
 	if !errors.Is(err, errUsage) || !strings.HasPrefix(after, "preferred emulated") {
 		t.Fatalf("\"mode auto\" with $%s set: printed %q (%v) and changed %s to %q", poolEnv, out, err, envPool, after)
+	}
+}
+
+// put KEY - takes a value longer than half a chunk (a run) from standard
+// input, and get prints it back exactly.
+func TestPutStdinRunValue(t *testing.T) {
+	pool := reviewPool(t)
+	v := bytes.Repeat([]byte("0123456789abcdef"), (5<<20)/16+3) // over one 4 MiB chunk
+	cmd := newRootCommand()
+	cmd.SetOut(io.Discard)
+	cmd.SetErr(io.Discard)
+	cmd.SetIn(bytes.NewReader(v))
+	cmd.SetArgs([]string{"put", pool, "big", "-"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(t, "get", pool, "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSuffix(out, "\n"); got != string(v) {
+		t.Fatalf("get printed %d bytes, want %d", len(got), len(v))
 	}
 }

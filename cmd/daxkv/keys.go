@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/daxkv/daxkv/kv"
+	"github.com/daxkv/daxkv/recovery"
 )
 
 // jsonPair is how a key and value print as JSON: as strings when they are
@@ -44,8 +45,9 @@ func makePair(k, v []byte) jsonPair {
 }
 
 // maxStdinValue bounds a value read from standard input: the largest any
-// pool stores (FORMAT.md: at most 64 MiB).
-const maxStdinValue = 64 << 20
+// pool stores (FORMAT.md: at most 1 GiB). A variable only so that a test
+// can bound an endless stream more cheaply.
+var maxStdinValue = recovery.MaxValue
 
 // encoding is how put takes, and get prints, binary keys and values.
 type encoding struct{ hex, base64 bool }
@@ -100,7 +102,7 @@ decoded). --hex or --base64 take KEY and VALUE encoded, for binary bytes.`,
 			if args[len(args)-1] == "-" {
 				// Read before the pool is opened (and locked), and no
 				// more than the largest value any pool takes.
-				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), maxStdinValue+1))
+				b, err := io.ReadAll(io.LimitReader(cmd.InOrStdin(), int64(maxStdinValue)+1))
 				if err != nil {
 					return fmt.Errorf("read the value from standard input: %w", err)
 				}
