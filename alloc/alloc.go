@@ -1,6 +1,7 @@
 package alloc
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sync"
@@ -62,6 +63,9 @@ type Allocator struct {
 	// leave the chunk before it is empty (compaction picks sparse chunks by
 	// it). The metadata of chunk 0 is not counted.
 	used []int64
+	// inRun[c] is true while chunk c belongs to a run handed out or in
+	// limbo: Evacuate never takes it (a run is never moved).
+	inRun []bool
 	// evac holds the chunks being emptied (Evacuate), by chunk index, with
 	// their free space: held here, off the lists, so that nothing new lands
 	// in them. It is nil when no chunk is being emptied.
@@ -165,6 +169,7 @@ func (a *Allocator) allocRun(n int64) (int64, error) {
 	}
 	a.freeBytes -= size
 	a.addUsed(off, size)
+	a.markRun(off, size, true)
 	a.coalesced = false
 	if invariants.Enabled {
 		a.shadowTake(off, size)
@@ -172,21 +177,52 @@ func (a *Allocator) allocRun(n int64) (int64, error) {
 	return off, nil
 }
 
-// takeRun takes the lowest size/chunkSize consecutive wholly free chunks off
-// the stack, keeping the order of the others. It costs O(n log n) in the
-// wholly free chunks; runs are rare and large.
+// markRun sets or clears inRun for the chunks of the run [off, off+size).
+func (a *Allocator) markRun(off, size int64, on bool) {
+	for c := off >> a.chunkShift; c < (off+size)>>a.chunkShift; c++ {
+		a.inRun[c] = on
+	}
+}
+
+// takeRun takes size/chunkSize consecutive wholly free chunks off the stack,
+// keeping the order of the others. Of the candidate runs it takes the one
+// whose deepest chunk sits highest on the stack (ties: the lowest offset):
+// the stack hands out chunks that still have blocks first and punched ones
+// last (Release), and a run should too. It costs O(n log n) in the wholly
+// free chunks; runs are rare and large.
 func (a *Allocator) takeRun(size int64) (int64, bool) {
 	k := int(size >> a.chunkShift)
 	if len(a.chunks) < k {
 		return 0, false
 	}
-	sorted := slices.Clone(a.chunks)
-	slices.Sort(sorted)
-	off := int64(-1)
-	for i := 0; i+k <= len(sorted); i++ {
-		if sorted[i+k-1]-sorted[i] == int64(k-1)*a.chunkSize {
-			off = sorted[i]
-			break
+	type slot struct {
+		off int64
+		pos int // place on the stack: higher is handed out sooner
+	}
+	sorted := make([]slot, len(a.chunks))
+	for i, off := range a.chunks {
+		sorted[i] = slot{off, i}
+	}
+	slices.SortFunc(sorted, func(x, y slot) int { return cmp.Compare(x.off, y.off) })
+	// A sliding window of k chunks over offset order; dq holds indexes of
+	// its chunks by increasing stack place (a monotonic queue), so that
+	// dq[0] is the window's deepest chunk.
+	off, best := int64(-1), -1
+	var dq []int
+	for i := range sorted {
+		for len(dq) > 0 && sorted[dq[len(dq)-1]].pos >= sorted[i].pos {
+			dq = dq[:len(dq)-1]
+		}
+		dq = append(dq, i)
+		if dq[0] <= i-k {
+			dq = dq[1:]
+		}
+		j := i - k + 1 // the window's first chunk
+		if j < 0 || sorted[i].off-sorted[j].off != int64(k-1)*a.chunkSize {
+			continue
+		}
+		if p := sorted[dq[0]].pos; p > best {
+			off, best = sorted[j].off, p
 		}
 	}
 	if off < 0 {
@@ -340,6 +376,7 @@ func (a *Allocator) Grow(newPoolSize int64) {
 func (a *Allocator) grow(newPoolSize int64) {
 	for n := newPoolSize >> a.chunkShift; int64(len(a.used)) < n; {
 		a.used = append(a.used, 0)
+		a.inRun = append(a.inRun, false)
 	}
 	for off := newPoolSize - a.chunkSize; off >= a.poolSize; off -= a.chunkSize {
 		a.chunks = append(a.chunks, off)

@@ -2,6 +2,7 @@ package alloc
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/daxkv/daxkv/internal/invariants"
 )
@@ -18,6 +19,7 @@ type Builder struct {
 	geometry
 	poolSize int64
 	live     bitmap
+	inRun    []bool // per chunk: part of a run marked by Use
 }
 
 // NewBuilder returns a builder for a pool of poolSize bytes, a multiple of
@@ -28,6 +30,7 @@ func NewBuilder(chunkSize, heapStart, poolSize int64) *Builder {
 		geometry: newGeometry(chunkSize, heapStart, poolSize),
 		poolSize: poolSize,
 		live:     make(bitmap, poolSize/Unit/64),
+		inRun:    make([]bool, poolSize/chunkSize),
 	}
 }
 
@@ -50,6 +53,17 @@ func (b *Builder) SizeOf(n int64) int64 { return b.sizeOf(n) }
 func (b *Builder) Use(off, n int64) {
 	u, k := b.units("use", off, n)
 	b.live.set(u, k)
+	b.markRun(off, n, true)
+}
+
+// markRun sets or clears inRun for the chunks of the extent of n bytes at
+// off when it is a run.
+func (b *Builder) markRun(off, n int64, on bool) {
+	if size := b.sizeOf(n); b.isRun(size) {
+		for c := off >> b.chunkShift; c < (off+size)>>b.chunkShift; c++ {
+			b.inRun[c] = on
+		}
+	}
 }
 
 // LiveBytes is the bytes marked live so far (by Use and Reserve): what the
@@ -73,6 +87,7 @@ func (b *Builder) Reserve(off, n int64) {
 func (b *Builder) Unuse(off, n int64) {
 	u, k := b.units("unuse", off, n)
 	b.live.clear(u, k)
+	b.markRun(off, n, false)
 }
 
 // Overlaps reports whether any byte of the extent of ExtentSize(n) bytes at off
@@ -104,6 +119,7 @@ func (b *Builder) Build() *Allocator {
 	var whole []int64
 	runs := 0
 	a.used = make([]int64, nChunks)
+	a.inRun = slices.Clone(b.inRun)
 	for c := 0; c < nChunks; c++ {
 		words := b.live[c*wordsPerChunk : (c+1)*wordsPerChunk]
 		base := int64(c) * b.chunkSize

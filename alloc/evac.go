@@ -108,8 +108,8 @@ func (a *Allocator) Evacuate(cs []int64) []int64 {
 	}
 	var took []int64
 	for _, c := range cs {
-		if _, ok := a.evac[c]; ok || c <= 0 || c >= a.poolSize>>a.chunkShift {
-			continue
+		if _, ok := a.evac[c]; ok || c <= 0 || c >= a.poolSize>>a.chunkShift || a.inRun[c] {
+			continue // a run's chunks never empty while it lives: it is never moved
 		}
 		a.evac[c] = []extent{}
 		took = append(took, c)

@@ -64,6 +64,7 @@ func (a *Allocator) largestLarge() int {
 // back chunk by chunk, as wholly free chunks.
 func (a *Allocator) pushFree(off, size int64) {
 	if a.isRun(size) {
+		a.markRun(off, size, false)
 		for end := off + size; off < end; off += a.chunkSize {
 			a.addFree(off, a.chunkSize)
 		}

@@ -134,3 +134,49 @@ func TestBuilderRun(t *testing.T) {
 		t.Fatalf("run at %d", off)
 	}
 }
+
+// Evacuate never takes a chunk of a run, handed out, in limbo or rebuilt
+// by a Builder: a run is never moved, so its chunks would never empty.
+func TestEvacuateSkipsRuns(t *testing.T) {
+	const chunk, heap = 64 * kib, 4 * kib
+	a := checked(t, New(chunk, heap, 8*chunk))
+	r := mustAlloc(t, a, 2*chunk)
+	c := r / chunk
+	if took := a.Evacuate([]int64{c, c + 1}); len(took) != 0 {
+		t.Fatalf("Evacuate took run chunks %v", took)
+	}
+	a.Retire(r, 2*chunk, 1)
+	if took := a.Evacuate([]int64{c + 1}); len(took) != 0 {
+		t.Fatalf("Evacuate took a retired run's chunk %v", took)
+	}
+	a.Reclaim(1)
+	if took := a.Evacuate([]int64{c + 1}); len(took) != 1 {
+		t.Fatalf("Evacuate of a free chunk took %v", took)
+	}
+	a.Release(c + 1)
+
+	b := NewBuilder(chunk, heap, 8*chunk)
+	b.Use(3*chunk, 2*chunk)
+	built := checked(t, b.Build())
+	if took := built.Evacuate([]int64{3, 4}); len(took) != 0 {
+		t.Fatalf("Evacuate took a rebuilt run's chunks %v", took)
+	}
+}
+
+// A run takes, of the free runs that fit, the one the stack would hand out
+// soonest: chunks released after a punch (at the bottom) come last.
+func TestAllocRunPrefersTopOfStack(t *testing.T) {
+	const chunk, heap = 64 * kib, 4 * kib
+	a := checked(t, New(chunk, heap, 9*chunk))
+	// Chunks 1-2 emptied and released: they go to the bottom of the stack.
+	for _, c := range []int64{1, 2} {
+		if took := a.Evacuate([]int64{c}); len(took) != 1 {
+			t.Fatalf("Evacuate(%d) = %v", c, took)
+		}
+		a.Release(c)
+	}
+	off := mustAlloc(t, a, 2*chunk)
+	if off == chunk {
+		t.Fatalf("run took the released chunks 1 and 2 while others were free")
+	}
+}

@@ -532,7 +532,7 @@ func overlapRecord(img []byte, history map[string][]string, rng *rand.Rand) stri
 		return cands[i].k+cands[i].v < cands[j].k+cands[j].v
 	})
 	for _, e := range res.Live {
-		slack := alloc.SizeOf(e.Size()) - e.Size()
+		slack := alloc.ExtentSize(sb.ChunkSize, e.Size()) - e.Size() // a run's reaches its last chunk's end
 		if e.Size() <= alloc.SmallMax || len(cands) == 0 {
 			continue
 		}

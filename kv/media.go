@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/daxkv/daxkv/daxmap"
 	"github.com/daxkv/daxkv/recovery"
 )
 
@@ -82,6 +83,16 @@ func (db *DB) checkShutdowns(mem []byte, fresh bool) error {
 			prev-1, cur, &CheckError{Problems: problems})
 	}
 	return nil
+}
+
+// onBadBlock reports whether [off, off+n) meets one of the bad ranges.
+func onBadBlock(bad []daxmap.Range, off, n int64) bool {
+	for _, r := range bad {
+		if r.Off < off+n && off < r.End() {
+			return true
+		}
+	}
+	return false
 }
 
 // damagedKeys are the keys whose newest record lies on a bad block, with

@@ -82,8 +82,8 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 	res, err := recovery.Salvage(m.Bytes(), m.Size(), &sb, recovery.Scan{Workers: o.RecoveryWorkers, Bad: media.Bad,
 		Progress: progress.reporter("repair: scan", "chunks"), Saving: progress.reporter("repair: write", "keys")}, func(k, v []byte) error {
 		b.Put(k, v)
-		if b.Len() < 1000 {
-			return nil
+		if b.Len() < backupBatch && len(b.data) < backupBatchBytes {
+			return nil // bounded like Backup's batches: values go up to 1 GiB
 		}
 		return flush()
 	})

@@ -205,6 +205,13 @@ func (db *DB) retire(mem []byte, off int64) {
 	if !ok {
 		panic("daxkv: assertion failed: retiring a record whose header is out of bounds")
 	}
+	if onBadBlock(db.media.Bad, off, db.al.SizeOf(h.Size())) {
+		// A bad block in the extent's slack (past the record's bytes, so
+		// the record was read whole): the extent stays out of the
+		// allocator, as a damaged record's does, until the next open
+		// reserves the bad block alone.
+		return
+	}
 	db.al.Retire(off, h.Size(), db.ep.cur.Load())
 	if db.retired.Add(1)%256 == 0 {
 		db.reclaim()

@@ -2,7 +2,10 @@ package recovery
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
+
+	"github.com/daxkv/daxkv/daxmap"
 )
 
 // A record left in a run's slack, or a run whose chunks a newer record
@@ -54,9 +57,10 @@ func TestRunOverlaps(t *testing.T) {
 	}
 }
 
-// A run whose head lies inside an earlier run (the earlier one's value
-// holding the later record's exact bytes, as a crafted pool can) keeps the
-// newer of the two.
+// A run whose head lies inside an earlier run's bytes (the earlier one's
+// value holding the later record's exact bytes, as a crafted pool can) is
+// an image inside a value, whatever its sequence number: the earlier run
+// is kept, and nothing is written into its value.
 func TestRunInsideRun(t *testing.T) {
 	for _, bNewer := range []bool{false, true} {
 		mem, sb := newPool(t, 6)
@@ -78,17 +82,57 @@ func TestRunInsideRun(t *testing.T) {
 		if _, ok := c.Decode(mem, b, b+testChunk); !ok {
 			t.Fatal("crafting: b does not validate")
 		}
+		for _, workers := range []int{1, 2} {
+			rep, err := Check(mem, int64(len(mem)), Scan{Workers: workers})
+			if err != nil || rep.Records != 1 || len(rep.Unsettled) != 0 {
+				t.Fatalf("b newer %v: Check %+v, %v; want the one run and nothing else", bNewer, rep, err)
+			}
+		}
 		res, err := Recover(mem, int64(len(mem)), &sb, p, Scan{Workers: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := a
-		if bNewer {
-			want = b
+		if len(res.Live) != 1 || res.Live[0].Off != a || res.Discarded != 0 {
+			t.Fatalf("b newer %v: live %+v, discarded %d; want only %d", bNewer, res.Live, res.Discarded, a)
 		}
-		if len(res.Live) != 1 || res.Live[0].Off != want {
-			t.Fatalf("b newer %v: live %+v, want only %d", bNewer, res.Live, want)
+		if _, ok := c.Decode(mem, a, a+testChunk); !ok {
+			t.Fatal("recovery wrote into the kept run's value")
 		}
+	}
+}
+
+// A header image inside a run's value that meets a bad block (so its
+// check cannot be verified) is never taken for a record: the run's
+// verified check vouches for its bytes.
+func TestRunValueHoldsDamagedImage(t *testing.T) {
+	mem, sb := newPool(t, 6)
+	c := NewCodec(&sb)
+	p := &memPersister{}
+	a := int64(testChunk)
+	val := bytes.Repeat([]byte("v"), 150<<10) // chunks 1, 2 and 3
+	fake := int64(3*testChunk + 4096)         // inside the value, in its last chunk
+	hdr := val[fake-(a+HeaderSize+1):]
+	binary.LittleEndian.PutUint64(hdr[0:], uint64(TagLive)<<56|12345)
+	binary.LittleEndian.PutUint64(hdr[8:], 1<<40) // a huge sequence number
+	binary.LittleEndian.PutUint16(hdr[16:], 4)
+	binary.LittleEndian.PutUint16(hdr[18:], 0)
+	binary.LittleEndian.PutUint32(hdr[20:], 30000) // reaching into the slack
+	copy(hdr[24:], "fake")
+	size := RecordSize(1, len(val))
+	c.Write(p, mem[a:a+size], a, TagLive, 10, c.Flags(0, 1, len(val)), []byte("a"), val)
+	// A bad page past the run's bytes, in its last chunk's slack, that the
+	// image's length reaches: the image cannot be verified.
+	badPage := int64(3*testChunk + 24576)
+	if badPage < a+size || badPage >= fake+HeaderSize+4+30000 {
+		t.Fatal("crafting: the bad page is not between the run's end and the image's")
+	}
+	sc := Scan{Workers: 2, Bad: []daxmap.Range{{Off: badPage, Len: 4096}}}
+	res, err := Recover(mem, int64(len(mem)), &sb, nil, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Live) != 1 || res.Live[0].Off != a || len(res.Damaged) != 0 {
+		t.Fatalf("live %+v, damaged %+v; want only the run", res.Live, res.Damaged)
 	}
 }
 

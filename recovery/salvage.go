@@ -42,8 +42,23 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	bad := append([]daxmap.Range(nil), sc.Bad...)
 	var all []Entry
 	chunks := poolSize / sb.ChunkSize
+	page := int64(os.Getpagesize())
+	var runs []Entry
+	for {
+		var err error
+		if runs, err = findRuns(c, mem, sb.ChunkSize, int(chunks), bad, nil, 1); err == nil {
+			break
+		}
+		var ce *CorruptError
+		if !errors.As(err, &ce) || ce.Off < 0 {
+			return nil, err
+		}
+		// A page that faults: bad from now on, and look again.
+		bad = daxmap.MergeRanges(append(bad, daxmap.Range{Off: ce.Off / page * page, Len: page}))
+	}
+	plan := planRuns(c, runs)
 	for ch := int64(0); ch < chunks; ch++ {
-		es, chBad := salvageChunk(c, mem, sb.ChunkSize, ch, bad)
+		es, chBad := salvageChunk(c, mem, sb.ChunkSize, ch, bad, plan[ch])
 		all = append(all, es...)
 		bad = chBad
 		if sc.Progress != nil {
@@ -99,16 +114,16 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	return rep, nil
 }
 
-// salvageChunk scans chunk ch around the bad ranges, adding the page of
+// salvageChunk scans chunk ch, as plan says (findRuns), around the bad ranges, adding the page of
 // every fault it meets to them, and returns the chunk's entries and the
 // bad ranges as they are now.
-func salvageChunk(c *Codec, mem []byte, chunkSize, ch int64, bad []daxmap.Range) ([]Entry, []daxmap.Range) {
+func salvageChunk(c *Codec, mem []byte, chunkSize, ch int64, bad []daxmap.Range, plan runPlan) ([]Entry, []daxmap.Range) {
 	page := int64(os.Getpagesize())
 	for {
 		var es []Entry
 		var ov []Overlap
 		err := Guard(mem, func() error {
-			es = scanChunk(c, mem, chunkSize, ch, bad, nil, nil, &ov, true)
+			es = scanChunk(c, mem, chunkSize, ch, bad, nil, plan, nil, &ov, true)
 			return nil
 		})
 		var ce *CorruptError

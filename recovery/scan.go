@@ -190,7 +190,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 						return nil, corruptf(e.Off, "record extent: %v", err)
 					}
 				} else {
-					if invariants.Enabled && b.Overlaps(e.Off, e.Size()) {
+					if _, bad := firstBad(sc.Bad, e.Off, e.Off+b.SizeOf(e.Size())); invariants.Enabled && !bad && b.Overlaps(e.Off, e.Size()) {
 						// scanChunk drops every record overlapping another.
 						panic(fmt.Sprintf("daxkv: assertion failed: winning record at %d overlaps another live extent", e.Off))
 					}
@@ -264,12 +264,24 @@ type Overlap struct {
 
 // scanChunks decodes every valid record of every chunk, workers chunks at a
 // time. Each worker's slice comes back sorted by key, then by sequence
-// number descending; no two entries' extents overlap (see scanChunk), and
-// the records dropped to make it so come back in the overlaps. A memory
-// fault in any worker is returned as a CorruptError at its offset.
+// number descending; no two entries' extents overlap (see scanChunk and
+// resolveRuns), and the records dropped to make it so come back in the
+// overlaps. A memory fault in any worker is returned as a CorruptError at
+// its offset.
+//
+// It works in two passes. The first finds the runs whose check verifies at
+// chunk starts (findRuns): the bytes of such a run are its own, so the
+// second pass, the per-chunk scan, never parses them (a value may hold
+// anything, header images included) and takes the run itself without
+// hashing its value again.
 func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, resolve bool) ([][]Entry, []Overlap, error) {
 	workers := sc.Workers
 	workers = max(1, min(workers, chunks))
+	runs, err := findRuns(c, mem, chunkSize, chunks, sc.Bad, sc.Holes, workers)
+	if err != nil {
+		return nil, nil, err
+	}
+	plan := planRuns(c, runs)
 	out := make([][]Entry, workers)
 	ovs := make([][]Overlap, workers)
 	first := newFirstError()
@@ -285,7 +297,7 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 			first.set(Guard(mem, func() error {
 				var es []Entry
 				for ch := w; ch < chunks; ch += workers {
-					es = scanChunk(c, mem, chunkSize, int64(ch), sc.Bad, sc.Holes, es, &ovs[w], resolve)
+					es = scanChunk(c, mem, chunkSize, int64(ch), sc.Bad, sc.Holes, plan[int64(ch)], es, &ovs[w], resolve)
 					if sc.Progress != nil {
 						progressMu.Lock()
 						done++
@@ -293,7 +305,6 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 						progressMu.Unlock()
 					}
 				}
-				sortEntries(mem, es)
 				out[w] = es
 				return nil
 			}))
@@ -307,20 +318,110 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 	if resolve {
 		ov = append(ov, resolveRuns(c, out)...)
 	}
+	for w := range out {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			first.set(Guard(mem, func() error {
+				sortEntries(mem, out[w])
+				return nil
+			}))
+		}(w)
+	}
+	wg.Wait()
+	if err := first.get(); err != nil {
+		return nil, nil, err
+	}
 	return out, ov, nil
+}
+
+// findRuns returns the runs found at chunk starts whose check verifies,
+// in offset order, leaving out any whose head lies inside the bytes of an
+// earlier one (an image inside a value: the earlier run's check vouches
+// for those bytes). Workers verify chunks in parallel.
+func findRuns(c *Codec, mem []byte, chunkSize int64, chunks int, bad, holes []daxmap.Range, workers int) ([]Entry, error) {
+	if !c.runs {
+		return nil, nil
+	}
+	found := make([][]Entry, workers)
+	first := newFirstError()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			first.set(Guard(mem, func() error {
+				for ch := int64(1 + w); ch < int64(chunks); ch += int64(workers) {
+					off := ch * chunkSize
+					if _, hit := firstBad(holes, off, off+HeaderSize); hit {
+						continue
+					}
+					if e, _, ok := probe(c, mem, off, off+chunkSize, bad); ok && !e.Damaged && e.Flags&FlagRun != 0 {
+						found[w] = append(found[w], e)
+					}
+				}
+				return nil
+			}))
+		}()
+	}
+	wg.Wait()
+	if err := first.get(); err != nil {
+		return nil, err
+	}
+	all := slices.Concat(found...)
+	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Off, b.Off) })
+	kept := all[:0]
+	for _, e := range all {
+		if n := len(kept); n > 0 && e.Off < kept[n-1].Off+kept[n-1].Size() {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	return kept, nil
+}
+
+// runPlan is what the per-chunk scan knows of a chunk from findRuns: the
+// verified run at its start (taken without hashing it again), and where
+// its scan starts (past the bytes of the run that owns the chunk).
+type runPlan struct {
+	head  *Entry
+	start int64
+}
+
+// planRuns maps the chunks of the verified runs to their plans.
+func planRuns(c *Codec, runs []Entry) map[int64]runPlan {
+	if len(runs) == 0 {
+		return nil
+	}
+	plan := make(map[int64]runPlan, len(runs))
+	for i := range runs {
+		r := &runs[i]
+		head := r.Off / c.chunk
+		plan[head] = runPlan{head: r}
+		end := alignUp(r.Off + r.Size())
+		for ch := head + 1; ch < (r.Off+c.Extent(r.Size()))/c.chunk; ch++ {
+			plan[ch] = runPlan{start: max(ch*c.chunk, end)}
+		}
+	}
+	return plan
 }
 
 // resolveRuns settles the runs among the entries of parts (each slice in
 // any order, which it keeps): a run's continuation chunks are scanned like
-// any other, so a valid record can be found in one, and a run's head can
-// lie inside an earlier run. As inside a chunk (scanChunk), of two records
-// whose extents overlap the one with the higher sequence number is kept
-// (a tie keeps the lower offset) and the other is dropped and returned: a
-// run freed lazily and whose chunks were reused before the free reached
-// the media loses to the newer records written into them; an older record
-// left in a run's slack loses to the run. The records within one chunk are
-// already settled, so only records in a kept run's continuation chunks, and
-// run heads, are compared here. No entry is removed when no run was found.
+// any other, past the run's bytes when its check verified (findRuns), so a
+// valid record can be found in the slack of its last chunk, or, for a run
+// whose value meets a bad block (Damaged, unverified), anywhere in them;
+// and a run's head can lie inside an earlier run. Of two such records,
+// the later-placed one's head inside the other's extent (see pick): when
+// it lies inside the other's bytes and the other verified, it is an image
+// inside a value and is dropped without a word (nothing is written there:
+// those bytes are the value's); when it lies inside an unverified run's
+// bytes and itself verified, the run is the false one; otherwise, as
+// inside a chunk (scanChunk), the higher sequence number is kept (a tie
+// keeps the lower offset) and the other is dropped and returned. Records
+// within one chunk are already settled, so only records in a kept run's
+// continuation chunks, and run heads, are compared here. No entry is
+// removed when no run was found.
 func resolveRuns(c *Codec, parts [][]Entry) []Overlap {
 	var runs []Entry
 	for _, part := range parts {
@@ -336,20 +437,26 @@ func resolveRuns(c *Codec, parts [][]Entry) []Overlap {
 	slices.SortFunc(runs, func(a, b Entry) int { return cmp.Compare(a.Off, b.Off) })
 	var ov []Overlap
 	dropped := map[int64]bool{}
-	drop := func(kept, lost *Entry) {
-		ov = append(ov, Overlap{Kept: kept.Off, Dropped: lost.Off, DroppedSeq: lost.Seq})
+	// settle decides between x and y, y's head inside x's extent, and
+	// reports whether y is kept.
+	settle := func(x, y *Entry) bool {
+		keepY, silent := pick(x, y)
+		lost, kept := y, x
+		if keepY {
+			lost, kept = x, y
+		}
 		dropped[lost.Off] = true
+		if !silent {
+			ov = append(ov, Overlap{Kept: kept.Off, Dropped: lost.Off, DroppedSeq: lost.Seq})
+		}
+		return keepY
 	}
 	kept := runs[:0:0]
 	for i := range runs {
 		r := &runs[i]
 		if n := len(kept); n > 0 && kept[n-1].Off+c.Extent(kept[n-1].Size()) > r.Off {
-			prev := &kept[n-1]
-			if r.Seq > prev.Seq {
-				drop(r, prev)
-				*prev = *r
-			} else {
-				drop(prev, r)
+			if settle(&kept[n-1], r) {
+				kept[n-1] = *r
 			}
 			continue
 		}
@@ -370,32 +477,36 @@ func resolveRuns(c *Codec, parts [][]Entry) []Overlap {
 		i, ok := covered[e.Off/c.chunk]
 		return i, ok
 	}
-	// A run loses to any newer record in its continuation chunks; the
-	// records that do not beat it lose to it.
+	// A run loses to any record in its continuation chunks that pick
+	// keeps over it; the others lose to it.
 	lost := make([]bool, len(kept))
 	for _, part := range parts {
 		for k := range part {
-			if i, ok := inRun(&part[k]); ok && part[k].Seq > kept[i].Seq {
-				lost[i] = true
+			if i, ok := inRun(&part[k]); ok {
+				if keepY, _ := pick(&kept[i], &part[k]); keepY {
+					lost[i] = true
+				}
 			}
 		}
 	}
+	reported := make([]bool, len(kept))
 	for i := range kept {
 		if lost[i] {
 			dropped[kept[i].Off] = true
 		}
 	}
-	reported := make([]bool, len(kept))
 	for _, part := range parts {
 		for k := range part {
-			if i, ok := inRun(&part[k]); ok {
-				if lost[i] {
-					if part[k].Seq > kept[i].Seq && !reported[i] { // the run is dropped once
-						ov = append(ov, Overlap{Kept: part[k].Off, Dropped: kept[i].Off, DroppedSeq: kept[i].Seq})
-						reported[i] = true
-					}
-				} else {
-					drop(&kept[i], &part[k])
+			e := &part[k]
+			i, ok := inRun(e)
+			switch {
+			case !ok:
+			case !lost[i]:
+				settle(&kept[i], e)
+			case !reported[i]:
+				if keepY, _ := pick(&kept[i], e); keepY { // the run is dropped once
+					ov = append(ov, Overlap{Kept: e.Off, Dropped: kept[i].Off, DroppedSeq: kept[i].Seq})
+					reported[i] = true
 				}
 			}
 		}
@@ -406,55 +517,61 @@ func resolveRuns(c *Codec, parts [][]Entry) []Overlap {
 	return ov
 }
 
+// pick decides between two records whose extents overlap, y's head inside
+// x's extent: whether y is kept, and whether the loser is dropped silently
+// (an image inside a verified value, whose bytes belong to x: freeing it
+// would write into x's value).
+func pick(x, y *Entry) (keepY, silent bool) {
+	inBytes := y.Off < x.Off+x.Size()
+	switch {
+	case inBytes && !x.Damaged:
+		return false, true
+	case inBytes && !y.Damaged:
+		return true, false
+	}
+	return y.Seq > x.Seq, false
+}
+
 // scanChunk appends the valid records of chunk ch to es, in offset order.
 // At each 64-byte offset a valid record is taken and skipped by its length;
 // anything else advances 64 bytes. A record's extent, as the allocator
 // hands it out, can be longer than the record (large extents are whole
-// pages), so a valid record may start inside the extent of the one before
-// it. Of two such records only the one with the higher sequence number is
-// kept (ties keep the lower offset); the other is reported in *ov. The
-// entries kept never overlap: each starts at or after the end of the
-// extent of the one kept before it. (Only the mutation gate passes resolve
-// false.)
+// pages, runs whole chunks), so a valid record may start inside the extent
+// of the one before it. Of two such records only the one with the higher
+// sequence number is kept (ties keep the lower offset); the other is
+// reported in *ov. The entries kept never overlap: each starts at or after
+// the end of the extent of the one kept before it. (Only the mutation gate
+// passes resolve false.) plan says what findRuns learned of the chunk: a
+// verified run at its start, taken as it is, or the offset past the bytes
+// of the run that owns it, where the scan starts.
 //
 // The bad ranges are never read: the scan jumps over them. A record whose
 // header and key are readable but whose value meets a bad range is taken as
 // Damaged, unverified.
-func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Range, es []Entry, ov *[]Overlap, resolve bool) []Entry {
+func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Range, plan runPlan, es []Entry, ov *[]Overlap, resolve bool) []Entry {
 	start, limit := ch*chunkSize, (ch+1)*chunkSize
 	if ch == 0 {
 		start = HeapStart
 	}
+	start = max(start, plan.start)
 	first := len(es) // this chunk's entries are es[first:]
 	for off := start; off+HeaderSize <= limit; {
-		if r, hit := firstBad(bad, off, off+HeaderSize); hit {
-			off = max(off+RecordAlign, alignUp(r.End()))
-			continue
-		}
 		if r, hit := firstBad(holes, off, off+HeaderSize); hit { // zeros: no header
 			off = max(off+RecordAlign, alignUp(r.End()))
 			continue
 		}
-		damaged := false
-		h, ok := c.plausible(mem, off, limit)
-		if ok {
-			if r, hit := firstBad(bad, off, off+h.Size()); hit {
-				if _, keyHit := firstBad(bad, off, off+HeaderSize+int64(h.KeyLen)); keyHit {
-					off = max(off+RecordAlign, alignUp(r.End()))
-					continue
-				}
-				damaged = true
-			} else {
-				h, ok = c.Decode(mem, off, limit)
+		var e Entry
+		var ok bool
+		if plan.head != nil && plan.head.Off == off {
+			e, ok = *plan.head, true
+		} else {
+			var next int64
+			if e, next, ok = probe(c, mem, off, limit, bad); !ok {
+				off = next
+				continue
 			}
 		}
-		if !ok {
-			off += RecordAlign
-			continue
-		}
-		p0, p1 := Prefix(Key(mem, off, &h))
-		e := Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag, Damaged: damaged}
-		off += h.Size()
+		off += e.Size()
 		if n := len(es); resolve && n > first && es[n-1].Off+c.Extent(es[n-1].Size()) > e.Off {
 			prev := &es[n-1]
 			if e.Seq > prev.Seq {
@@ -468,6 +585,34 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Ra
 		es = append(es, e)
 	}
 	return es
+}
+
+// probe decodes the record at off, whose extent must end by limit (a run's
+// bytes by the end of mem), jumping over the bad ranges: a record whose
+// header and key are readable but whose value meets one is returned
+// Damaged, unverified. When there is no record at off it returns the next
+// offset to try.
+func probe(c *Codec, mem []byte, off, limit int64, bad []daxmap.Range) (e Entry, next int64, ok bool) {
+	if r, hit := firstBad(bad, off, off+HeaderSize); hit {
+		return e, max(off+RecordAlign, alignUp(r.End())), false
+	}
+	damaged := false
+	h, ok := c.plausible(mem, off, limit)
+	if ok {
+		if r, hit := firstBad(bad, off, off+h.Size()); hit {
+			if _, keyHit := firstBad(bad, off, off+HeaderSize+int64(h.KeyLen)); keyHit {
+				return e, max(off+RecordAlign, alignUp(r.End())), false
+			}
+			damaged = true
+		} else {
+			h, ok = c.Decode(mem, off, limit)
+		}
+	}
+	if !ok {
+		return e, off + RecordAlign, false
+	}
+	p0, p1 := Prefix(Key(mem, off, &h))
+	return Entry{P0: p0, P1: p1, Off: off, Seq: h.Seq, KeyLen: uint16(h.KeyLen), Flags: h.Flags, ValLen: uint32(h.ValLen), Tag: h.Tag, Damaged: damaged}, 0, true
 }
 
 // keyGroups yields the runs of entries of one key in all (sorted by
