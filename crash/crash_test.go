@@ -119,20 +119,3 @@ func TestFixtures(t *testing.T) {
 		})
 	}
 }
-
-// TestRunsWorkload crashes the runs workload (values of whole chunks) at
-// every fence on both paths, and shows that the suite catches a run whose
-// value is not flushed before the fence that publishes it.
-func TestRunsWorkload(t *testing.T) {
-	rep, err := Run(Config{Seed: 4}, []Workload{Runs()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("%s", rep)
-	for _, e := range rep.Examples {
-		t.Error(e)
-	}
-	if rep.Images < 50 {
-		t.Fatalf("too little exercised: %+v", rep)
-	}
-}

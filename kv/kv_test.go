@@ -399,12 +399,13 @@ func TestArgumentLimits(t *testing.T) {
 			}
 		})
 	}
-	t.Run("largest key and value", func(t *testing.T) {
+	t.Run("largest key and a run value", func(t *testing.T) {
+		// The largest value itself (1 GiB) is TestLargeValuesDefaultOptions'.
 		k := bytes.Repeat([]byte("k"), MaxKeySize)
-		v := bytes.Repeat([]byte("v"), maxV)
+		v := bytes.Repeat([]byte("v"), 3*64<<10)
 		mustPut(t, db, k, v)
 		if got := mustGet(t, db, k); !bytes.Equal(got, v) {
-			t.Fatal("largest value read back wrong")
+			t.Fatal("largest key's value read back wrong")
 		}
 	})
 	t.Run("empty value", func(t *testing.T) {

@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -161,23 +162,28 @@ func TestRunHeaderPlacement(t *testing.T) {
 	}
 }
 
-// With default options (4 MiB chunks), a 256 MiB value, and 1,000 values
-// of 3 MiB, round-trip through Put, Get, a clean reopen (the checkpoint)
+// With default options (4 MiB chunks), a 256 MiB value, 1,000 values of
+// 3 MiB, and the largest key with the largest value (1 GiB), round-trip through Put, Get, a clean reopen (the checkpoint)
 // and a reopen that scans the pool (the checkpoint removed; the crash case
 // of runs is TestLargeValues' and the crash suite's).
 func TestLargeValuesDefaultOptions(t *testing.T) {
 	if testing.Short() {
-		t.Skip("writes about 4.5 GiB")
+		t.Skip("writes about 5.5 GiB")
 	}
 	cases := []struct {
 		name       string
 		count, len int
+		keyLen     int
 	}{
-		{"256MiB", 1, 256 << 20},
-		{"1000x3MiB", 1000, 3 << 20},
+		{"256MiB", 1, 256 << 20, 0},
+		{"1000x3MiB", 1000, 3 << 20, 0},
+		{"largest", 1, recovery.MaxValue, MaxKeySize},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
+			if raceEnabled && c.len == recovery.MaxValue {
+				t.Skip("1 GiB under the race detector: run without -race")
+			}
 			path := filepath.Join(shmDir(t), "big.pool")
 			opts := &Options{DAX: DAXEmulated}
 			db := openTest(t, path, opts)
@@ -189,13 +195,24 @@ func TestLargeValuesDefaultOptions(t *testing.T) {
 				copy(v[len(v)-16:], fmt.Sprintf("|end %06d|", i))
 				return v
 			}
+			keyOf := func(i int) []byte {
+				if c.keyLen == 0 {
+					return key(i)
+				}
+				return bytes.Repeat([]byte{'k'}, c.keyLen)
+			}
 			for i := range c.count {
-				mustPut(t, db, key(i), stamp(i))
+				mustPut(t, db, keyOf(i), stamp(i))
+			}
+			if c.len == recovery.MaxValue {
+				if err := db.Put(keyOf(0), make([]byte, c.len+1)); !errors.Is(err, ErrValueTooLarge) {
+					t.Fatalf("a value one byte over the limit: %v", err)
+				}
 			}
 			verify := func(db *DB, when string) {
 				t.Helper()
 				for i := range c.count {
-					got, err := db.Get(key(i))
+					got, err := db.Get(keyOf(i))
 					if err != nil || !bytes.Equal(got, stamp(i)) {
 						t.Fatalf("%s: Get(%d): %d bytes, %v", when, i, len(got), err)
 					}
