@@ -42,14 +42,19 @@ func (db *DB) NewBatch() *Batch { return &Batch{} }
 // Put adds key=value to the batch. An invalid key or value makes Apply fail
 // without writing anything.
 func (b *Batch) Put(key, value []byte) {
-	b.ops = append(b.ops, batchEntry{off: len(b.data), keyLen: len(key), valLen: len(value), ordinal: len(b.ops)})
+	// The bytes first: when key or value are a mapping's bytes and a copy
+	// faults (Repair reads a damaged pool), no operation is left pointing
+	// at bytes the next Put would write.
+	off := len(b.data)
 	b.data = append(append(b.data, key...), value...)
+	b.ops = append(b.ops, batchEntry{off: off, keyLen: len(key), valLen: len(value), ordinal: len(b.ops)})
 }
 
 // Delete adds the removal of key to the batch.
 func (b *Batch) Delete(key []byte) {
-	b.ops = append(b.ops, batchEntry{off: len(b.data), keyLen: len(key), del: true, ordinal: len(b.ops)})
+	off := len(b.data)
 	b.data = append(b.data, key...)
+	b.ops = append(b.ops, batchEntry{off: off, keyLen: len(key), del: true, ordinal: len(b.ops)})
 }
 
 // Len is the number of operations added.

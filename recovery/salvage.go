@@ -1,6 +1,7 @@
 package recovery
 
 import (
+	"bytes"
 	"errors"
 	"os"
 
@@ -69,6 +70,25 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	parts := [][]Entry{all}
 	resolveRuns(c, parts)
 	all = parts[0]
+	// Sorting and grouping read long keys from the pool, which can fault
+	// now (a file truncated since the scan): guarded, like every read.
+	var stop error
+	err := Guard(mem, func() error {
+		stop = saveAll(mem, all, committed, sc, rep, fn)
+		return nil
+	})
+	if stop != nil {
+		return rep, stop
+	}
+	if err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// saveAll hands the winner of every key in all to fn, as Salvage says; it
+// returns fn's error. It runs under the caller's guard.
+func saveAll(mem []byte, all []Entry, committed map[uint64]bool, sc Scan, rep *SalvageReport, fn func(key, value []byte) error) error {
 	sortEntries(mem, all)
 	keys, done := 0, 0
 	if sc.Saving != nil {
@@ -87,7 +107,7 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 		}
 		e := &g[w]
 		if e.Damaged {
-			rep.Damaged = append(rep.Damaged, append([]byte(nil), e.Key(mem)...))
+			saveDamaged(mem, e, rep, nil)
 			continue
 		}
 		var stop error
@@ -101,17 +121,47 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 			return nil
 		})
 		if stop != nil {
-			return rep, stop
+			return stop
 		}
 		var ce *CorruptError
 		if errors.As(err, &ce) { // its value faulted after all
-			rep.Damaged = append(rep.Damaged, append([]byte(nil), e.Key(mem)...))
+			saveDamaged(mem, e, rep, ce)
 		}
 	}
 	if sc.Saving != nil {
 		sc.Saving(keys, keys)
 	}
-	return rep, nil
+	return nil
+}
+
+// saveDamaged reports the key of e, a winner that cannot be read whole, in
+// rep.Damaged; when its key cannot be read either, the pages of the faults
+// (the key's, and ce's if not nil) go into rep.Bad instead.
+func saveDamaged(mem []byte, e *Entry, rep *SalvageReport, ce *CorruptError) {
+	var k []byte
+	err := Guard(mem, func() error {
+		k = bytes.Clone(e.Key(mem))
+		return nil
+	})
+	if err == nil {
+		rep.Damaged = append(rep.Damaged, k)
+		return
+	}
+	page := int64(os.Getpagesize())
+	for _, c := range []*CorruptError{ce, asCorrupt(err)} {
+		if c != nil && c.Off >= 0 {
+			rep.Bad = daxmap.MergeRanges(append(rep.Bad, daxmap.Range{Off: c.Off / page * page, Len: page}))
+		}
+	}
+}
+
+// asCorrupt returns err as a CorruptError, or nil.
+func asCorrupt(err error) *CorruptError {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return ce
+	}
+	return nil
 }
 
 // salvageChunk scans chunk ch, as plan says (findRuns), around the bad ranges, adding the page of

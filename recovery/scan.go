@@ -519,8 +519,19 @@ func resolveRuns(c *Codec, parts [][]Entry) []Overlap {
 
 // pick decides between two records whose extents overlap, y's head inside
 // x's extent: whether y is kept, and whether the loser is dropped silently
-// (an image inside a verified value, whose bytes belong to x: freeing it
-// would write into x's value).
+// (nothing written: it lies inside x's bytes, and freeing it would write
+// into x's value).
+//
+//   - y inside x's bytes: if x verified, y is an image inside its value; if
+//     y verified and x did not (its value meets a bad block), x is stale
+//     (a newer x would have overwritten y); if neither verified, y is
+//     taken for an image too: the bytes belong to the record placed first.
+//   - y in x's slack (past its bytes): a y that did not verify loses (its
+//     header may be an image of old bytes left there, its sequence number
+//     anything); else the higher sequence number wins, a tie keeps x.
+//
+// What this gives up: a newer record on a bad block, written into the
+// chunks of a record freed lazily before a crash, loses to the older one.
 func pick(x, y *Entry) (keepY, silent bool) {
 	inBytes := y.Off < x.Off+x.Size()
 	switch {
@@ -528,6 +539,10 @@ func pick(x, y *Entry) (keepY, silent bool) {
 		return false, true
 	case inBytes && !y.Damaged:
 		return true, false
+	case inBytes:
+		return false, true
+	case y.Damaged:
+		return false, false
 	}
 	return y.Seq > x.Seq, false
 }
@@ -540,7 +555,8 @@ func pick(x, y *Entry) (keepY, silent bool) {
 // of the one before it. Of two such records only the one with the higher
 // sequence number is kept (ties keep the lower offset); the other is
 // reported in *ov. The entries kept never overlap: each starts at or after
-// the end of the extent of the one kept before it. (Only the mutation gate
+// the end of the extent of the one kept before it; a record that did not
+// verify (Damaged) never wins that way (pick). (Only the mutation gate
 // passes resolve false.) plan says what findRuns learned of the chunk: a
 // verified run at its start, taken as it is, or the offset past the bytes
 // of the run that owns it, where the scan starts.
@@ -574,7 +590,7 @@ func scanChunk(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Ra
 		off += e.Size()
 		if n := len(es); resolve && n > first && es[n-1].Off+c.Extent(es[n-1].Size()) > e.Off {
 			prev := &es[n-1]
-			if e.Seq > prev.Seq {
+			if keep, _ := pick(prev, &e); keep { // e lies in prev's slack: the scan skips prev's bytes
 				*ov = append(*ov, Overlap{Kept: e.Off, Dropped: prev.Off, DroppedSeq: prev.Seq})
 				*prev = e
 			} else {
