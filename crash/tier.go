@@ -83,7 +83,7 @@ func Gate(cfg Config, workloads []Workload, only ...mutant.Name) ([]GateResult, 
 		c.StopAtFirst = true
 		c.NestEvery = 2 // the recovery mutants want crashes while recovering soon
 		c.Progress = nil
-		rep, err := Run(c, workloads)
+		rep, err := Run(c, firstNamed(workloads, m.First))
 		if err != nil {
 			return out, fmt.Errorf("crash: mutant %s: %w", m.Name, err)
 		}
@@ -94,6 +94,17 @@ func Gate(cfg Config, workloads []Workload, only ...mutant.Name) ([]GateResult, 
 		out = append(out, g)
 	}
 	return out, nil
+}
+
+// firstNamed returns workloads with the one named name moved to the
+// front (a mutant's own workload, Mutant.First), or workloads as they are.
+func firstNamed(workloads []Workload, name string) []Workload {
+	i := slices.IndexFunc(workloads, func(w Workload) bool { return w.Name == name })
+	if name == "" || i <= 0 {
+		return workloads
+	}
+	out := append([]Workload{workloads[i]}, workloads[:i]...)
+	return append(out, workloads[i+1:]...)
 }
 
 // Summary is the suite's closing line.

@@ -50,33 +50,36 @@ const (
 type Mutant struct {
 	Name Name
 	Site string
+	// First names the crash workload the gate runs first for this mutant
+	// (the one written to catch it), or "" for the gate's own order.
+	First string
 }
 
 // All lists every mutant, in the order the gate runs them.
 var All = []Mutant{
-	{PutNoFlush, "Put: the new record is written but not flushed"},
-	{PutNoFence, "Put: no fence before the Put is acknowledged"},
-	{RunValueNoFlush, "Put: a run's value (longer than half a chunk) is copied with plain stores and never flushed; only its header is"},
-	{PutFreeEarly, "Put: the old version is freed before the new record's fence (store reordered)"},
-	{FreeNoFlush, "Put: the superseded version's free is stored but never flushed"},
-	{DeleteNoPrefence, "Delete: no fence for the older versions' frees before the delete's own free"},
-	{DeleteNoFlush, "Delete: the state word is zeroed but not flushed"},
-	{DeleteNoFence, "Delete: no fence before the Delete is acknowledged"},
-	{BatchNoRecordFence, "Apply: no fence between the pending records and the commit entry"},
-	{BatchCommitFirst, "Apply: the commit entry is written before the records (store reordered)"},
-	{BatchNoCommitFence, "Apply: no fence after the commit entry"},
-	{BatchNoSettleFence, "Apply: no fence after settling, before the log slot is cleared"},
-	{BatchTombstoneEarly, "Apply: tombstones freed with the old versions, in the same fence (store reordered)"},
-	{GrowUnsynced, "growth: the new file size is not made durable before the chunk is used"},
-	{SuperblockNoFence, "superblock update: no fence before SetPreferredMode is acknowledged"},
-	{SwitchNoDrain, "SwitchMode: the old path is not drained before the new one takes over"},
-	{RecoverLowerWins, "recovery: the lower sequence number of a key wins"},
-	{RecoverNoReplay, "recovery: a committed batch is not replayed (its pending records do not count)"},
-	{RecoverReplayUncommitted, "recovery: an uncommitted batch is replayed (its pending records count)"},
-	{RecoverFloorNotRaised, "recovery: the sequence floor is not raised past the records and log slots seen"},
-	{RecoverLeftPending, "recovery: a replayed record wins but is left pending on the media"},
-	{RecoverOverlapKept, "recovery: two records whose extents overlap are both kept"},
-	{RecoverClearLogEarly, "recovery: the batch log is cleared in the same fence as the replay"},
-	{SnapshotNoHold, "snapshots: a held snapshot does not keep the epoch back, so the extents it reaches are reused"},
-	{CompactPunchEarly, "Compact: a chunk is punched once its records are moved, before the readers that reach its old records are gone"},
+	{Name: PutNoFlush, Site: "Put: the new record is written but not flushed"},
+	{Name: PutNoFence, Site: "Put: no fence before the Put is acknowledged"},
+	{Name: RunValueNoFlush, Site: "Put: a run's value (longer than half a chunk) is copied with plain stores and never flushed; only its header is", First: "runs"},
+	{Name: PutFreeEarly, Site: "Put: the old version is freed before the new record's fence (store reordered)"},
+	{Name: FreeNoFlush, Site: "Put: the superseded version's free is stored but never flushed"},
+	{Name: DeleteNoPrefence, Site: "Delete: no fence for the older versions' frees before the delete's own free"},
+	{Name: DeleteNoFlush, Site: "Delete: the state word is zeroed but not flushed"},
+	{Name: DeleteNoFence, Site: "Delete: no fence before the Delete is acknowledged"},
+	{Name: BatchNoRecordFence, Site: "Apply: no fence between the pending records and the commit entry"},
+	{Name: BatchCommitFirst, Site: "Apply: the commit entry is written before the records (store reordered)"},
+	{Name: BatchNoCommitFence, Site: "Apply: no fence after the commit entry"},
+	{Name: BatchNoSettleFence, Site: "Apply: no fence after settling, before the log slot is cleared"},
+	{Name: BatchTombstoneEarly, Site: "Apply: tombstones freed with the old versions, in the same fence (store reordered)"},
+	{Name: GrowUnsynced, Site: "growth: the new file size is not made durable before the chunk is used"},
+	{Name: SuperblockNoFence, Site: "superblock update: no fence before SetPreferredMode is acknowledged"},
+	{Name: SwitchNoDrain, Site: "SwitchMode: the old path is not drained before the new one takes over"},
+	{Name: RecoverLowerWins, Site: "recovery: the lower sequence number of a key wins"},
+	{Name: RecoverNoReplay, Site: "recovery: a committed batch is not replayed (its pending records do not count)"},
+	{Name: RecoverReplayUncommitted, Site: "recovery: an uncommitted batch is replayed (its pending records count)"},
+	{Name: RecoverFloorNotRaised, Site: "recovery: the sequence floor is not raised past the records and log slots seen"},
+	{Name: RecoverLeftPending, Site: "recovery: a replayed record wins but is left pending on the media"},
+	{Name: RecoverOverlapKept, Site: "recovery: two records whose extents overlap are both kept"},
+	{Name: RecoverClearLogEarly, Site: "recovery: the batch log is cleared in the same fence as the replay"},
+	{Name: SnapshotNoHold, Site: "snapshots: a held snapshot does not keep the epoch back, so the extents it reaches are reused", First: "held"},
+	{Name: CompactPunchEarly, Site: "Compact: a chunk is punched once its records are moved, before the readers that reach its old records are gone", First: "compacted"},
 }
