@@ -44,20 +44,31 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	var all []Entry
 	chunks := poolSize / sb.ChunkSize
 	page := int64(os.Getpagesize())
+	// The runs first (findRuns), chunk by chunk: a page that faults is bad
+	// from now on, and only that chunk is probed again.
 	var runs []Entry
-	for {
-		var err error
-		if runs, err = findRuns(c, mem, sb.ChunkSize, int(chunks), bad, nil, 1); err == nil {
-			break
+	for ch := int64(1); c.runs && ch < chunks; ch++ {
+		for {
+			var e Entry
+			var ok bool
+			err := Guard(mem, func() error {
+				e, ok = runAt(c, mem, sb.ChunkSize, ch, bad, nil)
+				return nil
+			})
+			if err == nil {
+				if ok {
+					runs = append(runs, e)
+				}
+				break
+			}
+			ce := asCorrupt(err)
+			if ce == nil || ce.Off < 0 {
+				return nil, err
+			}
+			bad = daxmap.MergeRanges(append(bad, daxmap.Range{Off: ce.Off / page * page, Len: page}))
 		}
-		var ce *CorruptError
-		if !errors.As(err, &ce) || ce.Off < 0 {
-			return nil, err
-		}
-		// A page that faults: bad from now on, and look again.
-		bad = daxmap.MergeRanges(append(bad, daxmap.Range{Off: ce.Off / page * page, Len: page}))
 	}
-	plan := planRuns(c, runs)
+	plan := planRuns(c, outermost(runs))
 	for ch := int64(0); ch < chunks; ch++ {
 		es, chBad := salvageChunk(c, mem, sb.ChunkSize, ch, bad, plan[ch])
 		all = append(all, es...)

@@ -352,11 +352,7 @@ func findRuns(c *Codec, mem []byte, chunkSize int64, chunks int, bad, holes []da
 			defer wg.Done()
 			first.set(Guard(mem, func() error {
 				for ch := int64(1 + w); ch < int64(chunks); ch += int64(workers) {
-					off := ch * chunkSize
-					if _, hit := firstBad(holes, off, off+HeaderSize); hit {
-						continue
-					}
-					if e, _, ok := probe(c, mem, off, off+chunkSize, bad); ok && !e.Damaged && e.Flags&FlagRun != 0 {
+					if e, ok := runAt(c, mem, chunkSize, ch, bad, holes); ok {
 						found[w] = append(found[w], e)
 					}
 				}
@@ -368,16 +364,32 @@ func findRuns(c *Codec, mem []byte, chunkSize int64, chunks int, bad, holes []da
 	if err := first.get(); err != nil {
 		return nil, err
 	}
-	all := slices.Concat(found...)
-	slices.SortFunc(all, func(a, b Entry) int { return cmp.Compare(a.Off, b.Off) })
-	kept := all[:0]
-	for _, e := range all {
+	return outermost(slices.Concat(found...)), nil
+}
+
+// runAt returns the run at chunk ch's start when there is one and its
+// check verifies.
+func runAt(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Range) (Entry, bool) {
+	off := ch * chunkSize
+	if _, hit := firstBad(holes, off, off+HeaderSize); hit {
+		return Entry{}, false
+	}
+	e, _, ok := probe(c, mem, off, off+chunkSize, bad)
+	return e, ok && !e.Damaged && e.Flags&FlagRun != 0
+}
+
+// outermost sorts runs by offset and leaves out every one whose head lies
+// inside the bytes of an earlier one kept.
+func outermost(runs []Entry) []Entry {
+	slices.SortFunc(runs, func(a, b Entry) int { return cmp.Compare(a.Off, b.Off) })
+	kept := runs[:0]
+	for _, e := range runs {
 		if n := len(kept); n > 0 && e.Off < kept[n-1].Off+kept[n-1].Size() {
 			continue
 		}
 		kept = append(kept, e)
 	}
-	return kept, nil
+	return kept
 }
 
 // runPlan is what the per-chunk scan knows of a chunk from findRuns: the
