@@ -2,6 +2,7 @@ package kv
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -197,4 +198,17 @@ func reopen(t testing.TB, db *DB, path string, opts *Options) *DB {
 		t.Fatalf("reopen %s: %v", path, err)
 	}
 	return db
+}
+
+// headerImage writes, at dst (a slice of a value), the bytes of a live
+// record header of key with sequence number seq and a value of valLen
+// bytes: an image any value may hold (a copy of a pool, say). Its check is
+// garbage: it never verifies.
+func headerImage(dst []byte, key string, seq uint64, valLen int) {
+	binary.LittleEndian.PutUint64(dst[0:], uint64(recovery.TagLive)<<56|12345)
+	binary.LittleEndian.PutUint64(dst[8:], seq)
+	binary.LittleEndian.PutUint16(dst[16:], uint16(len(key)))
+	binary.LittleEndian.PutUint16(dst[18:], 0)
+	binary.LittleEndian.PutUint32(dst[20:], uint32(valLen))
+	copy(dst[24:], key)
 }

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"encoding/binary"
 	"path/filepath"
 	"testing"
 
@@ -31,12 +30,7 @@ func TestRunValueBytesNotTakenForRecords(t *testing.T) {
 	// high sequence number, a 4-byte key, and a length reaching 16 KiB into
 	// the chunk, past the record's end, into its slack.
 	at := chunk + 4096 - recovery.HeaderSize - len(k)
-	binary.LittleEndian.PutUint64(v[at:], uint64(recovery.TagLive)<<56|12345)
-	binary.LittleEndian.PutUint64(v[at+8:], 1<<30)
-	binary.LittleEndian.PutUint16(v[at+16:], 4)
-	binary.LittleEndian.PutUint16(v[at+18:], 0)
-	binary.LittleEndian.PutUint32(v[at+20:], 16384-4096+512-recovery.HeaderSize-4)
-	copy(v[at+24:], "fake")
+	headerImage(v[at:], "fake", 1<<30, 16384-4096+512-recovery.HeaderSize-4)
 	mustPut(t, db, k, v)
 	it, _ := db.idx.lookup(k, hashKey(k))
 	runOff := it.off()

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -37,12 +36,7 @@ func TestDamagedRunImageSparesOtherKey(t *testing.T) {
 	// chunk boundary, so the place in v is known): header and key in that
 	// page, its value reaching into the next one.
 	at := chunk + 4096 - 64 - recovery.HeaderSize - len(k)
-	binary.LittleEndian.PutUint64(v[at:], uint64(recovery.TagLive)<<56|12345)
-	binary.LittleEndian.PutUint64(v[at+8:], 1<<30)
-	binary.LittleEndian.PutUint16(v[at+16:], uint16(len(victim)))
-	binary.LittleEndian.PutUint16(v[at+18:], 0)
-	binary.LittleEndian.PutUint32(v[at+20:], 2000)
-	copy(v[at+24:], victim)
+	headerImage(v[at:], string(victim), 1<<30, 2000)
 	mustPut(t, db, k, v)
 	it, _ := db.idx.lookup(k, hashKey(k))
 	runOff := it.off()

@@ -2,7 +2,6 @@ package kv
 
 import (
 	"bytes"
-	"encoding/binary"
 	"path/filepath"
 	"testing"
 
@@ -29,12 +28,7 @@ func TestRunSlackImageSparesRun(t *testing.T) {
 	old := runValue(1, 0, chunk+30000)
 	// An image 8 KiB - 64 into the run's second chunk.
 	at := chunk + 8192 - 64 - recovery.HeaderSize - len(k)
-	binary.LittleEndian.PutUint64(old[at:], uint64(recovery.TagLive)<<56|12345)
-	binary.LittleEndian.PutUint64(old[at+8:], 1<<30)
-	binary.LittleEndian.PutUint16(old[at+16:], 5)
-	binary.LittleEndian.PutUint16(old[at+18:], 0)
-	binary.LittleEndian.PutUint32(old[at+20:], 1000)
-	copy(old[at+24:], "stale")
+	headerImage(old[at:], "stale", 1<<30, 1000)
 	mustPut(t, db, k, old)
 	it, _ := db.idx.lookup(k, hashKey(k))
 	oldOff := it.off()

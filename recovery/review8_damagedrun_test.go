@@ -2,24 +2,10 @@ package recovery
 
 import (
 	"bytes"
-	"encoding/binary"
 	"testing"
 
 	"github.com/daxkv/daxkv/daxmap"
 )
-
-// craftImage writes, at dst (a slice of a value), the bytes of a record
-// header of key with a huge sequence number and a value of valLen bytes: an
-// image any value may hold (user data: a copy of a pool, say). Its check
-// is garbage: it can never verify.
-func craftImage(dst []byte, key string, seq uint64, valLen int) {
-	binary.LittleEndian.PutUint64(dst[0:], uint64(TagLive)<<56|0xabcdef)
-	binary.LittleEndian.PutUint64(dst[8:], seq)
-	binary.LittleEndian.PutUint16(dst[16:], uint16(len(key)))
-	binary.LittleEndian.PutUint16(dst[18:], 0)
-	binary.LittleEndian.PutUint32(dst[20:], uint32(valLen))
-	copy(dst[24:], key)
-}
 
 // Regression test of a review finding, since fixed; the defect was:
 //

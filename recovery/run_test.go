@@ -112,12 +112,7 @@ func TestRunValueHoldsDamagedImage(t *testing.T) {
 	val := bytes.Repeat([]byte("v"), 150<<10) // chunks 1, 2 and 3
 	fake := int64(3*testChunk + 4096)         // inside the value, in its last chunk
 	hdr := val[fake-(a+HeaderSize+1):]
-	binary.LittleEndian.PutUint64(hdr[0:], uint64(TagLive)<<56|12345)
-	binary.LittleEndian.PutUint64(hdr[8:], 1<<40) // a huge sequence number
-	binary.LittleEndian.PutUint16(hdr[16:], 4)
-	binary.LittleEndian.PutUint16(hdr[18:], 0)
-	binary.LittleEndian.PutUint32(hdr[20:], 30000) // reaching into the slack
-	copy(hdr[24:], "fake")
+	craftImage(hdr, "fake", 1<<40, 30000) // a huge sequence number, a length reaching into the slack
 	size := RecordSize(1, len(val))
 	c.Write(p, mem[a:a+size], a, TagLive, 10, c.Flags(0, 1, len(val)), []byte("a"), val)
 	// A bad page past the run's bytes, in its last chunk's slack, that the
@@ -170,4 +165,17 @@ func TestRunFlagRules(t *testing.T) {
 	if _, ok := c.Decode(mem, noflag, noflag+testChunk); ok {
 		t.Fatal("a record longer than half a chunk without FlagRun validates")
 	}
+}
+
+// craftImage writes, at dst (a slice of a value), the bytes of a record
+// header of key with a huge sequence number and a value of valLen bytes: an
+// image any value may hold (user data: a copy of a pool, say). Its check
+// is garbage: it can never verify.
+func craftImage(dst []byte, key string, seq uint64, valLen int) {
+	binary.LittleEndian.PutUint64(dst[0:], uint64(TagLive)<<56|0xabcdef)
+	binary.LittleEndian.PutUint64(dst[8:], seq)
+	binary.LittleEndian.PutUint16(dst[16:], uint16(len(key)))
+	binary.LittleEndian.PutUint16(dst[18:], 0)
+	binary.LittleEndian.PutUint32(dst[20:], uint32(valLen))
+	copy(dst[24:], key)
 }
