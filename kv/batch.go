@@ -252,7 +252,7 @@ func (db *DB) writePending(a *applyState) error {
 			flags |= recovery.FlagTombstone
 		}
 		mem := db.m.Bytes() // after allocate: it may have grown the pool
-		db.codec.Write(db.p, mem[off:off+a.sizes[i]], off, recovery.TagPending, a.seq, db.codec.Flags(flags, len(c.key), len(a.values[i])), c.key, a.values[i])
+		db.codec.Write(db.p, mem[off:off+a.sizes[i]], off, recovery.TagPending, a.seq, flags, c.key, a.values[i])
 	}
 	return nil
 }

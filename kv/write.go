@@ -96,7 +96,7 @@ func (db *DB) putLocked(key []byte, h uint64, value []byte, dense bool) error {
 		return err
 	}
 	db.at(seam.PutWrite)
-	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, db.codec.Flags(0, len(key), len(value)), key, value)
+	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
 	db.atPut(seam.PutWritten, key, h)
 	if err := db.fence(); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and

@@ -99,7 +99,7 @@ func NewCodec(sb *Superblock) *Codec {
 func IsRun(chunkSize, size int64) bool { return size > chunkSize/2 }
 
 // Flags returns flags with FlagRun set when a record of the given key and
-// value lengths is a run in this pool. Writers pass their flags through it.
+// value lengths is a run in this pool (Write applies it).
 func (c *Codec) Flags(flags uint16, keyLen, valLen int) uint16 {
 	if IsRun(c.chunk, RecordSize(keyLen, valLen)) {
 		return flags | FlagRun
@@ -135,10 +135,16 @@ func (c *Codec) sum(off int64, fields []byte, key, value []byte) uint64 {
 }
 
 // Write writes a complete record at off with the given tag and schedules it
-// for durability through p (no drain). rec must be the record's extent
+// for durability through p (no drain). FlagRun is set here when the record
+// is a run (Flags); the caller passes the other flags. rec must be the record's extent
 // (RecordSize bytes). Large values go through p.Copy (non-temporal stores on
 // the CPU path). The state word is stored last, in one 8-byte store.
 func (c *Codec) Write(p flush.Persister, rec []byte, off int64, tag uint8, seq uint64, flags uint16, key, value []byte) {
+	c.write(p, rec, off, tag, seq, c.Flags(flags, len(key), len(value)), key, value)
+}
+
+// write is Write with the flags as given (tests craft invalid ones).
+func (c *Codec) write(p flush.Persister, rec []byte, off int64, tag uint8, seq uint64, flags uint16, key, value []byte) {
 	binary.LittleEndian.PutUint64(rec[8:], seq)
 	binary.LittleEndian.PutUint16(rec[16:], uint16(len(key)))
 	binary.LittleEndian.PutUint16(rec[18:], flags)

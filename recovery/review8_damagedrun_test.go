@@ -32,7 +32,7 @@ func TestDamagedRunValueImageSparesOtherKey(t *testing.T) {
 		img := int64(2*testChunk + 4096 - 64) // header and key in one page, value in the next
 		craftImage(val[img-(a+HeaderSize+1):], "victim", 1<<40, 2000)
 		size := RecordSize(1, len(val))
-		c.Write(p, mem[a:a+size], a, TagLive, 10, c.Flags(0, 1, len(val)), []byte("a"), val)
+		c.Write(p, mem[a:a+size], a, TagLive, 10, 0, []byte("a"), val)
 		bad := []daxmap.Range{{Off: 2*testChunk + 4096, Len: 4096}} // in the run's value and the image's
 		res, err := Recover(mem, int64(len(mem)), &sb, p, Scan{Workers: workers, Bad: bad})
 		if err != nil {
@@ -81,7 +81,7 @@ func TestRunSlackDamagedImageSparesRun(t *testing.T) {
 	a := int64(testChunk)
 	val := bytes.Repeat([]byte("r"), testChunk+4096-HeaderSize-1)
 	size := RecordSize(1, len(val))
-	c.Write(p, mem[a:a+size], a, TagLive, 10, c.Flags(0, 1, len(val)), []byte("r"), val)
+	c.Write(p, mem[a:a+size], a, TagLive, 10, 0, []byte("r"), val)
 	if a+size > img {
 		t.Fatal("crafting: the image is not in the slack")
 	}

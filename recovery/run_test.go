@@ -21,7 +21,7 @@ func TestRunOverlaps(t *testing.T) {
 			run := int64(testChunk) // chunks 1 and 2
 			val := bytes.Repeat([]byte("r"), 70<<10)
 			size := RecordSize(3, len(val))
-			c.Write(p, mem[run:run+size], run, TagLive, 10, c.Flags(0, 3, len(val)), []byte("run"), val)
+			c.Write(p, mem[run:run+size], run, TagLive, 10, 0, []byte("run"), val)
 			small := int64(2*testChunk + 16<<10) // in the slack of chunk 2
 			seq := uint64(5)
 			if newer {
@@ -73,12 +73,12 @@ func TestRunInsideRun(t *testing.T) {
 		if bNewer {
 			bSeq = 20
 		}
-		c.Write(p, mem[b:b+bSize], b, TagLive, bSeq, c.Flags(0, 1, len(bVal)), []byte("b"), bVal)
+		c.Write(p, mem[b:b+bSize], b, TagLive, bSeq, 0, []byte("b"), bVal)
 		aVal := bytes.Repeat([]byte("a"), 150<<10) // chunks 1, 2 and 3
 		aStart := a + HeaderSize + 1
 		copy(aVal[b-aStart:], mem[b:b+bSize])
 		aSize := RecordSize(1, len(aVal))
-		c.Write(p, mem[a:a+aSize], a, TagLive, 10, c.Flags(0, 1, len(aVal)), []byte("a"), aVal)
+		c.Write(p, mem[a:a+aSize], a, TagLive, 10, 0, []byte("a"), aVal)
 		if _, ok := c.Decode(mem, b, b+testChunk); !ok {
 			t.Fatal("crafting: b does not validate")
 		}
@@ -114,7 +114,7 @@ func TestRunValueHoldsDamagedImage(t *testing.T) {
 	hdr := val[fake-(a+HeaderSize+1):]
 	craftImage(hdr, "fake", 1<<40, 30000) // a huge sequence number, a length reaching into the slack
 	size := RecordSize(1, len(val))
-	c.Write(p, mem[a:a+size], a, TagLive, 10, c.Flags(0, 1, len(val)), []byte("a"), val)
+	c.Write(p, mem[a:a+size], a, TagLive, 10, 0, []byte("a"), val)
 	// A bad page past the run's bytes, in its last chunk's slack, that the
 	// image's length reaches: the image cannot be verified.
 	badPage := int64(3*testChunk + 24576)
@@ -141,7 +141,7 @@ func TestRunFlagRules(t *testing.T) {
 	val := bytes.Repeat([]byte("v"), 40<<10)
 	size := RecordSize(1, len(val))
 	off := int64(testChunk)
-	c.Write(p, mem[off:off+size], off, TagLive, 3, c.Flags(0, 1, len(val)), []byte("k"), val)
+	c.Write(p, mem[off:off+size], off, TagLive, 3, 0, []byte("k"), val)
 	if _, ok := c.Decode(mem, off, off+testChunk); !ok {
 		t.Fatal("run does not validate")
 	}
@@ -151,7 +151,7 @@ func TestRunFlagRules(t *testing.T) {
 		t.Fatal("a version-1 codec takes a run")
 	}
 	short := int64(2 * testChunk)
-	c.Write(p, mem[short:short+RecordSize(1, 10)], short, TagLive, 4, FlagRun, []byte("k"), val[:10])
+	c.write(p, mem[short:short+RecordSize(1, 10)], short, TagLive, 4, FlagRun, []byte("k"), val[:10])
 	if _, ok := c.Decode(mem, short, short+testChunk); ok {
 		t.Fatal("a short record with FlagRun validates")
 	}
@@ -161,7 +161,7 @@ func TestRunFlagRules(t *testing.T) {
 		t.Fatal("a run off a chunk boundary validates")
 	}
 	noflag := int64(3 * testChunk)
-	c.Write(p, mem[noflag:noflag+size], noflag, TagLive, 6, 0, []byte("k"), val)
+	c.write(p, mem[noflag:noflag+size], noflag, TagLive, 6, 0, []byte("k"), val)
 	if _, ok := c.Decode(mem, noflag, noflag+testChunk); ok {
 		t.Fatal("a record longer than half a chunk without FlagRun validates")
 	}

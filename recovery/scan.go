@@ -374,6 +374,14 @@ func runAt(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Range)
 	if _, hit := firstBad(holes, off, off+HeaderSize); hit {
 		return Entry{}, false
 	}
+	// Most chunks start with a short record, or nothing: the header says
+	// so without the whole record being hashed.
+	if _, hit := firstBad(bad, off, off+HeaderSize); hit {
+		return Entry{}, false
+	}
+	if h, ok := c.plausible(mem, off, off+chunkSize); !ok || h.Flags&FlagRun == 0 {
+		return Entry{}, false
+	}
 	e, _, ok := probe(c, mem, off, off+chunkSize, bad)
 	return e, ok && !e.Damaged && e.Flags&FlagRun != 0
 }
