@@ -1,6 +1,9 @@
 package kv
 
-import "sync/atomic"
+import (
+	"runtime"
+	"sync/atomic"
+)
 
 // The chunk preparer keeps the next chunks the allocator will carve from
 // faulted in and allocated (daxmap.Map.Fault) before a writer needs them,
@@ -78,12 +81,18 @@ func (db *DB) prepareChunks() {
 	chunk := db.m.ChunkSize()
 	next := db.al.NextChunks(prepReserve)
 	if db.growAheadDue(len(next)) {
+		runtime.Gosched() // as before a fault-in, below
 		if db.growAhead() != nil {
 			return // the writer that needs the space gets the error itself
 		}
 		next = db.al.NextChunks(prepReserve)
 	}
 	for _, off := range next {
+		// A writer this goroutine woke (by releasing the allocator's lock
+		// or a chunk's stripe) is queued on this P, which the fault-in's
+		// system call (milliseconds) would keep from it until the runtime
+		// takes the P back: let it run first.
+		runtime.Gosched()
 		select {
 		case <-db.prep.stop:
 			return
