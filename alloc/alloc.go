@@ -371,15 +371,22 @@ func (a *Allocator) Grow(newPoolSize int64) {
 	}
 }
 
-// grow pushes the chunks in [a.poolSize, newPoolSize) as wholly free, on top
-// of the stack, the lowest first.
+// grow adds the chunks in [a.poolSize, newPoolSize) as wholly free, at the
+// bottom of the stack, the lowest nearest the top: the free chunks already
+// there go first. They still have their blocks, and the chunk preparer has
+// faulted in the next of them; grown chunks are holes, like punched ones
+// (Release), and the preparer gets to them while the others are used. On
+// top, the first writes after a growth ahead faulted in the new chunks
+// themselves.
 func (a *Allocator) grow(newPoolSize int64) {
 	for n := newPoolSize >> a.chunkShift; int64(len(a.used)) < n; {
 		a.used = append(a.used, 0)
 		a.inRun = append(a.inRun, false)
 	}
-	for off := newPoolSize - a.chunkSize; off >= a.poolSize; off -= a.chunkSize {
-		a.chunks = append(a.chunks, off)
+	k := int((newPoolSize - a.poolSize) >> a.chunkShift)
+	a.chunks = slices.Insert(a.chunks, 0, make([]int64, k)...)
+	for i, off := 0, newPoolSize-a.chunkSize; off >= a.poolSize; i, off = i+1, off-a.chunkSize {
+		a.chunks[i] = off
 	}
 	a.freeBytes += newPoolSize - a.poolSize
 	a.poolSize = newPoolSize

@@ -3,6 +3,7 @@ package alloc
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -297,5 +298,21 @@ func TestConcurrentAlloc(t *testing.T) {
 	wg.Wait()
 	if got, want := a.Stats().Used, int64(len(owner))*Unit; got != want {
 		t.Fatalf("Used %d, want %d", got, want)
+	}
+}
+
+// Grown chunks go below the free chunks already on the stack: those are the
+// ones the chunk preparer has faulted in, and a write right after a growth
+// must not land in a chunk that is still a hole.
+func TestGrowKeepsFreeChunksFirst(t *testing.T) {
+	const chunk, heap = 64 * kib, 4 * kib
+	a := checked(t, New(chunk, heap, 4*chunk))
+	if got, want := a.NextChunks(8), []int64{chunk, 2 * chunk, 3 * chunk}; !slices.Equal(got, want) {
+		t.Fatalf("NextChunks before Grow = %v, want %v", got, want)
+	}
+	a.Grow(7 * chunk)
+	want := []int64{chunk, 2 * chunk, 3 * chunk, 4 * chunk, 5 * chunk, 6 * chunk}
+	if got := a.NextChunks(8); !slices.Equal(got, want) {
+		t.Fatalf("NextChunks after Grow = %v, want %v (the old free chunks first, then the grown ones, lowest first)", got, want)
 	}
 }

@@ -40,7 +40,7 @@ type preparer struct {
 }
 
 // prepReserve is how many free chunks are kept faulted in ahead.
-const prepReserve = 2
+const prepReserve = 4
 
 // startPreparer launches the preparer of a writable DB.
 func (db *DB) startPreparer() {
