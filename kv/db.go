@@ -33,6 +33,7 @@ type DB struct {
 	maxValue int
 	progress *progressGate // Options.Progress's calls
 	ckpt     string        // the index checkpoint's absolute path ("": none)
+	applies  sync.Pool     // *applyState, reused by Apply
 
 	// sbMu protects sb and superblock writes; together with every key
 	// stripe it protects p, mode and method, which SwitchMode replaces.
