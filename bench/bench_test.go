@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/raft"
 )
 
 // TestMain lets the test binary serve as the harness's child process, as
@@ -47,7 +51,7 @@ func TestPlanEveryGoStore(t *testing.T) {
 		seen[string(k)] = true
 	}
 	for _, c := range configs() {
-		if c.open == nil || c.disk {
+		if c.open == nil || c.disk || c.raft {
 			continue
 		}
 		t.Run(c.name, func(t *testing.T) {
@@ -64,7 +68,7 @@ func TestPlanEveryGoStore(t *testing.T) {
 			for _, w := range p.res.Workloads {
 				got[w.Workload] = w
 			}
-			for _, name := range workloadOrder {
+			for _, name := range kvWorkloads {
 				w, ok := got[name]
 				if !ok {
 					t.Fatalf("workload %s missing", name)
@@ -132,9 +136,10 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Skip("runs child processes")
 	}
 	out := t.TempDir()
-	o := &runOptions{num: 400, numLarge: 40, rounds: 2, opsLimit: 50, out: out, shmDir: shm(t), diskDir: t.TempDir(),
+	o := &runOptions{num: 400, numLarge: 40, raftEntries: 640, rounds: 2, opsLimit: 50, out: out, shmDir: shm(t), diskDir: t.TempDir(),
 		filter: map[string]bool{"daxkv-emulated-shm": true, "daxkv-off-ext4": true, "bbolt-shm": true,
-			"pebble-sync-shm": true, "pebble-sync-ext4": true, "pmdk-btree-shm": true}, seed: 5}
+			"pebble-sync-shm": true, "pebble-sync-ext4": true, "pmdk-btree-shm": true,
+			"raft-daxkv-emulated-shm": true, "raft-wal-shm": true, "raft-daxkv-off-ext4": true, "raft-wal-ext4": true}, seed: 5}
 	if err := run(o); err != nil {
 		t.Fatal(err)
 	}
@@ -173,13 +178,17 @@ func TestRunEndToEnd(t *testing.T) {
 		found[r["config"].(string)+"/"+r["workload"].(string)] = true
 	}
 	for _, want := range []string{"daxkv-emulated-shm/fillrandom", "bbolt-shm/readseq", "pebble-sync-shm/fill8",
-		"daxkv-off-ext4/fill8", "pebble-sync-ext4/fillrandom"} {
+		"daxkv-off-ext4/fill8", "pebble-sync-ext4/fillrandom", "raft-daxkv-emulated-shm/storelogs-64",
+		"raft-wal-shm/storelogs-1", "raft-daxkv-off-ext4/storelogs-64", "raft-wal-ext4/storelogs-1"} {
 		if !found[want] {
 			t.Fatalf("no result for %s", want)
 		}
 	}
 	if found["daxkv-off-ext4/readrandom"] {
 		t.Fatal("a limited configuration ran the read workloads")
+	}
+	if found["raft-wal-shm/fillrandom"] || found["daxkv-emulated-shm/storelogs-1"] {
+		t.Fatal("a configuration ran the other set's plan")
 	}
 	if len(rep.Targets) == 0 {
 		t.Fatal("no targets checked")
@@ -260,4 +269,83 @@ func TestCopyTreeSparseAndVanishing(t *testing.T) {
 	if err := copyTree(src, filepath.Join(t.TempDir(), "again")); err != nil {
 		t.Fatalf("a tree with a vanished file: %v", err)
 	}
+}
+
+// TestRaftPlanEveryStore runs the raft log plan on every raft configuration
+// on tmpfs, and a log store that loses its last append fails it.
+func TestRaftPlanEveryStore(t *testing.T) {
+	const entries = 640
+	for _, c := range configs() {
+		if !c.raft || c.disk {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			res := runRaftPlan(t, c, entries)
+			got := map[string]wlResult{}
+			for _, w := range res.Workloads {
+				got[w.Workload] = w
+			}
+			for _, w := range raftWorkloads {
+				r, ok := got[w.name]
+				if !ok {
+					t.Fatalf("workload %s missing", w.name)
+				}
+				if r.Ops != int64(entries/w.batch) || r.Ns <= 0 || r.P50 <= 0 || r.P50 > r.P99 || r.P99 > r.Max {
+					t.Fatalf("%s: implausible figures %+v", w.name, r)
+				}
+			}
+		})
+	}
+	t.Run("lossy", func(t *testing.T) {
+		c := configs()[0]
+		for _, rc := range configs() {
+			if rc.name == "raft-wal-shm" {
+				c = rc
+			}
+		}
+		open := c.openLog
+		c.openLog = func(dir string) (logStore, error) {
+			s, err := open(dir)
+			return lossyLog{s}, err
+		}
+		dir, err := os.MkdirTemp(shm(t), "bench-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer os.RemoveAll(dir)
+		if err := runRaftChild(c, dir, entries, 0, io.Discard); err == nil {
+			t.Fatal("a log store that drops its last append passed")
+		}
+	})
+}
+
+// lossyLog drops every StoreLogs call that ends at a multiple of 640.
+type lossyLog struct{ logStore }
+
+func (l lossyLog) StoreLogs(logs []*raft.Log) error {
+	if logs[len(logs)-1].Index%640 == 0 {
+		return nil
+	}
+	return l.logStore.StoreLogs(logs)
+}
+
+func runRaftPlan(t *testing.T, c config, entries int) childResult {
+	t.Helper()
+	dir, err := os.MkdirTemp(shm(t), "bench-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	var out bytes.Buffer
+	if err := runRaftChild(c, dir, entries, 0, &out); err != nil {
+		t.Fatal(err)
+	}
+	var res childResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if left, _ := os.ReadDir(dir); len(left) != 0 {
+		t.Fatalf("the plan left %d entries behind, the first %s", len(left), left[0].Name())
+	}
+	return res
 }

@@ -73,6 +73,10 @@ func (rep *report) panel(s set) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("%d keys, %d-byte values: throughput over the best durable peer (1 = best peer; %s, medians of %d)",
 		s.num, s.valSize, rep.Machine.Commit, rep.Machine.Rounds)
+	if s.raft {
+		p.Title.Text = fmt.Sprintf("raft log, %d entries of %d bytes through StoreLogs: calls/s over the best durable peer (1 = best peer; %s, medians of %d)",
+			s.num, s.valSize, rep.Machine.Commit, rep.Machine.Rounds)
+	}
 	p.Y.Label.Text = "ops/s ÷ best peer's ops/s"
 	p.Legend.Top = true
 	p.Legend.Left = false
@@ -82,7 +86,11 @@ func (rep *report) panel(s set) (*plot.Plot, error) {
 	}
 	var cfgs []config
 	for _, c := range rep.cfgs {
-		if rep.summary(s.valSize, c.name) != nil || c.limited && rep.find(s.valSize, c.name, "fillrandom") != nil {
+		if c.raft != s.raft {
+			continue
+		}
+		if rep.summary(s.valSize, c.name) != nil || c.limited && rep.find(s.valSize, c.name, "fillrandom") != nil ||
+			c.raft && rep.find(s.valSize, c.name, raftWorkloads[0].name) != nil {
 			cfgs = append(cfgs, c)
 		}
 	}

@@ -26,6 +26,7 @@ type runOptions struct {
 	pmdkSrc          string
 	quick            bool
 	num, numLarge    int
+	raftEntries      int
 	rounds, opsLimit int
 	out              string
 	shmDir, diskDir  string
@@ -39,6 +40,9 @@ type runOptions struct {
 type set struct {
 	num, valSize int
 	keysFile     string
+	// raft: the raft log set (raft.go): num entries of valSize bytes per
+	// workload, run by the raft configurations only.
+	raft bool
 }
 
 // sample is one child run's result (or why it was skipped or failed).
@@ -54,8 +58,8 @@ func (o *runOptions) validate() error {
 	switch {
 	case o.num < 0:
 		return fmt.Errorf("--num %d: want 0 (skip the 100-byte set) or more", o.num)
-	case o.num == 0 && o.numLarge == 0:
-		return errors.New("--num 0 and --num-large 0: nothing to run")
+	case o.num == 0 && o.numLarge == 0 && o.raftEntries == 0:
+		return errors.New("--num 0, --num-large 0 and --raft-entries 0: nothing to run")
 	case o.numLarge < 0:
 		return fmt.Errorf("--num-large %d: want 0 (skip) or more", o.numLarge)
 	case o.rounds < 1:
@@ -138,7 +142,13 @@ func run(o *runOptions) error {
 	if o.numLarge > 0 {
 		sets = append(sets, set{num: o.numLarge, valSize: 4096})
 	}
+	if o.raftEntries > 0 {
+		sets = append(sets, set{num: o.raftEntries, valSize: raftEntrySize, raft: true})
+	}
 	for i := range sets {
+		if sets[i].raft {
+			continue
+		}
 		sets[i].keysFile = filepath.Join(work, fmt.Sprintf("keys-%d", i))
 		if err := writeKeys(sets[i].keysFile, sets[i].num, o.seed); err != nil {
 			return err
@@ -146,7 +156,14 @@ func run(o *runOptions) error {
 	}
 
 	var samples []sample
-	total := len(sets) * o.rounds * len(cfgs)
+	total := 0
+	for _, s := range sets {
+		for _, c := range cfgs {
+			if c.raft == s.raft {
+				total += o.rounds
+			}
+		}
+	}
 	done := 0
 	for si, s := range sets {
 		for r := 0; r < o.rounds; r++ {
@@ -154,6 +171,9 @@ func run(o *runOptions) error {
 			// alike.
 			for j := range cfgs {
 				c := cfgs[(j+r)%len(cfgs)]
+				if c.raft != s.raft {
+					continue
+				}
 				done++
 				if why, ok := skipped[c.name]; ok {
 					samples = append(samples, sample{set: si, cfg: c.name, round: r, err: skipError(why)})
@@ -172,7 +192,11 @@ func run(o *runOptions) error {
 					limit = o.opsLimit
 				}
 				t0 := time.Now()
-				progress("[%d/%d] %s, %d keys of %d B, round %d of %d", done, total, c.name, s.num, s.valSize, r+1, o.rounds)
+				what := "keys"
+				if s.raft {
+					what = "raft entries"
+				}
+				progress("[%d/%d] %s, %d %s of %d B, round %d of %d", done, total, c.name, s.num, what, s.valSize, r+1, o.rounds)
 				cctx, cancel := context.WithTimeout(ctx, o.childTimeout)
 				res, err := runOne(cctx, self, pmdkDriver, c, dir, s, limit, o.seed+uint64(r))
 				cancel()
@@ -215,7 +239,8 @@ func runOne(ctx context.Context, self, pmdkDriver string, c config, dir string, 
 		return runPMDK(ctx, pmdkDriver, c, dir, s, limit, seed)
 	}
 	cmd := exec.CommandContext(ctx, self, "child", "--config", c.name, "--dir", dir, "--keys", s.keysFile,
-		"--value-size", fmt.Sprint(s.valSize), "--ops-limit", fmt.Sprint(limit), "--seed", fmt.Sprint(seed))
+		"--value-size", fmt.Sprint(s.valSize), "--ops-limit", fmt.Sprint(limit), "--seed", fmt.Sprint(seed),
+		"--entries", fmt.Sprint(s.num))
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()

@@ -24,6 +24,7 @@ func main() {
 	flag.BoolVar(&o.quick, "quick", false, "N = 100k keys of 100 B and 10k of 4 KiB (the defaults are 1M and 100k)")
 	flag.IntVar(&o.num, "num", -1, "keys with 100-byte values (default 1000000, or 100000 with --quick; 0 skips the set)")
 	flag.IntVar(&o.numLarge, "num-large", -1, "keys with 4 KiB values (default num/10; 0 skips the set)")
+	flag.IntVar(&o.raftEntries, "raft-entries", -1, "raft log entries per StoreLogs workload (default 128000, or 25600 with --quick; 0 skips the raft set)")
 	flag.IntVar(&o.rounds, "rounds", 3, "runs of every store; figures are medians")
 	flag.IntVar(&o.opsLimit, "ops-limit", 2000, "keys for the durable write workloads of the disk (ext4) configurations")
 	flag.StringVar(&o.out, "out", "out", "directory for results.json and chart.png")
@@ -61,6 +62,12 @@ func main() {
 			o.numLarge = 100000
 		}
 	}
+	if o.raftEntries < 0 {
+		o.raftEntries = 128000
+		if o.quick {
+			o.raftEntries = 25600
+		}
+	}
 	if o.only != "" {
 		o.filter = map[string]bool{}
 		for _, n := range strings.Split(o.only, ",") {
@@ -81,8 +88,16 @@ func childMain(args []string) int {
 	valSize := fs.Int("value-size", 100, "value size")
 	opsLimit := fs.Int("ops-limit", 0, "limit")
 	seed := fs.Uint64("seed", 1, "seed")
+	entries := fs.Int("entries", 0, "raft log entries per workload (a raft configuration)")
 	fs.Parse(args)
 	for _, c := range configs() {
+		if c.name == *name && c.raft {
+			if err := runRaftChild(c, *dir, *entries, *opsLimit, os.Stdout); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 1
+			}
+			return 0
+		}
 		if c.name == *name && c.open != nil {
 			if err := runChild(c, *dir, *keys, *valSize, *opsLimit, *seed); err != nil {
 				fmt.Fprintln(os.Stderr, err)

@@ -86,9 +86,13 @@ type configDesc struct {
 	Desc   string `json:"desc"`
 }
 
-// workloadOrder is the plan's order; the table and chart follow it.
-var workloadOrder = []string{"fillrandom", "fillbatch", "overwrite", "fill8", "readrandom", "readrandom2",
-	"readseq", "mixed", "deleterandom", "reopen", "reopen-crash"}
+// kvWorkloads is the key-value plan's order, and workloadOrder that of
+// every workload (the raft log's last); the table and chart follow it.
+var (
+	kvWorkloads = []string{"fillrandom", "fillbatch", "overwrite", "fill8", "readrandom", "readrandom2",
+		"readseq", "mixed", "deleterandom", "reopen", "reopen-crash"}
+	workloadOrder = append(slices.Clone(kvWorkloads), "storelogs-1", "storelogs-64")
+)
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -188,7 +192,7 @@ func buildReport(o *runOptions, cfgs []config, sets []set, samples []sample, too
 				disk, rss, heap = append(disk, cr.DiskBytes), append(rss, cr.MaxRSSBytes), append(heap, cr.HeapBytesPerKey)
 				loaded = append(loaded, cr.DiskBytesLoaded)
 			}
-			if !c.limited {
+			if !c.limited && !s.raft {
 				sum := storeSummary{Store: c.store, Config: c.name, ValueSize: s.valSize, Num: s.num,
 					DiskBytes: medianInt(disk), DiskBytesLoaded: medianInt(loaded), RawBytes: int64(s.num) * int64(keyLen+s.valSize),
 					PeakRSSBytes: medianInt(rss), HeapBytesPerKey: median(heap)}
@@ -308,6 +312,16 @@ func (rep *report) checkTargets() []target {
 	if r := rep.find(v, dax, "reopen"); r != nil {
 		add("reopen after a clean close, ms", "<= 300 ms", r.NsPerOp/1e6, 300, true, false, fmt.Sprintf("at %d keys (the target is for 1M)", r.Num))
 	}
+	// The raft log (issue: daxkv as hashicorp/raft's storage).
+	for _, w := range raftWorkloads {
+		d := rep.find(raftEntrySize, "raft-daxkv-emulated-shm", w.name)
+		x, ok := ratio(d, rep.find(raftEntrySize, "raft-boltdb-shm", w.name))
+		add(w.name+": raftstore emulated vs raft-boltdb", ">= 5x", x, 5, ok, true, "tmpfs")
+		x, ok = ratio(d, rep.find(raftEntrySize, "raft-wal-shm", w.name))
+		add(w.name+": raftstore emulated vs raft-wal", "> 1x", x, 1, ok, true, "tmpfs")
+		x, ok = ratio(rep.find(raftEntrySize, "raft-daxkv-off-ext4", w.name), rep.find(raftEntrySize, "raft-wal-ext4", w.name))
+		add(w.name+": raftstore DAXOff vs raft-wal, disk", "> 1x", x, 1, ok, true, "the disk filesystem")
+	}
 	return ts
 }
 
@@ -365,7 +379,11 @@ func (rep *report) printTable(w io.Writer) {
 	fmt.Fprintf(w, "daxkv bench, %s, %s, %d cores, %s; commit %s; medians of %d rounds.\n", m.Date, m.CPU, m.Cores, m.Kernel, m.Commit, m.Rounds)
 	fmt.Fprintf(w, "shm = %s, disk = %s. %s\n", m.ShmFS, m.DiskFS, m.Note)
 	for _, s := range rep.sets {
-		fmt.Fprintf(w, "\n== %d keys of 16 B, values of %d B ==\n", s.num, s.valSize)
+		if s.raft {
+			fmt.Fprintf(w, "\n== raft log: %d entries of %d B per workload, through StoreLogs (ops are calls) ==\n", s.num, s.valSize)
+		} else {
+			fmt.Fprintf(w, "\n== %d keys of 16 B, values of %d B ==\n", s.num, s.valSize)
+		}
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "workload\tconfig\tops/s\tns/op\tp50\tp99\tp99.9\tvs best peer\t")
 		for _, wl := range workloadOrder {
@@ -412,7 +430,7 @@ func (rep *report) printTable(w io.Writer) {
 			}
 		}
 	}
-	fmt.Fprintf(w, "\n== targets (daxkv-emulated-shm, 100-byte values) ==\n")
+	fmt.Fprintf(w, "\n== targets (daxkv-emulated-shm on 100-byte values, and the raft log) ==\n")
 	for _, t := range rep.Targets {
 		state := "n/a "
 		if t.Met != nil {

@@ -45,6 +45,10 @@ type config struct {
 	limited bool
 	// open opens (creating when absent) the store at path.
 	open func(path string) (store, error)
+	// raft: a raft LogStore, run on the raft set (raft.go) through openLog,
+	// which opens (creating when absent) the log in a directory.
+	raft    bool
+	openLog func(dir string) (logStore, error)
 }
 
 var errMiss = errors.New("key not found")
@@ -65,7 +69,7 @@ func configs() []config {
 			return &daxkvStore{db: db}, nil
 		}
 	}
-	return []config{
+	return append([]config{
 		{name: "daxkv-emulated-shm", store: "daxkv", open: daxkvOpen(kv.DAXEmulated),
 			desc: "DAXEmulated on tmpfs: CPU cache-line flushes + one fence per write, no system call (durable against process crashes; the path a DAX pool takes on pmem). Default options."},
 		{name: "daxkv-off-shm", store: "daxkv", open: daxkvOpen(kv.DAXOff),
@@ -84,7 +88,7 @@ func configs() []config {
 			desc: "badger v4.9.6, DefaultOptions with SyncWrites=true, logger off: one Update per put/delete, one Update of 1000 sets for fillbatch, one View per get."},
 		{name: "pmdk-btree-shm", store: "pmdk",
 			desc: "PMDK libpmemobj (Debian's package) through bench/pmdk/driver.c: a B-tree in a pmemobj pool, one transaction per put/delete (one per 1000 puts for fillbatch), a rwlock for threads; PMEM_IS_PMEM_FORCE=1 (CPU flushes, no msync). The pool is sized at create (24 MiB + 1.25 x N x (V+160)) and its disk bytes are the whole pool. reopen-crash closes the original before opening the copy (libpmemobj refuses two pools with one id)."},
-	}
+	}, raftConfigs()...)
 }
 
 // --- daxkv
