@@ -222,6 +222,19 @@ type applyState struct {
 // lock is taken. The state comes from db.applies, and goes back there
 // (putApply) when Apply is done with it.
 func (db *DB) newApply(b *Batch) (*applyState, error) {
+	// Every operation is checked, also those a later one on the same key
+	// overrides: an invalid one fails the batch, as Put says.
+	for i := range b.ops {
+		e := &b.ops[i]
+		var value []byte
+		if !e.del {
+			vo := e.off + e.keyLen
+			value = b.data[vo : vo+e.valLen]
+		}
+		if err := db.checkKV(b.key(e), value); err != nil {
+			return nil, err
+		}
+	}
 	a, _ := db.applies.Get().(*applyState)
 	if a == nil {
 		a = new(applyState)
@@ -233,10 +246,6 @@ func (db *DB) newApply(b *Batch) (*applyState, error) {
 	a.sizes = slices.Grow(a.sizes[:0], n)[:n]
 	a.stripes = slices.Grow(a.stripes[:0], n)[:n]
 	for i, op := range a.ops {
-		if err := db.checkKV(op.key, op.value); err != nil {
-			db.putApply(a)
-			return nil, err
-		}
 		h := hashKey(op.key)
 		a.cs[i] = change{key: op.key, h: h, del: op.del}
 		a.values[i] = op.value

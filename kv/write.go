@@ -301,6 +301,11 @@ func (db *DB) growFrom(before, size int64, writer bool) error {
 	chunk := db.m.ChunkSize()
 	step := max(before/4, size, chunk)
 	next := (before + step + chunk - 1) / chunk * chunk
+	// Near MaxSize (the reservation), a quarter more may not fit where
+	// what the caller needs does: grow to the reservation's last chunk.
+	if limit := int64(len(db.m.Region())) / chunk * chunk; next > limit && before+size <= limit {
+		next = limit
+	}
 	if writer {
 		db.at(seam.Grow)
 	}
