@@ -38,12 +38,18 @@ type hashShard struct {
 
 // shardTab is one shard's open-addressing table.
 type shardTab struct {
-	slots []atomic.Uint64 // slots[2i] = hash (0: empty), slots[2i+1] = ref
-	mask  uint64          // capacity in pairs - 1 (a power of two)
+	// slots[2i] = hash (0: empty), slots[2i+1] = ref. Read and written
+	// with atomic loads and stores (load, store) once the table is
+	// published; grow fills a new one with plain stores first.
+	slots []uint64
+	mask  uint64 // capacity in pairs - 1 (a power of two)
 }
 
+func (t *shardTab) load(i uint64) uint64     { return atomic.LoadUint64(&t.slots[i]) }
+func (t *shardTab) store(i uint64, v uint64) { atomic.StoreUint64(&t.slots[i], v) }
+
 func newShardTab(pairs uint64) *shardTab {
-	return &shardTab{slots: make([]atomic.Uint64, 2*pairs), mask: pairs - 1}
+	return &shardTab{slots: make([]uint64, 2*pairs), mask: pairs - 1}
 }
 
 const (
@@ -101,7 +107,7 @@ func (t *hashTable) load(h uint64) (ref uint64, ok bool) {
 			tab := s.tab.Load()
 			i, found, done := tab.probe(h)
 			if found {
-				ref = tab.slots[2*i+1].Load()
+				ref = tab.load(2*i + 1)
 			}
 			if done && s.seq.Load() == seq {
 				return ref, found
@@ -118,7 +124,7 @@ func (t *hashTable) get(h uint64) (uint64, bool) {
 	h = stored(h)
 	tab := t.shard(h).tab.Load()
 	i, ok, _ := tab.probe(h)
-	return tab.slots[2*i+1].Load(), ok
+	return tab.load(2*i + 1), ok
 }
 
 func (t *hashTable) set(h, ref uint64) {
@@ -141,7 +147,7 @@ func (t *hashTable) del(h uint64) {
 func (tab *shardTab) probe(h uint64) (i uint64, found, done bool) {
 	i = h & tab.mask
 	for range tab.mask + 1 {
-		switch tab.slots[2*i].Load() {
+		switch tab.load(2 * i) {
 		case h:
 			return i, true, true
 		case 0:
@@ -167,12 +173,12 @@ func (s *hashShard) set(h, ref uint64) bool {
 			tab = s.grow(tab)
 			i, _, _ = tab.probe(h)
 		}
-		tab.slots[2*i+1].Store(ref)
-		tab.slots[2*i].Store(h)
+		tab.store(2*i+1, ref)
+		tab.store(2*i, h)
 		s.n++
 		return true
 	}
-	tab.slots[2*i+1].Store(ref)
+	tab.store(2*i+1, ref)
 	return false
 }
 
@@ -187,18 +193,17 @@ func (s *hashShard) del(h uint64) bool {
 	defer s.end()
 	// Backward-shift deletion: move later entries of the probe run into
 	// the hole when their home slot does not lie after it.
-	sl := tab.slots
-	for j := (i + 1) & tab.mask; sl[2*j].Load() != 0; j = (j + 1) & tab.mask {
-		hj := sl[2*j].Load()
+	for j := (i + 1) & tab.mask; tab.load(2*j) != 0; j = (j + 1) & tab.mask {
+		hj := tab.load(2 * j)
 		home := hj & tab.mask
 		if (j-home)&tab.mask >= (j-i)&tab.mask {
-			sl[2*i].Store(hj)
-			sl[2*i+1].Store(sl[2*j+1].Load())
+			tab.store(2*i, hj)
+			tab.store(2*i+1, tab.load(2*j+1))
 			i = j
 		}
 	}
-	sl[2*i].Store(0)
-	sl[2*i+1].Store(0)
+	tab.store(2*i, 0)
+	tab.store(2*i+1, 0)
 	s.n--
 	return true
 }
@@ -207,11 +212,20 @@ func (s *hashShard) del(h uint64) bool {
 // returns it. Readers of old retry (the shard's sequence is odd).
 func (s *hashShard) grow(old *shardTab) *shardTab {
 	tab := newShardTab(2 * (old.mask + 1))
-	for p := 0; p < len(old.slots); p += 2 {
-		if h := old.slots[p].Load(); h != 0 {
-			i, _, _ := tab.probe(h)
-			tab.slots[2*i].Store(h)
-			tab.slots[2*i+1].Store(old.slots[p+1].Load())
+	// The new table is private until s.tab publishes it, so it is filled
+	// with plain stores: an atomic store is a locked exchange on amd64.
+	// BenchmarkHashTableInsert, 1.28M inserts into a table that grows:
+	// 181-232 ns an insert with two atomic stores per entry moved, 162-193
+	// with plain ones, 138-156 into a table sized ahead. The publishing
+	// Store orders them before any reader's Load of the table.
+	for p := uint64(0); p < uint64(len(old.slots)); p += 2 {
+		if h := old.load(p); h != 0 {
+			i := h & tab.mask
+			for tab.slots[2*i] != 0 {
+				i = (i + 1) & tab.mask
+			}
+			tab.slots[2*i] = h
+			tab.slots[2*i+1] = old.load(p + 1)
 		}
 	}
 	s.tab.Store(tab)

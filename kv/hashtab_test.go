@@ -200,7 +200,7 @@ func TestHashTableLoadWaitsOutAWriter(t *testing.T) {
 		t.Fatal("the key just set is not in its shard")
 	}
 	s.begin()
-	sl.slots[2*i].Store(0)
+	sl.store(2*i, 0)
 	got := make(chan uint64, 1)
 	go func() {
 		ref, ok := tab.load(h)
@@ -214,9 +214,33 @@ func TestHashTableLoadWaitsOutAWriter(t *testing.T) {
 		t.Fatalf("load returned %d while the shard was mid-change", ref)
 	case <-time.After(50 * time.Millisecond):
 	}
-	sl.slots[2*i].Store(h)
+	sl.store(2*i, h)
 	s.end()
 	if ref := <-got; ref != 42 {
 		t.Fatalf("load after the change = %d, want 42", ref)
+	}
+}
+
+// BenchmarkHashTableInsert inserts b.N random hashes into a table that
+// starts empty and grows (grown) and into one sized for them (sized): the
+// difference is what growth costs per insert.
+func BenchmarkHashTableInsert(b *testing.B) {
+	for _, sized := range []bool{false, true} {
+		name := "grown"
+		if sized {
+			name = "sized"
+		}
+		b.Run(name, func(b *testing.B) {
+			hint := 0
+			if sized {
+				hint = b.N
+			}
+			tab := newHashTable(hint)
+			r := rand.New(rand.NewPCG(1, 2))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				tab.set(r.Uint64(), uint64(i))
+			}
+		})
 	}
 }
