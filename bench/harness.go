@@ -60,6 +60,8 @@ func (o *runOptions) validate() error {
 		return fmt.Errorf("--num %d: want 0 (skip the 100-byte set) or more", o.num)
 	case o.num == 0 && o.numLarge == 0 && o.raftEntries == 0:
 		return errors.New("--num 0, --num-large 0 and --raft-entries 0: nothing to run")
+	case o.raftEntries > 0 && o.raftEntries < raftWorkloads[len(raftWorkloads)-1].batch:
+		return fmt.Errorf("--raft-entries %d: want 0 (skip the raft set) or at least %d, one call of the largest batch", o.raftEntries, raftWorkloads[len(raftWorkloads)-1].batch)
 	case o.numLarge < 0:
 		return fmt.Errorf("--num-large %d: want 0 (skip) or more", o.numLarge)
 	case o.rounds < 1:
@@ -135,15 +137,23 @@ func run(o *runOptions) error {
 		return err
 	}
 
+	// A set runs only when a selected configuration runs its plan.
+	kvCfgs, raftCfgs := false, false
+	for _, c := range cfgs {
+		kvCfgs, raftCfgs = kvCfgs || !c.raft, raftCfgs || c.raft
+	}
 	var sets []set
-	if o.num > 0 {
+	if o.num > 0 && kvCfgs {
 		sets = append(sets, set{num: o.num, valSize: 100})
 	}
-	if o.numLarge > 0 {
+	if o.numLarge > 0 && kvCfgs {
 		sets = append(sets, set{num: o.numLarge, valSize: 4096})
 	}
-	if o.raftEntries > 0 {
+	if o.raftEntries > 0 && raftCfgs {
 		sets = append(sets, set{num: o.raftEntries, valSize: raftEntrySize, raft: true})
+	}
+	if len(sets) == 0 {
+		return errors.New("nothing to run: no selected configuration runs a set that is not skipped (see -list, --num, --num-large, --raft-entries)")
 	}
 	for i := range sets {
 		if sets[i].raft {
