@@ -68,6 +68,15 @@ func (b *Batch) Reset() {
 
 func (b *Batch) key(e *batchEntry) []byte { return b.data[e.off : e.off+e.keyLen : e.off+e.keyLen] }
 
+// value returns a Put's value (nil for a Delete).
+func (b *Batch) value(e *batchEntry) []byte {
+	if e.del {
+		return nil
+	}
+	vo := e.off + e.keyLen
+	return b.data[vo : vo+e.valLen : vo+e.valLen]
+}
+
 // normalize appends to out the operations sorted by key, only the last one
 // of each key kept. Its slices point into b.data: Apply is done with them
 // before the caller can touch b again. Operations added in strictly
@@ -93,12 +102,7 @@ func (b *Batch) normalize(out []batchOp) []batchOp {
 		if !sorted && i+1 < len(es) && bytes.Equal(b.key(e), b.key(&es[i+1])) {
 			continue
 		}
-		op := batchOp{key: b.key(e), del: e.del}
-		if !e.del {
-			vo := e.off + e.keyLen
-			op.value = b.data[vo : vo+e.valLen : vo+e.valLen]
-		}
-		out = append(out, op)
+		out = append(out, batchOp{key: b.key(e), value: b.value(e), del: e.del})
 	}
 	return out
 }
@@ -226,12 +230,7 @@ func (db *DB) newApply(b *Batch) (*applyState, error) {
 	// overrides: an invalid one fails the batch, as Put says.
 	for i := range b.ops {
 		e := &b.ops[i]
-		var value []byte
-		if !e.del {
-			vo := e.off + e.keyLen
-			value = b.data[vo : vo+e.valLen]
-		}
-		if err := db.checkKV(b.key(e), value); err != nil {
+		if err := db.checkKV(b.key(e), b.value(e)); err != nil {
 			return nil, err
 		}
 	}
