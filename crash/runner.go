@@ -244,6 +244,10 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 		}
 		r.crashPoint(sim, rng, l, allowed, fmt.Sprintf("%s [%s] %s", w.Name, p, l), w.String(), w.Sample)
 	}
+	// compactWait ends the Compact in progress once it has moved what it
+	// found and waits for readers (seam.CompactWait), while a snapshot is
+	// held: see doCompact.
+	var compactWait func()
 	size := int64(2 * ChunkSize)
 	if w.Grow {
 		size = ChunkSize
@@ -280,7 +284,13 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 			return sim
 		},
 		At: func(pt seam.Point) {
-			if pt != seam.KeyUnlock { // an ordering point (concurrent histories), not a label
+			switch pt {
+			case seam.KeyUnlock: // an ordering point (concurrent histories), not a label
+			case seam.CompactWait:
+				if compactWait != nil {
+					compactWait()
+				}
+			default:
 				label = string(pt)
 			}
 		},
@@ -297,6 +307,11 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 		label = "op"
 		if op.Kind == OpSnap || op.Kind == OpRelease {
 			if err := r.doSnap(db, op, cur, &held, w.Name); err != nil {
+				db.Close()
+				return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
+			}
+		} else if op.Kind == OpCompact {
+			if err := doCompact(db, len(held) > 0, &compactWait); err != nil {
 				db.Close()
 				return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
 			}
@@ -335,6 +350,26 @@ func simPathOf(inner flush.Persister) flush.SimPath {
 		return flush.SimMsync
 	}
 	return flush.SimCPU
+}
+
+// doCompact runs a sequential workload's Compact. With a snapshot held,
+// the old records of the chunks being emptied stay: Compact moves the live
+// ones out, then waits for the snapshot, and the runner ends it there
+// (through wait, which the seam.CompactWait hook calls) so that it returns
+// ErrBusy with every move made, however long the crash points along the
+// moves took. With none held it must finish: nothing can keep it waiting.
+func doCompact(db *kv.DB, snapshotHeld bool, wait *func()) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if snapshotHeld {
+		*wait = cancel
+		defer func() { *wait = nil }()
+	}
+	err := db.Compact(ctx)
+	if snapshotHeld && errors.Is(err, kv.ErrBusy) {
+		return nil
+	}
+	return err
 }
 
 // heldSnap is a snapshot a workload holds, with the state it must show.

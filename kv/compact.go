@@ -239,6 +239,7 @@ func (db *DB) finishEvacuation(ctx context.Context, res *CompactResult, dest map
 		}
 		// Limbo waits for readers (or a record was published after the
 		// pass): let them go on, then look again.
+		db.at(seam.CompactWait)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%w: compaction gave up: %d chunks still held by readers, snapshots or iterators (%w)",

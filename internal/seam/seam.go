@@ -60,6 +60,16 @@ const (
 	FaultIn Point = "fault-in"
 )
 
+// Compaction points: where the crash suite learns how far a Compact got.
+const (
+	// CompactWait: Compact has moved every record it found in the chunks
+	// being emptied and is about to wait for readers, snapshots and
+	// iterators to leave them. A workload that holds a snapshot ends the
+	// Compact here (its context), after the moves and not before, however
+	// slowly the moves ran.
+	CompactWait Point = "compact-wait"
+)
+
 // Read-path points: where tests stall a reader to force an interleaving
 // with writers.
 const (
