@@ -25,7 +25,9 @@ import (
 // so a later msync that succeeds proves nothing about them. The caller
 // must stop trusting the mapping and recover from the file.
 //
-// Adjacent dirty pages are coalesced into one msync call per run.
+// The dirty pages are kept as runs, adjacent pages coalesced; a pass writes
+// them all back with one msync call over the span from the first run to the
+// last, so that a Drain costs one device flush however scattered its pages.
 type Msync struct {
 	region []byte  // the whole reserved range; immutable
 	base   uintptr // address of region[0]; page-aligned
@@ -175,14 +177,22 @@ func (p *Msync) pass() {
 		}
 		p.passDone.Broadcast()
 	}()
-	for ; written < len(runs); written++ {
-		lo := runs[written].lo << p.shift
-		hi := min(runs[written].hi<<p.shift, len(p.region))
-		if e := p.sync(p.region[lo:hi]); e != nil {
-			err = fmt.Errorf("daxkv: msync of pool range [%#x, %#x): %w", lo, hi, e)
-			return
-		}
+	if len(runs) == 0 {
+		return
 	}
+	// One call over the span of the runs, not one per run: each msync
+	// ends in a device flush (and on a journaling filesystem perhaps a
+	// commit), while the clean pages between the runs cost the kernel
+	// next to nothing (it walks the dirty pages of the range). Pages of
+	// the span that another writer dirtied and has not flushed yet may be
+	// written back too, as the kernel's own write-back may do at any time.
+	lo := runs[0].lo << p.shift
+	hi := min(runs[len(runs)-1].hi<<p.shift, len(p.region))
+	if e := p.sync(p.region[lo:hi]); e != nil {
+		err = fmt.Errorf("daxkv: msync of pool range [%#x, %#x): %w", lo, hi, e)
+		return
+	}
+	written = len(runs)
 }
 
 // mark adds pages [lo, hi) to the dirty set, merging it with the runs it

@@ -90,11 +90,17 @@ func TestMsyncCoalescesRuns(t *testing.T) {
 	p.Flush(pageBytes(r, 2, 0, 1))                               // page 2 again
 	p.Flush(r[len(r)-1:])                                        // page 15, the last
 	p.Copy(pageBytes(r, 13, pageSize-2, pageSize), []byte("ab")) // page 13
+	p.mu.Lock()
+	runs := slices.Clone(p.dirty)
+	p.mu.Unlock()
+	if want := []run{{1, 4}, {5, 6}, {7, 10}, {13, 14}, {15, 16}}; !slices.Equal(runs, want) {
+		t.Fatalf("dirty runs %v, want %v", runs, want)
+	}
 	if err := p.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	want := []run{{1, 4}, {5, 6}, {7, 10}, {13, 14}, {15, 16}}
-	if got := f.takeCalls(); !slices.Equal(got, want) {
+	// One msync over the span of the runs: one device flush per pass.
+	if got, want := f.takeCalls(), []run{{1, 16}}; !slices.Equal(got, want) {
 		t.Fatalf("msync calls %v, want %v", got, want)
 	}
 	if err := p.Drain(); err != nil {
@@ -105,8 +111,9 @@ func TestMsyncCoalescesRuns(t *testing.T) {
 	}
 }
 
-// TestMsyncRunsMatchModel marks random page ranges and checks that Drain
-// writes back exactly the maximal runs of a page bitmap, in order.
+// TestMsyncRunsMatchModel marks random page ranges and checks that the
+// dirty set is exactly the maximal runs of a page bitmap, in order, and
+// that Drain writes them back with one msync over their span.
 func TestMsyncRunsMatchModel(t *testing.T) {
 	const pages = 300
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -136,11 +143,18 @@ func TestMsyncRunsMatchModel(t *testing.T) {
 			}
 			want = append(want, run{lo, pg})
 		}
+		p.mu.Lock()
+		runs := slices.Clone(p.dirty)
+		p.mu.Unlock()
+		if !slices.Equal(runs, want) {
+			t.Fatalf("round %d: dirty runs %v, want %v", round, runs, want)
+		}
 		if err := p.Drain(); err != nil {
 			t.Fatal(err)
 		}
-		if got := f.takeCalls(); !slices.Equal(got, want) {
-			t.Fatalf("round %d: msync calls %v, want %v", round, got, want)
+		span := []run{{want[0].lo, want[len(want)-1].hi}}
+		if got := f.takeCalls(); !slices.Equal(got, span) {
+			t.Fatalf("round %d: msync calls %v, want %v", round, got, span)
 		}
 	}
 }
@@ -177,7 +191,7 @@ func TestMsyncRedirtyDuringWriteback(t *testing.T) {
 	if err := p.Drain(); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := f.takeCalls(), []run{{3, 4}, {6, 7}}; !slices.Equal(got, want) {
+	if got, want := f.takeCalls(), []run{{3, 7}}; !slices.Equal(got, want) {
 		t.Fatalf("second Drain: msync calls %v, want %v (a store during write-back was forgotten)", got, want)
 	}
 	if f.disk[3] != 33 || f.disk[6] != 66 {
@@ -229,8 +243,8 @@ func TestMsyncGroupCommit(t *testing.T) {
 	if passes > 2 {
 		t.Fatalf("%d goroutines draining at once ran %d msync passes, want at most 2", n, passes)
 	}
-	if calls := len(f.takeCalls()); calls != n {
-		t.Fatalf("%d msync calls, want %d (one per page)", calls, n)
+	if calls := len(f.takeCalls()); uint64(calls) != passes {
+		t.Fatalf("%d msync calls in %d passes, want one per pass", calls, passes)
 	}
 }
 
@@ -285,15 +299,16 @@ func TestMsyncConcurrentDurability(t *testing.T) {
 
 var errInjected = errors.New("injected EIO")
 
-// TestMsyncErrorIsFinal fails the write-back of the middle run and checks
-// that Drain reports it with the offsets, and that every later Drain
+// TestMsyncErrorIsFinal fails a pass's write-back and checks that Drain
+// reports it with the offsets of the span, that the pass's runs are dirty
+// again, and that every later Drain
 // returns that failure even once msync works again: a later successful
 // msync never counts as covering pages whose write-back failed.
 func TestMsyncErrorIsFinal(t *testing.T) {
 	p, f := newFake(t, 12)
 	fail := true
 	f.hook = func(r run) error {
-		if fail && r.lo == 5 {
+		if fail {
 			return errInjected
 		}
 		return nil
@@ -305,11 +320,17 @@ func TestMsyncErrorIsFinal(t *testing.T) {
 	if !errors.Is(err, errInjected) {
 		t.Fatalf("Drain = %v, want an error wrapping %v", err, errInjected)
 	}
-	if want := fmt.Sprintf("[%#x, %#x)", 5*pageSize, 7*pageSize); !strings.Contains(err.Error(), want) {
+	if want := fmt.Sprintf("[%#x, %#x)", 1*pageSize, 10*pageSize); !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %q does not name the range %s", err, want)
 	}
-	if got, want := f.takeCalls(), []run{{1, 2}}; !slices.Equal(got, want) {
-		t.Fatalf("msync calls that succeeded %v, want %v", got, want)
+	if got := f.takeCalls(); len(got) != 0 {
+		t.Fatalf("msync calls that succeeded %v, want none", got)
+	}
+	p.mu.Lock()
+	dirty := slices.Clone(p.dirty)
+	p.mu.Unlock()
+	if want := []run{{1, 2}, {5, 7}, {9, 10}}; !slices.Equal(dirty, want) {
+		t.Fatalf("after the failed pass: dirty %v, want %v (its runs marked again)", dirty, want)
 	}
 	fail = false
 	for i := 0; i < 2; i++ {
