@@ -138,7 +138,7 @@ func (r *Report) SiteList() string {
 
 // FenceSites are the crash point labels that precede a fence (or an msync)
 // in the store's protocols; a complete run crashes each of them.
-var FenceSites = []string{"open", "put-written", "delete-prefence", "delete-freed", "batch-written", "batch-commit", "batch-settling", "superblock", "seq-lease", "switch", "close"}
+var FenceSites = []string{"open", "put-written", "delete-prefence", "delete-freed", "batch-commit", "batch-settling", "superblock", "seq-lease", "switch", "close"}
 
 // job is one image to open and judge.
 type job struct {

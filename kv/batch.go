@@ -111,8 +111,11 @@ func (b *Batch) normalize(out []batchOp) []batchOp {
 // them are durable, and a crash at any instant leaves either all or none.
 // Within the batch the last operation on a key wins. The protocol: lock the
 // keys' stripes in ascending order; take one sequence number; write every
-// record as pending (tombstones for deletes); flush; fence; write the commit
-// entry into a log slot; fence (the commit point). Then settle: mark the
+// record as pending (tombstones for deletes) and flush; write the commit
+// entry (the sequence number and the count of records) into a log slot and
+// flush; fence (the commit point: recovery counts a commit only when all
+// its records are found, so the records need no fence of their own). Then
+// settle: mark the
 // records live and free the older versions; fence; then free the tombstones
 // and clear the log slot (made durable by a later fence: the settled state
 // is already correct without them). Recovery replays a committed batch whose
@@ -152,13 +155,9 @@ func (db *DB) Apply(b *Batch) (err error) {
 		return err
 	}
 	db.at(seam.BatchWritten)
-	if err := db.fence(); err != nil {
-		return err // the DB has failed: the next Open decides from the media
-	}
-	db.at(seam.BatchDurable)
 	mem := db.m.Bytes()
 	db.codec.WriteCommit(db.p, mem, a.slot, a.seq, uint32(len(a.cs)))
-	db.at(seam.BatchCommit)
+	db.atBatch(seam.BatchCommit, a)
 	if err := db.fence(); err != nil {
 		// The commit may or may not be durable: the batch is not
 		// acknowledged, and the next Open settles it either way. The DB

@@ -24,6 +24,8 @@ var mutantFlushes = map[mutant.Name][2]seam.Point{
 	mutant.PutNoFlush:    {seam.PutWrite, seam.PutWritten},
 	mutant.FreeNoFlush:   {seam.PutDurable, seam.PutPublished},
 	mutant.DeleteNoFlush: {seam.DeletePrefence, seam.DeleteFreed},
+	// The records' flushes: the commit entry's are not dropped.
+	mutant.BatchNoRecordFlush: {seam.BatchBegin, seam.BatchWritten},
 }
 
 // mutantFences: the Drain that follows the point is dropped.
@@ -31,7 +33,6 @@ var mutantFences = map[mutant.Name]seam.Point{
 	mutant.PutNoFence:         seam.PutWritten,
 	mutant.DeleteNoPrefence:   seam.DeletePrefence,
 	mutant.DeleteNoFence:      seam.DeleteFreed,
-	mutant.BatchNoRecordFence: seam.BatchWritten,
 	mutant.BatchNoCommitFence: seam.BatchCommit,
 	mutant.BatchNoSettleFence: seam.BatchSettling,
 	mutant.SuperblockNoFence:  seam.Superblock,
@@ -78,8 +79,9 @@ func (db *DB) atPut(p seam.Point, key []byte, h uint64) {
 }
 
 // atBatch is db.at for a point of Apply that a reordering mutant needs the
-// batch at: batch-commit-first writes the commit entry before the records,
-// batch-tombstone-early frees the tombstones in the settling fence.
+// batch at: batch-commit-short rewrites the commit entry with one record
+// fewer than the batch wrote, batch-tombstone-early frees the tombstones in
+// the settling fence.
 func (db *DB) atBatch(p seam.Point, a *applyState) {
 	db.at(p)
 	if !mutant.Enabled {
@@ -87,8 +89,8 @@ func (db *DB) atBatch(p seam.Point, a *applyState) {
 	}
 	mem := db.m.Bytes()
 	switch {
-	case p == seam.BatchBegin && mutant.On(mutant.BatchCommitFirst):
-		db.codec.WriteCommit(db.p, mem, a.slot, a.seq, uint32(len(a.cs)))
+	case p == seam.BatchCommit && mutant.On(mutant.BatchCommitShort):
+		db.codec.WriteCommit(db.p, mem, a.slot, a.seq, uint32(len(a.cs)-1))
 	case p == seam.BatchSettling && mutant.On(mutant.BatchTombstoneEarly):
 		for _, c := range a.cs {
 			if c.del {

@@ -215,9 +215,10 @@ func TestReadOnlyCheckOfATornSuperblockUpdate(t *testing.T) {
 // TestCrashCanLeaveOverlappingRecords: a Put frees the superseded record
 // lazily (flushed, not fenced), and allocate reclaims limbo and reuses the
 // extent at once, with no fence in between. An Apply then writes several records into the reused
-// extent before its first fence, one of them in the slack of the old large
+// extent before its fence, one of them in the slack of the old large
 // record's page-rounded extent. A power failure at that fence can keep the
-// old record (its free not yet durable) and the slack record: two valid
+// old record (its free not yet durable), the commit entry and the slack
+// record, but not the records over the old one's bytes: two valid
 // overlapping records in a pool that is not damaged at all. Recovery keeps
 // the higher sequence number, and the read-only check must not call the
 // crash image corrupt. (Found by the review of the renovation, which also
@@ -235,7 +236,7 @@ func TestCrashCanLeaveOverlappingRecords(t *testing.T) {
 		WrapPersister: func(inner flush.Persister, mapped func() []byte) flush.Persister {
 			sim = flush.NewSim(flush.SimCPU, mapped)
 			sim.OnDrain = func(s *flush.Sim) {
-				if label != seam.BatchWritten || taken || oldOff < 0 {
+				if label != seam.BatchCommit || taken || oldOff < 0 {
 					return
 				}
 				taken = true

@@ -89,10 +89,7 @@ func check(mem []byte, poolSize int64, sc Scan) (*Report, error) {
 		return nil, err
 	}
 	rep.Records = len(all) + len(overlaps)
-	committed := map[uint64]bool{}
-	for _, cm := range commits {
-		committed[cm.Seq] = true
-	}
+	committed := committedBatches(commits, all)
 	for g := range keyGroups(mem, all) {
 		w := winner(g, committed)
 		for k := range g {

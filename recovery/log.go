@@ -19,8 +19,10 @@ import (
 //	64 +----------------+
 //
 // A batch is committed exactly when a slot holding its sequence number
-// validates. Its records are written as TagPending first; recovery turns the
-// pending records of a committed batch live and frees those of any other.
+// validates and all count of its records are found (committedBatches): the
+// records and the slot are made durable by one fence. Its records are
+// written as TagPending; recovery turns the pending records of a committed
+// batch live and frees those of any other.
 func slotOff(slot int) int64 { return LogOffset + int64(slot)*LogSlotSize }
 
 func (c *Codec) logSum(off int64, b []byte) uint64 {

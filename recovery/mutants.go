@@ -10,6 +10,36 @@ import (
 // suite must catch every wrong decision. Without the tag, mutant.On is a
 // constant false and each function is its rule alone.
 
+// committedBatches returns the sequence numbers of the committed batches:
+// those whose log slot validates and all of whose records are found valid
+// on the media (count of them, pending or live, damaged ones included). A
+// batch writes its records and its commit entry under one fence, so a
+// crash before that fence can keep the slot and lose records: such a batch
+// was never acknowledged, and counts as uncommitted. all holds every valid
+// record, of every key.
+func committedBatches(commits []Commit, all []Entry) map[uint64]bool {
+	out := make(map[uint64]bool, len(commits))
+	if len(commits) == 0 {
+		return out
+	}
+	want := make(map[uint64]uint32, len(commits))
+	for _, cm := range commits {
+		want[cm.Seq] = cm.Count
+	}
+	found := make(map[uint64]uint32, len(commits))
+	for i := range all {
+		if _, ok := want[all[i].Seq]; ok {
+			found[all[i].Seq]++
+		}
+	}
+	for seq, n := range want {
+		if found[seq] == n || mutant.On(mutant.RecoverNoCountCheck) {
+			out[seq] = true
+		}
+	}
+	return out
+}
+
 // counts reports whether a valid record takes part in its key's contest: a
 // live record does; a pending one only if its batch committed.
 func counts(e *Entry, committed map[uint64]bool) bool {

@@ -31,11 +31,9 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	}
 	mem = mem[:poolSize] // a run's bytes must end inside the pool (Decode)
 	rep := &SalvageReport{}
-	committed := map[uint64]bool{}
+	var commits []Commit
 	if err := Guard(mem, func() error {
-		for _, cm := range c.Commits(mem) {
-			committed[cm.Seq] = true
-		}
+		commits = c.Commits(mem)
 		return nil
 	}); err != nil {
 		return nil, err // the log is in the first chunk's first pages
@@ -81,6 +79,7 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	parts := [][]Entry{all}
 	resolveRuns(c, parts)
 	all = parts[0]
+	committed := committedBatches(commits, all)
 	// Sorting and grouping read long keys from the pool, which can fault
 	// now (a file truncated since the scan): guarded, like every read.
 	var stop error

@@ -104,9 +104,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	mem = mem[:poolSize] // a run's bytes must end inside the pool (Decode)
 	res := &Result{Floor: sb.SeqFloor, Chunks: int(poolSize / sb.ChunkSize)}
 	res.Commits = c.Commits(mem)
-	committed := make(map[uint64]bool, len(res.Commits))
 	for _, cm := range res.Commits {
-		committed[cm.Seq] = true
 		res.Floor = raise(res.Floor, cm.Seq)
 	}
 
@@ -131,6 +129,7 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 	if err != nil {
 		return nil, err
 	}
+	committed := committedBatches(res.Commits, all)
 
 	// The builder runs on a read-only open too, for Result.Used; only a
 	// writable one builds the allocator from it.

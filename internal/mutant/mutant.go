@@ -24,8 +24,8 @@ const (
 	DeleteNoPrefence    Name = "delete-no-prefence"
 	DeleteNoFlush       Name = "delete-no-flush"
 	DeleteNoFence       Name = "delete-no-fence"
-	BatchNoRecordFence  Name = "batch-no-record-fence"
-	BatchCommitFirst    Name = "batch-commit-first"
+	BatchNoRecordFlush  Name = "batch-no-record-flush"
+	BatchCommitShort    Name = "batch-commit-short"
 	BatchNoCommitFence  Name = "batch-no-commit-fence"
 	BatchNoSettleFence  Name = "batch-no-settle-fence"
 	BatchTombstoneEarly Name = "batch-tombstone-early"
@@ -36,6 +36,7 @@ const (
 	RecoverLowerWins         Name = "recover-lower-wins"
 	RecoverNoReplay          Name = "recover-no-replay"
 	RecoverReplayUncommitted Name = "recover-replay-uncommitted"
+	RecoverNoCountCheck      Name = "recover-no-count-check"
 	RecoverFloorNotRaised    Name = "recover-floor-not-raised"
 	RecoverLeftPending       Name = "recover-left-pending"
 	RecoverOverlapKept       Name = "recover-overlap-kept"
@@ -65,8 +66,8 @@ var All = []Mutant{
 	{Name: DeleteNoPrefence, Site: "Delete: no fence for the older versions' frees before the delete's own free"},
 	{Name: DeleteNoFlush, Site: "Delete: the state word is zeroed but not flushed"},
 	{Name: DeleteNoFence, Site: "Delete: no fence before the Delete is acknowledged"},
-	{Name: BatchNoRecordFence, Site: "Apply: no fence between the pending records and the commit entry"},
-	{Name: BatchCommitFirst, Site: "Apply: the commit entry is written before the records (store reordered)"},
+	{Name: BatchNoRecordFlush, Site: "Apply: the pending records are written but not flushed (the commit fence does not cover them)"},
+	{Name: BatchCommitShort, Site: "Apply: the commit entry counts one record fewer than the batch wrote"},
 	{Name: BatchNoCommitFence, Site: "Apply: no fence after the commit entry"},
 	{Name: BatchNoSettleFence, Site: "Apply: no fence after settling, before the log slot is cleared"},
 	{Name: BatchTombstoneEarly, Site: "Apply: tombstones freed with the old versions, in the same fence (store reordered)"},
@@ -76,6 +77,7 @@ var All = []Mutant{
 	{Name: RecoverLowerWins, Site: "recovery: the lower sequence number of a key wins"},
 	{Name: RecoverNoReplay, Site: "recovery: a committed batch is not replayed (its pending records do not count)"},
 	{Name: RecoverReplayUncommitted, Site: "recovery: an uncommitted batch is replayed (its pending records count)"},
+	{Name: RecoverNoCountCheck, Site: "recovery: a valid log slot commits its batch without every one of its records found"},
 	{Name: RecoverFloorNotRaised, Site: "recovery: the sequence floor is not raised past the records and log slots seen"},
 	{Name: RecoverLeftPending, Site: "recovery: a replayed record wins but is left pending on the media"},
 	{Name: RecoverOverlapKept, Site: "recovery: two records whose extents overlap are both kept"},

@@ -28,9 +28,8 @@ const (
 	DeleteFreed    Point = "delete-freed"    // state word zeroed and flushed, before the fence
 	DeleteDurable  Point = "delete-durable"  // the delete is durable, index not yet updated
 	BatchBegin     Point = "batch-begin"     // stripes, log slot and sequence number taken, nothing written
-	BatchWritten   Point = "batch-written"   // pending records written and flushed, before the fence
-	BatchDurable   Point = "batch-durable"   // pending records durable, commit entry not written
-	BatchCommit    Point = "batch-commit"    // commit entry written and flushed, before the fence
+	BatchWritten   Point = "batch-written"   // pending records written and flushed, no fence: the commit entry follows
+	BatchCommit    Point = "batch-commit"    // commit entry written and flushed, before the fence that makes it and the records durable
 	BatchCommitted Point = "batch-committed" // the commit point has passed, nothing settled
 	BatchSettling  Point = "batch-settling"  // records marked live, old versions freed, before the fence
 	BatchSettled   Point = "batch-settled"   // settled and published; log slot not yet cleared
@@ -48,7 +47,7 @@ const (
 var CrashPoints = []Point{
 	PutWrite, PutWritten, PutDurable, PutPublished,
 	DeletePrefence, DeleteFreed, DeleteDurable,
-	BatchBegin, BatchWritten, BatchDurable, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
+	BatchBegin, BatchWritten, BatchCommit, BatchCommitted, BatchSettling, BatchSettled,
 	Grow, Superblock, SeqLease, Switch, Move, Punch, Checkpoint,
 }
 
