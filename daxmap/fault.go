@@ -42,8 +42,9 @@ func stripe(dev, ino uint64, c int64) *sync.Mutex {
 // Once a chunk is backed, Fault is a few atomic loads.
 //
 // Fault returns an error for a chunk outside [0, Size/ChunkSize); one
-// wrapping ErrNoSpace when the filesystem is full; ErrFault when the chunk
-// cannot be read; ErrReadOnly on a read-only Map; ErrClosed after Close.
+// wrapping ErrNoSpace when the filesystem is full (also where the read
+// itself faults for want of space, as on a full tmpfs); ErrFault when the
+// chunk cannot be read; ErrReadOnly on a read-only Map; ErrClosed after Close.
 func (m *Map) Fault(c int64) error {
 	if c >= 0 && c < m.backed.n && m.backed.get(c) {
 		return nil
@@ -59,6 +60,14 @@ func (m *Map) Fault(c int64) error {
 	}
 	off := c * m.chunk
 	if err := m.touch(off, m.chunk); err != nil {
+		// On tmpfs a read fault of a hole allocates a page, and raises
+		// SIGBUS when the filesystem is full: a full filesystem, not a bad
+		// block. fallocate then says ENOSPC (it allocates nothing there
+		// that the read did not need anyway), and so does Fault: the fault is
+		// named, not wrapped, for it is no damage to the pool.
+		if !m.deviceDAX && isNoSpace(m.allocate(m.fd, off, m.chunk)) {
+			return fmt.Errorf("%w: read chunk %d of %s at offset %d: the filesystem is full (%v)", ErrNoSpace, c, m.path, off, err)
+		}
 		return fmt.Errorf("daxkv: read chunk %d of %s: %w", c, m.path, err)
 	}
 	if !m.deviceDAX {

@@ -237,6 +237,7 @@ func (db *DB) allocate(size int64, dense bool) (int64, error) {
 	if dense {
 		take = db.al.AllocDense
 	}
+retry:
 	for tries := 0; ; tries++ {
 		off, err := take(size)
 		if err == nil {
@@ -249,6 +250,12 @@ func (db *DB) allocate(size int64, dense bool) (int64, error) {
 				}
 				if err := db.m.Fault(c); err != nil {
 					db.al.Free(off, size)
+					// A full filesystem: what readers no longer hold
+					// may fit in chunks that have their blocks.
+					if errors.Is(err, ErrNoSpace) && tries < 2 && db.al.LimboBytes() > 0 {
+						db.reclaim()
+						continue retry
+					}
 					return 0, err
 				}
 			}
