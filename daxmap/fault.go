@@ -63,12 +63,20 @@ func (m *Map) Fault(c int64) error {
 		// On tmpfs a read fault of a hole allocates a page, and raises
 		// SIGBUS when the filesystem is full: a full filesystem, not a bad
 		// block. fallocate then says ENOSPC (it allocates nothing there
-		// that the read did not need anyway), and so does Fault: the fault is
-		// named, not wrapped, for it is no damage to the pool.
-		if !m.deviceDAX && isNoSpace(m.allocate(m.fd, off, m.chunk)) {
+		// that the read did not need anyway), and so does Fault: the fault
+		// is named, not wrapped, for it is no damage to the pool. When
+		// fallocate succeeds (space came free meanwhile), the read is tried
+		// once more: it fails again only on a page that is really bad.
+		if m.deviceDAX {
+			return fmt.Errorf("daxkv: read chunk %d of %s: %w", c, m.path, err)
+		}
+		aerr := m.allocate(m.fd, off, m.chunk)
+		if isNoSpace(aerr) {
 			return fmt.Errorf("%w: read chunk %d of %s at offset %d: the filesystem is full (%v)", ErrNoSpace, c, m.path, off, err)
 		}
-		return fmt.Errorf("daxkv: read chunk %d of %s: %w", c, m.path, err)
+		if err := m.touch(off, m.chunk); err != nil {
+			return fmt.Errorf("daxkv: read chunk %d of %s: %w", c, m.path, err)
+		}
 	}
 	if !m.deviceDAX {
 		err := m.allocate(m.fd, off, m.chunk)

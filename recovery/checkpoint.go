@@ -175,6 +175,11 @@ func recoverIndexed(mem []byte, poolSize int64, sb *Superblock, p flush.Persiste
 	if cs := c.Commits(mem); len(cs) > 0 {
 		return nil, stale("batch log slot %d holds committed batch %d", cs[0].Slot, cs[0].Seq)
 	}
+	if used := usedSlots(mem); len(used) > 0 && p != nil {
+		// Words an older release left (see ClearCommit): the full open
+		// clears them, once.
+		return nil, stale("batch log slot %d holds the words of a cleared batch", used[0])
+	}
 	var want uint64 // the lines' digest, which the records must match
 	for i := range list {
 		want += lineDigest(list[i].Ref, list[i].P0, list[i].P1)

@@ -49,11 +49,35 @@ func (c *Codec) WriteCommit(p flush.Persister, mem []byte, slot int, seq uint64,
 	p.Flush(b[:24])
 }
 
-// ClearCommit empties log slot and schedules it for durability (no drain).
+// ClearCommit empties log slot and schedules it for durability (no drain):
+// the sequence number first (the slot is invalid from then on), then the
+// count and the check. All three: WriteCommit's order makes a torn slot
+// invalid only over a slot whose old words cannot validate with the new
+// sequence number, and a count and check left behind would, were the same
+// number ever written there again (a pool of a release before the sequence
+// lease can hand a number out twice across a crash), commit a batch with
+// the old count.
 func ClearCommit(p flush.Persister, mem []byte, slot int) {
 	off := slotOff(slot)
-	flush.Store64(mem[off:], 0)
-	p.Flush(mem[off : off+8])
+	b := mem[off : off+LogSlotSize]
+	flush.Store64(b[0:], 0)
+	flush.Store64(b[8:], 0)
+	flush.Store64(b[16:], 0)
+	p.Flush(b[:24])
+}
+
+// usedSlots returns the log slots that are not wholly zero in their first
+// 24 bytes: valid commits, and the words a release before this one left
+// behind (it cleared only the sequence number).
+func usedSlots(mem []byte) []int {
+	var out []int
+	for slot := 0; slot < LogSlots; slot++ {
+		b := mem[slotOff(slot):]
+		if binary.LittleEndian.Uint64(b) != 0 || binary.LittleEndian.Uint64(b[8:]) != 0 || binary.LittleEndian.Uint64(b[16:]) != 0 {
+			out = append(out, slot)
+		}
+	}
+	return out
 }
 
 // Commit is one valid batch log slot.

@@ -227,8 +227,8 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 		Free(p, mem[off:])
 		res.Discarded++
 	}
-	for _, cm := range res.Commits {
-		ClearCommit(p, mem, cm.Slot)
+	for _, slot := range usedSlots(mem) { // the commits, and stale words
+		ClearCommit(p, mem, slot)
 	}
 	if err := p.Drain(); err != nil {
 		return nil, err
