@@ -172,6 +172,15 @@ func recoverStream(mem []byte, poolSize int64, sb *Superblock, p flush.Persister
 				if p != nil && k == w && e.Tag == TagPending {
 					settle(p, mem[e.Off:])
 				}
+				if p != nil && k != w {
+					// A loser is freed like any other (its header,
+					// which the scan read, is on a good page; its bad
+					// pages stay reserved at every open, from the
+					// kernel's list): kept, it would win again once the
+					// key's winner is deleted, and bring the key back.
+					res.Discarded++
+					Free(p, mem[e.Off:])
+				}
 			case k == w && e.Flags&FlagTombstone != 0:
 				tombs = append(tombs, e.Off)
 			case k == w:
