@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -179,7 +180,12 @@ func (c *cluster) apply(from, to int) []string {
 		}
 		ok := 0
 		for k, f := range fs {
-			if f.Error() != nil {
+			answered, err := waitFuture(f, applyWait)
+			if !answered {
+				c.t.Errorf("command %s: no answer within %v\n%s", cmds[k], applyWait, c.describe())
+				return acked
+			}
+			if err != nil {
 				break // leadership moved: retry the rest on the new leader
 			}
 			acked = append(acked, cmds[k])
@@ -188,6 +194,50 @@ func (c *cluster) apply(from, to int) []string {
 		i += ok
 	}
 	return acked
+}
+
+// applyWait bounds the wait for one command's future. A healthy cluster
+// answers in milliseconds, and raft fails a future when leadership moves,
+// so a future unanswered this long is a stalled cluster: the test fails
+// with the cluster's state instead of hanging until the test timeout.
+const applyWait = 30 * time.Second
+
+// waitFuture waits up to d for f; answered is false when it timed out.
+func waitFuture(f raft.Future, d time.Duration) (answered bool, err error) {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return true, err
+	case <-time.After(d):
+		return false, nil
+	}
+}
+
+// describe reports each node's raft state and log bounds, and the stacks
+// of the goroutines in raft, for a stalled cluster's failure message.
+func (c *cluster) describe() string {
+	var b strings.Builder
+	c.mu.Lock()
+	for _, n := range c.nodes {
+		if n.raft == nil {
+			fmt.Fprintf(&b, "%s: stopped\n", n.id)
+			continue
+		}
+		st := n.raft.Stats()
+		fmt.Fprintf(&b, "%s: %s term=%s last_log=%s commit=%s applied=%s last_contact=%s\n", n.id,
+			st["state"], st["term"], st["last_log_index"], st["commit_index"], st["applied_index"], st["last_contact"])
+	}
+	c.mu.Unlock()
+	buf := make([]byte, 1<<22)
+	buf = buf[:runtime.Stack(buf, true)]
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "hashicorp/raft.") {
+			b.WriteString(g)
+			b.WriteString("\n\n")
+		}
+	}
+	return b.String()
 }
 
 // TestCluster runs three raft nodes in one process, on raft's in-memory
