@@ -25,15 +25,27 @@ import (
 // and retries when the sequence was odd or has changed meanwhile. Slots are
 // atomics, so a reader racing a writer reads torn state only as a retry,
 // never as a data race, and two readers never write a shared cache line.
+//
+// A shard's bigger table is made ahead of need, off the write path (see
+// prepareTables): a writer whose insert takes a shard past 9/16 full asks
+// for it, and the writer that grows the shard then only moves entries.
 type hashTable struct {
 	shards [hashShards]hashShard
 	n      int // entries, over all shards (writers only)
+	// grows carries the shards that will soon grow to prepareTables.
+	grows chan *hashShard
 }
 
 type hashShard struct {
 	seq atomic.Uint64            // odd while a writer changes the shard
 	tab atomic.Pointer[shardTab] // replaced whole when the shard grows
 	n   int                      // entries (writers only)
+	// next is a zeroed table made ahead for the shard's next growth, or
+	// nil; grow uses it when it has twice tab's capacity.
+	next atomic.Pointer[shardTab]
+	// asked is set once next was asked for at tab's capacity (writers
+	// only).
+	asked bool
 }
 
 // shardTab is one shard's open-addressing table.
@@ -73,7 +85,7 @@ func newHashTable(hint int) *hashTable {
 	for c*maxLoadNum/maxLoadDen < need {
 		c *= 2
 	}
-	t := &hashTable{}
+	t := &hashTable{grows: make(chan *hashShard, growQueue)}
 	for i := range t.shards {
 		t.shards[i].tab.Store(newShardTab(c))
 	}
@@ -129,8 +141,51 @@ func (t *hashTable) get(h uint64) (uint64, bool) {
 
 func (t *hashTable) set(h, ref uint64) {
 	h = stored(h)
-	if t.shard(h).set(h, ref) {
+	s := t.shard(h)
+	if s.set(h, ref) {
 		t.n++
+		if !s.asked && uint64(s.n)*prepareDen > (s.tab.Load().mask+1)*prepareNum {
+			select {
+			case t.grows <- s:
+				s.asked = true
+			default: // the preparer is behind: grow allocates, as before
+			}
+		}
+	}
+}
+
+// A writer asks for a shard's next table once the shard is more than 9/16
+// full: it grows at 10/16 (maxLoad), a sixteenth of its capacity of
+// inserts later (128 at 1M keys), which gives prepareTables time to make
+// the table. Not earlier: a table sized from a key count at open
+// (newHashTable) has its shards up to about half full, and each table made
+// ahead and not used yet is memory held.
+const (
+	prepareNum, prepareDen = 9, 16
+	growQueue              = 64
+)
+
+// prepareTables makes the tables the writers ask for until stop is closed,
+// then closes done.
+//
+// Growing a shard needs a table of twice its capacity. Allocated by the
+// writer that grows it, the table made that writer pay for the garbage
+// collector: an allocation during a GC cycle charges the allocating
+// goroutine mark work in proportion to its size, and a writer with no
+// work left to do parks until the background workers catch up. Execution
+// traces of BenchmarkLoadLatency showed Puts of 2-7 ms parked so in
+// hashShard.grow. The tables are pointer-free slices; made here, the
+// charge falls on this goroutine.
+func (t *hashTable) prepareTables(stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	for {
+		select {
+		case s := <-t.grows:
+			cur := s.tab.Load() // racing the writers is fine: grow checks the size
+			s.next.Store(newShardTab(2 * (cur.mask + 1)))
+		case <-stop:
+			return
+		}
 	}
 }
 
@@ -211,7 +266,11 @@ func (s *hashShard) del(h uint64) bool {
 // grow publishes a table of twice old's capacity holding old's entries and
 // returns it. Readers of old retry (the shard's sequence is odd).
 func (s *hashShard) grow(old *shardTab) *shardTab {
-	tab := newShardTab(2 * (old.mask + 1))
+	s.asked = false
+	tab := s.next.Swap(nil)
+	if tab == nil || tab.mask != 2*(old.mask+1)-1 {
+		tab = newShardTab(2 * (old.mask + 1)) // not made ahead (or made for a smaller table)
+	}
 	// The new table is private until s.tab publishes it, so it is filled
 	// with plain stores: an atomic store is a locked exchange on amd64.
 	// BenchmarkHashTableInsert, 1.28M inserts into a table that grows:

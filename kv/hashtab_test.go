@@ -244,3 +244,64 @@ func BenchmarkHashTableInsert(b *testing.B) {
 		})
 	}
 }
+
+// TestHashTableGrowUsesPreparedTable: a shard past 9/16 full asks the
+// preparer for its next table, and the set that grows the shard publishes
+// that table (the writer allocates nothing) holding every entry; a
+// prepared table of the wrong size is not used.
+func TestHashTableGrowUsesPreparedTable(t *testing.T) {
+	tab := newHashTable(0)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go tab.prepareTables(stop, done)
+	defer func() { close(stop); <-done }()
+
+	s := &tab.shards[3]
+	hashAt := func(i uint64) uint64 { return 3<<(64-hashShardBits) | (i + 1) } // all in shard 3
+	pairs := s.tab.Load().mask + 1
+	var i uint64
+	for ; uint64(s.n)*prepareDen <= pairs*prepareNum; i++ {
+		tab.set(hashAt(i), i)
+	}
+	if !s.asked {
+		t.Fatalf("a shard with %d of %d pairs in use did not ask for its next table", s.n, pairs)
+	}
+	var next *shardTab
+	for deadline := time.Now().Add(10 * time.Second); next == nil; time.Sleep(time.Millisecond) {
+		if next = s.next.Load(); next == nil && time.Now().After(deadline) {
+			t.Fatal("the preparer made no table within 10 s")
+		}
+	}
+	if next.mask+1 != 2*pairs {
+		t.Fatalf("prepared table has %d pairs, want %d", next.mask+1, 2*pairs)
+	}
+	for s.tab.Load().mask+1 == pairs {
+		tab.set(hashAt(i), i)
+		i++
+	}
+	if s.tab.Load() != next || s.next.Load() != nil || s.asked {
+		t.Fatalf("the grown shard did not publish the prepared table (next left %v, asked %v)", s.next.Load(), s.asked)
+	}
+	for j := uint64(0); j < i; j++ {
+		if ref, ok := tab.load(hashAt(j)); !ok || ref != j {
+			t.Fatalf("entry %d after growth: %d, %v", j, ref, ok)
+		}
+	}
+
+	// A table made for a smaller capacity (the shard grew meanwhile) is
+	// left unused.
+	pairs = s.tab.Load().mask + 1
+	stale := newShardTab(pairs)
+	for s.tab.Load().mask+1 == pairs {
+		s.next.Store(stale) // overwrite what the preparer made, every time
+		tab.set(hashAt(i), i)
+		i++
+	}
+	if got := s.tab.Load(); got == stale || got.mask+1 != 2*pairs {
+		t.Fatalf("the shard grew into a table of %d pairs (the stale one: %v), want %d", got.mask+1, got == stale, 2*pairs)
+	}
+	for j := uint64(0); j < i; j++ {
+		if ref, ok := tab.load(hashAt(j)); !ok || ref != j {
+			t.Fatalf("entry %d after the second growth: %d, %v", j, ref, ok)
+		}
+	}
+}

@@ -143,6 +143,8 @@ type index struct {
 	kick chan struct{} // wakes the applier (buffered, 1)
 	stop chan struct{} // closed by close
 	done chan struct{} // closed when the applier has exited
+	// tablesDone is closed when hash's table preparer has exited.
+	tablesDone chan struct{}
 }
 
 type treeOp struct {
@@ -156,13 +158,15 @@ func newIndex(sizeHint int, view func() []byte) *index {
 	return x
 }
 
-// start launches the applier.
+// start launches the applier and the hash table's table preparer.
 func (x *index) start() {
 	x.cond = sync.NewCond(&x.amu)
 	x.kick = make(chan struct{}, 1)
 	x.stop = make(chan struct{})
 	x.done = make(chan struct{})
+	x.tablesDone = make(chan struct{})
 	go x.applier()
+	go x.hash.prepareTables(x.stop, x.tablesDone)
 }
 
 func (x *index) applier() {
@@ -278,6 +282,7 @@ func (x *index) wake() {
 func (x *index) close() {
 	close(x.stop)
 	<-x.done
+	<-x.tablesDone
 }
 
 func hashKey(key []byte) uint64 { return xxhash.Sum64(key) }
