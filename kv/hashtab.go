@@ -27,13 +27,20 @@ import (
 // never as a data race, and two readers never write a shared cache line.
 //
 // A shard's bigger table is made ahead of need, off the write path (see
-// prepareTables): a writer whose insert takes a shard past 9/16 full asks
+// prepareTables): a writer whose insert takes a shard past 19/32 full asks
 // for it, and the writer that grows the shard then only moves entries.
 type hashTable struct {
 	shards [hashShards]hashShard
 	n      int // entries, over all shards (writers only)
 	// grows carries the shards that will soon grow to prepareTables.
-	grows chan *hashShard
+	grows chan growRequest
+}
+
+// growRequest asks prepareTables for the next table of shard s, whose
+// table had pairs pairs when it asked.
+type growRequest struct {
+	s     *hashShard
+	pairs uint64
 }
 
 type hashShard struct {
@@ -85,7 +92,7 @@ func newHashTable(hint int) *hashTable {
 	for c*maxLoadNum/maxLoadDen < need {
 		c *= 2
 	}
-	t := &hashTable{grows: make(chan *hashShard, growQueue)}
+	t := &hashTable{grows: make(chan growRequest, growQueue)}
 	for i := range t.shards {
 		t.shards[i].tab.Store(newShardTab(c))
 	}
@@ -144,9 +151,9 @@ func (t *hashTable) set(h, ref uint64) {
 	s := t.shard(h)
 	if s.set(h, ref) {
 		t.n++
-		if !s.asked && uint64(s.n)*prepareDen > (s.tab.Load().mask+1)*prepareNum {
+		if pairs := s.tab.Load().mask + 1; !s.asked && uint64(s.n)*prepareDen > pairs*prepareNum {
 			select {
-			case t.grows <- s:
+			case t.grows <- growRequest{s, pairs}:
 				s.asked = true
 			default: // the preparer is behind: grow allocates, as before
 			}
@@ -154,14 +161,17 @@ func (t *hashTable) set(h, ref uint64) {
 	}
 }
 
-// A writer asks for a shard's next table once the shard is more than 9/16
-// full: it grows at 10/16 (maxLoad), a sixteenth of its capacity of
-// inserts later (128 at 1M keys), which gives prepareTables time to make
-// the table. Not earlier: a table sized from a key count at open
-// (newHashTable) has its shards up to about half full, and each table made
-// ahead and not used yet is memory held.
+// A writer asks for a shard's next table once the shard is more than 19/32
+// full: it grows at 20/32 (maxLoad), a thirty-second of its capacity of
+// inserts later (64 at 1M keys, about 64K writes), which gives
+// prepareTables ample time to make the table. Not earlier: a table made
+// ahead is memory held until the shard grows (twice the shard's own), so
+// the band of key counts that leaves it held is kept narrow, and a table
+// sized from a key count at open (newHashTable) has its shards about half
+// full. A shard whose deletes take it to half full or less drops its
+// table (del).
 const (
-	prepareNum, prepareDen = 9, 16
+	prepareNum, prepareDen = 19, 32
 	growQueue              = 64
 )
 
@@ -180,9 +190,13 @@ func (t *hashTable) prepareTables(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	for {
 		select {
-		case s := <-t.grows:
-			cur := s.tab.Load() // racing the writers is fine: grow checks the size
-			s.next.Store(newShardTab(2 * (cur.mask + 1)))
+		case r := <-t.grows:
+			// A request the shard has outgrown meanwhile (grow allocated
+			// its table itself) is dropped. Reading tab races the writers
+			// harmlessly: grow checks the size of what it takes.
+			if r.s.tab.Load().mask+1 == r.pairs {
+				r.s.next.Store(newShardTab(2 * r.pairs))
+			}
 		case <-stop:
 			return
 		}
@@ -191,8 +205,15 @@ func (t *hashTable) prepareTables(stop <-chan struct{}, done chan<- struct{}) {
 
 func (t *hashTable) del(h uint64) {
 	h = stored(h)
-	if t.shard(h).del(h) {
+	s := t.shard(h)
+	if s.del(h) {
 		t.n--
+		if uint64(s.n)*2 <= s.tab.Load().mask+1 { // far from growing: hold no next table
+			if s.next.Load() != nil {
+				s.next.Store(nil)
+			}
+			s.asked = false
+		}
 	}
 }
 

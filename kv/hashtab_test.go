@@ -245,7 +245,7 @@ func BenchmarkHashTableInsert(b *testing.B) {
 	}
 }
 
-// TestHashTableGrowUsesPreparedTable: a shard past 9/16 full asks the
+// TestHashTableGrowUsesPreparedTable: a shard past 19/32 full asks the
 // preparer for its next table, and the set that grows the shard publishes
 // that table (the writer allocates nothing) holding every entry; a
 // prepared table of the wrong size is not used.
@@ -303,5 +303,54 @@ func TestHashTableGrowUsesPreparedTable(t *testing.T) {
 		if ref, ok := tab.load(hashAt(j)); !ok || ref != j {
 			t.Fatalf("entry %d after the second growth: %d, %v", j, ref, ok)
 		}
+	}
+}
+
+// TestHashTableNextTableNotHeld: a shard that deletes take back to half
+// full drops the table made ahead for it, and a request the shard outgrew
+// before the preparer served it makes no table.
+func TestHashTableNextTableNotHeld(t *testing.T) {
+	tab := newHashTable(0)
+	s := &tab.shards[7]
+	hashAt := func(i uint64) uint64 { return 7<<(64-hashShardBits) | (i + 1) }
+	s.tab.Store(newShardTab(64))
+
+	// The preparer is not running yet: the shard asks, then grows by
+	// itself, and the request it left queued is stale when served.
+	var i uint64
+	for ; s.tab.Load().mask+1 == 64; i++ {
+		tab.set(hashAt(i), i)
+	}
+	if len(tab.grows) != 1 {
+		t.Fatalf("%d requests queued, want the one the shard made at 64 pairs", len(tab.grows))
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go tab.prepareTables(stop, done)
+	defer func() { close(stop); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); len(tab.grows) > 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the preparer served nothing within 10 s")
+		}
+	}
+	time.Sleep(10 * time.Millisecond) // the request was taken; let it be served
+	if next := s.next.Load(); next != nil {
+		t.Fatalf("a stale request made a table of %d pairs for a shard of %d, %d entries", next.mask+1, s.tab.Load().mask+1, s.n)
+	}
+
+	// Past 19/32 of 128 pairs the shard asks and gets its table; deletes
+	// down to half full drop it.
+	for ; uint64(s.n)*prepareDen <= 128*prepareNum; i++ {
+		tab.set(hashAt(i), i)
+	}
+	for deadline := time.Now().Add(10 * time.Second); s.next.Load() == nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the preparer made no table within 10 s")
+		}
+	}
+	for j := uint64(0); s.n > 64; j++ {
+		tab.del(hashAt(j))
+	}
+	if s.next.Load() != nil || s.asked {
+		t.Fatalf("a shard of %d entries in %d pairs still holds a next table (asked %v)", s.n, s.tab.Load().mask+1, s.asked)
 	}
 }
