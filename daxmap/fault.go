@@ -59,6 +59,7 @@ func (m *Map) Fault(c int64) error {
 		return nil
 	}
 	off := c * m.chunk
+	allocated := false // the chunk's blocks were allocated on the retry path below
 	if err := m.touch(off, m.chunk); err != nil {
 		// On tmpfs a read fault of a hole allocates a page, and raises
 		// SIGBUS when the filesystem is full: a full filesystem, not a bad
@@ -77,8 +78,9 @@ func (m *Map) Fault(c int64) error {
 		if err := m.touch(off, m.chunk); err != nil {
 			return fmt.Errorf("daxkv: read chunk %d of %s: %w", c, m.path, err)
 		}
+		allocated = aerr == nil
 	}
-	if !m.deviceDAX {
+	if !m.deviceDAX && !allocated {
 		err := m.allocate(m.fd, off, m.chunk)
 		switch {
 		case err == nil || isNotSupported(err):

@@ -78,4 +78,7 @@ func TestFaultFullTmpfsFreedBeforeFallocate(t *testing.T) {
 		t.Fatalf("Fault after space came free: %v (ErrFault %v), backed %v; want nil and backed",
 			err, errors.Is(err, ErrFault), m.Backed(2))
 	}
+	if calls != 1 {
+		t.Fatalf("fallocate called %d times for one chunk, want 1 (the retry path's)", calls)
+	}
 }
