@@ -162,7 +162,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var k [9]byte
-	if len(logs) == 1 { // one Put: one fence, where a batch takes three
+	if len(logs) == 1 { // one Put: one fence, where a batch takes two
 		l := logs[0]
 		s.buf = encode(s.buf[:0], l)
 		if err := s.db.Put(putLogKey(&k, l.Index), s.buf); err != nil {
