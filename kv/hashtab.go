@@ -75,7 +75,7 @@ func newShardTab(pairs uint64) *shardTab {
 // that the page faults of fresh memory are taken now: a large table comes
 // from the operating system untouched, and filling it in grow took a fault
 // per 4 KiB page (three quarters of grow's time in a profile of raftstore's
-// StoreLogs, on this VM's faults of several microseconds).
+// StoreLogs, where a page fault cost several microseconds).
 func (tab *shardTab) faultIn() {
 	const wordsPerPage = 4096 / 8
 	for i := 0; i < len(tab.slots); i += wordsPerPage {

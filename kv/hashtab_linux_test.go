@@ -5,7 +5,6 @@ package kv
 import (
 	"syscall"
 	"testing"
-	"time"
 )
 
 func minorFaults(t *testing.T) int64 {
@@ -39,11 +38,7 @@ func TestHashTableGrowTakesNoPageFaults(t *testing.T) {
 	for ; uint64(s.n)*prepareDen <= pairs*prepareNum; i++ {
 		tab.set(hashAt(i), i)
 	}
-	for deadline := time.Now().Add(10 * time.Second); s.next.Load() == nil; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the preparer made no table within 10 s")
-		}
-	}
+	waitNextTable(t, s)
 	for uint64(s.n+1)*maxLoadDen <= pairs*maxLoadNum {
 		tab.set(hashAt(i), i)
 		i++

@@ -265,12 +265,7 @@ func TestHashTableGrowUsesPreparedTable(t *testing.T) {
 	if !s.asked {
 		t.Fatalf("a shard with %d of %d pairs in use did not ask for its next table", s.n, pairs)
 	}
-	var next *shardTab
-	for deadline := time.Now().Add(10 * time.Second); next == nil; time.Sleep(time.Millisecond) {
-		if next = s.next.Load(); next == nil && time.Now().After(deadline) {
-			t.Fatal("the preparer made no table within 10 s")
-		}
-	}
+	next := waitNextTable(t, s)
 	if next.mask+1 != 2*pairs {
 		t.Fatalf("prepared table has %d pairs, want %d", next.mask+1, 2*pairs)
 	}
@@ -342,15 +337,25 @@ func TestHashTableNextTableNotHeld(t *testing.T) {
 	for ; uint64(s.n)*prepareDen <= 128*prepareNum; i++ {
 		tab.set(hashAt(i), i)
 	}
-	for deadline := time.Now().Add(10 * time.Second); s.next.Load() == nil; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the preparer made no table within 10 s")
-		}
-	}
+	waitNextTable(t, s)
 	for j := uint64(0); s.n > 64; j++ {
 		tab.del(hashAt(j))
 	}
 	if s.next.Load() != nil || s.asked {
 		t.Fatalf("a shard of %d entries in %d pairs still holds a next table (asked %v)", s.n, s.tab.Load().mask+1, s.asked)
+	}
+}
+
+// waitNextTable waits up to 10 s for the preparer to make shard s's next
+// table, and returns it.
+func waitNextTable(t *testing.T, s *hashShard) *shardTab {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		if next := s.next.Load(); next != nil {
+			return next
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the preparer made no table within 10 s")
+		}
 	}
 }
