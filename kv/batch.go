@@ -167,7 +167,11 @@ func (db *DB) Apply(b *Batch) (err error) {
 	db.at(seam.BatchCommitted)
 
 	// Settle (a): puts live, older versions freed; one fence.
+	db.idx.touch(a.cs[:min(len(a.cs), touchAhead)])
 	for i := range a.cs {
+		if j := i + touchAhead; j < len(a.cs) {
+			db.idx.touch(a.cs[j : j+1])
+		}
 		c := &a.cs[i]
 		c.old, c.had = db.idx.lookup(c.key, c.h)
 		c.skip = c.del && !c.had
@@ -207,6 +211,12 @@ func (db *DB) Apply(b *Batch) (err error) {
 	recovery.ClearCommit(db.p, mem, a.slot)
 	return nil
 }
+
+// touchAhead is how many keys ahead of its lookups a batch's settle
+// touches their hash slots (index.touch): enough for the cache misses of
+// the slots to overlap, few enough that the lines are still cached when
+// their lookups come.
+const touchAhead = 16
 
 // applyState is one Apply in flight: its changes in key order (one per
 // key), their record sizes and the stripes they need, its log slot and

@@ -150,6 +150,16 @@ func (t *hashTable) load(h uint64) (ref uint64, ok bool) {
 	}
 }
 
+// touch loads the hash word of the pair a lookup of h probes first and
+// returns it. A batch touches its keys' pairs a few keys ahead of their
+// lookups (touchAhead), so that the cache misses overlap instead of coming
+// one lookup at a time.
+func (t *hashTable) touch(h uint64) uint64 {
+	h = stored(h)
+	tab := t.shard(h).tab.Load()
+	return tab.load(2 * (h & tab.mask))
+}
+
 // get is the writers' lookup (under the writers' lock).
 func (t *hashTable) get(h uint64) (uint64, bool) {
 	h = stored(h)

@@ -359,3 +359,19 @@ func waitNextTable(t *testing.T, s *hashShard) *shardTab {
 		}
 	}
 }
+
+// TestHashTableTouchLoadsHomePair checks that touch reads the pair a lookup
+// of the hash probes first: the hash itself once set there, zero while the
+// pair is empty, and the hash of 0 as stored (1).
+func TestHashTableTouchLoadsHomePair(t *testing.T) {
+	tab := newHashTable(0)
+	for _, h := range []uint64{0, 7, 0xdead_beef_0000_0003, ^uint64(0) - 5} {
+		if got := tab.touch(h); got != 0 {
+			t.Fatalf("touch(%#x) on an empty table = %#x, want 0", h, got)
+		}
+		tab.set(h, 42)
+		if got := tab.touch(h); got != stored(h) {
+			t.Fatalf("touch(%#x) after set = %#x, want %#x", h, got, stored(h))
+		}
+	}
+}

@@ -395,6 +395,17 @@ type change struct {
 	skip bool // nothing to publish (a delete of an absent key)
 }
 
+// touch loads the hash slots of cs's keys (see hashTable.touch): the
+// lookups that follow then find them in the cache. It returns a value
+// made of the loads, so that none is left out.
+func (x *index) touch(cs []change) uint64 {
+	var v uint64
+	for i := range cs {
+		v ^= x.hash.touch(cs[i].h)
+	}
+	return v
+}
+
 // apply publishes a batch's changes to readers at once, under one hold of
 // mu. Each change's old and had come from lookup, with the key's stripe
 // held since.
