@@ -49,7 +49,9 @@ func (db *DB) Verify() (rep *CheckReport, err error) {
 	}
 	defer db.ep.unpin(tok)
 	defer db.m.Guard(debug.SetPanicOnFault(true), &err)
+	db.scanMu.RLock()
 	r, err := recovery.Check(db.m.Bytes(), db.m.Size(), db.scan("check"))
+	db.scanMu.RUnlock()
 	if err != nil {
 		return nil, err
 	}

@@ -66,8 +66,9 @@ const rewalkEvery = 250 * time.Millisecond
 // Compact moves the live records out of sparse chunks and gives whole
 // chunks back to the filesystem (see the package documentation of
 // compaction in compact.go, and docs/DESIGN-NOTES.md). It runs beside
-// readers and writers; only one Compact runs at a time (a second call
-// waits for the first). It returns nil when every chunk it emptied is
+// readers and writers; only one Compact runs at a time: a second call
+// waits for the first while its ctx lasts, and returns an error wrapping
+// ErrBusy when ctx ends first. It returns nil when every chunk it emptied is
 // punched; an error wrapping ErrBusy when ctx ended while snapshots,
 // iterators or readers still held records of a chunk being emptied (the
 // records moved so far stay moved, nothing is lost); ErrReadOnly,
@@ -88,8 +89,14 @@ func (db *DB) CompactWithResult(ctx context.Context) (res CompactResult, err err
 		return res, ErrClosed
 	}
 	defer db.bg.end()
-	db.compactMu.Lock()
-	defer db.compactMu.Unlock()
+	// Another Compact (the background one, say, waiting up to 10 s for a
+	// snapshot to go) is waited for only while ctx lasts.
+	select {
+	case db.compacting <- struct{}{}:
+	case <-ctx.Done():
+		return res, fmt.Errorf("%w: another compaction is running (%w)", ErrBusy, ctx.Err())
+	}
+	defer func() { <-db.compacting }()
 	if err := db.compactErr(); err != nil {
 		return res, err
 	}
@@ -407,7 +414,10 @@ func (db *DB) punch(c int64, res *CompactResult) error {
 		return nil
 	}
 	db.at(seam.Punch)
-	if err := db.m.Punch(c); err != nil {
+	db.scanMu.Lock() // not under a Verify's scan (see DB.scanMu)
+	err := db.m.Punch(c)
+	db.scanMu.Unlock()
+	if err != nil {
 		if errors.Is(err, errors.ErrUnsupported) {
 			// Nothing here can be punched: consolidate from now on, and
 			// stop the background compaction from trying every second.

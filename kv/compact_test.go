@@ -116,6 +116,53 @@ func TestCompactWaitsForSnapshots(t *testing.T) {
 	checkKept(t, db, kept, size)
 }
 
+// TestCompactWaitsForAnotherOnlyWhileCtxLasts: while one Compact waits
+// for a snapshot to go, a second Compact with a short deadline returns
+// ErrBusy when its deadline passes, not when the first one ends (it waited
+// on a mutex for as long as the first ran: seconds, in the torture test,
+// behind the background compaction's 10 s).
+func TestCompactWaitsForAnotherOnlyWhileCtxLasts(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	opts := &Options{ChunkSize: 64 << 10, Size: 256 << 10, DAX: DAXEmulated, NoAutoCompact: true}
+	db := openTest(t, path, opts)
+	const n, size = 3000, 500
+	kept := fillAndThin(t, db, n, size, 10)
+	snap := db.NewSnapshot()
+	long, cancelLong := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelLong()
+	first := make(chan error, 1)
+	go func() { first <- db.Compact(long) }()
+	// The first Compact holds its turn once it is waiting for the
+	// snapshot: it has moved records out of their chunks.
+	for db.Stats().Limbo == 0 {
+		select {
+		case err := <-first:
+			t.Fatalf("the first Compact returned with a snapshot open: %v", err)
+		case <-time.After(time.Millisecond):
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := db.Compact(ctx)
+	if !errors.Is(err, ErrBusy) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a Compact beside another: %v, want ErrBusy wrapping the deadline", err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a Compact with a 50 ms deadline returned after %v", d)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("the first Compact ended (%v) before the snapshot closed", err)
+	default:
+	}
+	snap.Close()
+	if err := <-first; err != nil {
+		t.Fatalf("the first Compact after the snapshot closed: %v", err)
+	}
+	checkKept(t, db, kept, size)
+}
+
 // TestAutoCompact: with nothing called, the background compaction gives
 // the space of deleted keys back within a bounded time.
 func TestAutoCompact(t *testing.T) {

@@ -67,12 +67,20 @@ type DB struct {
 
 	prep preparer // faults chunks in ahead of the writers (prepare.go)
 
-	compactMu sync.Mutex   // one Compact at a time (compact.go)
-	bg        bgWork       // compactions in progress, which Close waits for
-	punched   atomic.Int64 // chunks punched by Compact since Open
-	auto      autoCompact  // the background compaction (compact.go)
-	stuck     sync.Map     // chunk index -> true: a record there cannot be read; compaction leaves it
-	noPunch   atomic.Bool  // the filesystem cannot punch holes: compaction only consolidates
+	// compacting holds a token while a Compact runs: one at a time, and a
+	// second waits for it only as long as its context allows (compact.go).
+	compacting chan struct{}
+	bg         bgWork       // compactions in progress, which Close waits for
+	punched    atomic.Int64 // chunks punched by Compact since Open
+	auto       autoCompact  // the background compaction (compact.go)
+	stuck      sync.Map     // chunk index -> true: a record there cannot be read; compaction leaves it
+	noPunch    atomic.Bool  // the filesystem cannot punch holes: compaction only consolidates
+	// scanMu keeps punches out of a whole-pool scan of the open pool
+	// (Verify holds it shared, punch alone): on tmpfs a read of a page
+	// punched after the scan took the file's holes allocates the page
+	// again, and on a full filesystem faults, which the scan would report
+	// as damage.
+	scanMu sync.RWMutex
 
 	recovery recoveryStats
 	prefNote string       // why Open did not apply the preferred mode; set once
@@ -175,7 +183,7 @@ func open(path string, o Options) (db *DB, err error) {
 			return nil, errStalePeek
 		}
 	}
-	d := &DB{path: path, opts: o, m: m, progress: &progressGate{fn: o.Progress}, ckpt: checkpointFile(path, m.DeviceDAX()), readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note, media: m.Media()}
+	d := &DB{path: path, opts: o, m: m, progress: &progressGate{fn: o.Progress}, ckpt: checkpointFile(path, m.DeviceDAX()), readOnly: o.ReadOnly, hooks: o.hooks, prefNote: note, media: m.Media(), compacting: make(chan struct{}, 1)}
 	if h := d.hooks; h != nil {
 		if h.Media != nil {
 			h.Media(&d.media)

@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -289,5 +291,93 @@ func TestFilesystemFilledByOthers(t *testing.T) {
 				t.Fatalf("batch %d of two records, the filesystem full: %v", i, err)
 			}
 		})
+	}
+}
+
+// TestCheckBesidePunchOnFullFilesystem: Check reads every chunk that was
+// not a hole when it started. A chunk Compact punched meanwhile reads as a
+// fresh page on tmpfs, and on a full one faults, which Check reported as a
+// damaged pool until punches waited for it (DB.scanMu). Check is held
+// after its first chunk while a Compact punches the pool's empty chunks
+// and a file takes the space they gave back; then it reads on. Found by
+// the torture test's pools on a full filesystem.
+func TestCheckBesidePunchOnFullFilesystem(t *testing.T) {
+	dir := smallFS(t, 3<<20)
+	var db *DB
+	var compacted chan error
+	var punched int
+	var armed atomic.Bool
+	progress := func(p Progress) {
+		if p.Op != "check" || p.Done != 1 || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		compacted = make(chan error, 1)
+		go func() {
+			res, err := db.CompactWithResult(context.Background())
+			punched = res.Punched
+			compacted <- err
+		}()
+		// The punch waits for Check (the fix); or it punches under
+		// Check's feet (the defect), and a file takes the space.
+		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if db.punched.Load() > 0 {
+				fillFS(t, filepath.Join(dir, "filler-2"))
+				return
+			}
+		}
+	}
+	opts := &Options{Size: 64 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated, NoAutoCompact: true, RecoveryWorkers: 1, Progress: progress}
+	db, err := Open(filepath.Join(dir, "pool"), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	const n = 40
+	for i := 0; i < n; i++ {
+		mustPut(t, db, key(i), value(i, 1, 20<<10))
+	}
+	for i := n / 3; i < n; i++ { // the later chunks empty
+		if err := db.Delete(key(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.reclaimAll() // the deleted records' extents free before Check pins the epoch
+	fillFS(t, filepath.Join(dir, "filler-1"))
+	armed.Store(true)
+	if err := db.Check(); err != nil {
+		t.Fatalf("Check beside a punch on a full filesystem: %v", err)
+	}
+	if compacted == nil {
+		t.Fatal("Check reported no progress: the test tests nothing")
+	}
+	if err := <-compacted; err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	if punched == 0 {
+		t.Fatal("Compact punched nothing: the test tests nothing")
+	}
+	for i := 0; i < n/3; i++ {
+		if v := mustGet(t, db, key(i)); !bytes.Equal(v, value(i, 1, 20<<10)) {
+			t.Fatalf("key %d: wrong value", i)
+		}
+	}
+}
+
+// fillFS writes a file at path until its filesystem is full.
+func fillFS(t *testing.T, path string) {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatal(err)
+			}
+			return
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -26,7 +27,10 @@ import (
 // across Close), a compactor (Compact with short deadlines: records move
 // while writers overwrite them and snapshots pin them), a goroutine
 // switching the live pool between the CPU-flush and the page-cache path,
-// another running Check and Stats, Drain errors injected through the Persister seam, random stalls at
+// another running Check and Stats, Drain errors injected through the Persister seam,
+// pools that run out of space (capped by MaxSize, or on a filesystem
+// nearly full: writes there fail with ErrNoSpace, which must change
+// nothing and fail nothing else), random stalls at
 // the named seam points (to widen race windows, in the spirit of
 // FoundationDB's buggify), and Close and reopen between cycles. Readers
 // check every value they see against what the writers acknowledged; after
@@ -69,10 +73,16 @@ type uncertain struct {
 }
 
 type torture struct {
-	t       *testing.T
-	dir     string
-	path    string
-	seed    uint64
+	t    *testing.T
+	dir  string
+	path string
+	seed uint64
+	// tight is a small filesystem (when the test may mount one) where
+	// some pools live, so that they run out of blocks; maxSize, when not
+	// zero, caps the current pool (Options.MaxSize). Either makes writes
+	// fail with ErrNoSpace now and then.
+	tight   string
+	maxSize int64
 	modelMu sync.Mutex       // protects model: the writers' keys are disjoint, the map is shared
 	model   map[int]keyState // acknowledged state of every key
 	unsure  []uncertain      // operations that failed since the last reopen
@@ -92,6 +102,7 @@ type torture struct {
 		puts, deletes, batches, reads, nested, scans                      atomic.Int64
 		snapshots, leaked, backups                                        atomic.Int64
 		compactions, moved, punched                                       atomic.Int64
+		tight, capped, nospace                                            atomic.Int64
 	}
 }
 
@@ -109,7 +120,7 @@ func TestTorture(t *testing.T) {
 	}
 	seed := uint64(time.Now().UnixNano())
 	t.Logf("seed %d, %v", seed, d)
-	tt := &torture{t: t, dir: shmDir(t), seed: seed}
+	tt := &torture{t: t, dir: shmDir(t), seed: seed, tight: tortureTightFS(t)}
 	deadline := time.Now().Add(d)
 	for cycle := 0; time.Now().Before(deadline) && !t.Failed(); cycle++ {
 		if cycle%tortureFreshPool == 0 {
@@ -120,17 +131,54 @@ func TestTorture(t *testing.T) {
 		tt.cycle(cycle, r, min(run, time.Until(deadline)+50*time.Millisecond))
 	}
 	s := &tt.stats
-	t.Logf("%d cycles (%d pools from one chunk, %d reopens, %d injected failures); %d puts, %d deletes, %d batches; "+
+	t.Logf("%d cycles (%d pools from one chunk, %d on a full filesystem, %d capped; %d reopens, %d injected failures); %d puts, %d deletes, %d batches (%d refused for space); "+
 		"%d reads (%d nested), %d scans, %d snapshots (%d left open at Close), %d backups; %d switches (%d busy), %d checks, %d repairs; %d compactions (%d records moved, %d chunks punched)",
-		s.cycles.Load(), s.fresh.Load(), s.reopens.Load(), s.failures.Load(), s.puts.Load(), s.deletes.Load(), s.batches.Load(),
+		s.cycles.Load(), s.fresh.Load(), s.tight.Load(), s.capped.Load(), s.reopens.Load(), s.failures.Load(), s.puts.Load(), s.deletes.Load(), s.batches.Load(), s.nospace.Load(),
 		s.reads.Load(), s.nested.Load(), s.scans.Load(), s.snapshots.Load(), s.leaked.Load(), s.backups.Load(), s.switches.Load(), s.busy.Load(), s.checks.Load(), s.repairs.Load(),
 		s.compactions.Load(), s.moved.Load(), s.punched.Load())
 }
 
+// tortureTightSize is the size of the torture test's small filesystem:
+// room for a pool of about 12 of its 64 KiB chunks and its checkpoint,
+// where the writers' keys alone can take more.
+const tortureTightSize = 800 << 10
+
+// tortureTightFS mounts the small filesystem, or returns "" where the test
+// may not mount one (not root).
+func tortureTightFS(t *testing.T) string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	dir := t.TempDir()
+	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", tortureTightSize)); err != nil {
+		t.Logf("no small filesystem (mount tmpfs: %v): pools run out of space only by MaxSize", err)
+		return ""
+	}
+	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	return dir
+}
+
 // freshPool starts over from an empty pool of one chunk, so that growth
-// keeps happening.
+// keeps happening. One pool in four lives on the small filesystem, and one
+// in four is capped by MaxSize, so that both ways of running out of space
+// are taken while everything else goes on.
 func (tt *torture) freshPool(cycle int) {
+	r := rand.New(rand.NewPCG(tt.seed, ^uint64(cycle)))
 	tt.path = filepath.Join(tt.dir, fmt.Sprintf("pool-%d", cycle))
+	tt.maxSize = 0
+	switch x := r.IntN(4); {
+	case x == 0 && tt.tight != "":
+		// The last pool there, and its checkpoint, make room.
+		entries, _ := os.ReadDir(tt.tight)
+		for _, e := range entries {
+			os.Remove(filepath.Join(tt.tight, e.Name()))
+		}
+		tt.path = filepath.Join(tt.tight, fmt.Sprintf("pool-%d", cycle))
+		tt.stats.tight.Add(1)
+	case x == 1:
+		tt.maxSize = int64(8+r.IntN(8)) << 16 // 8 to 15 chunks
+		tt.stats.capped.Add(1)
+	}
 	tt.model = map[int]keyState{}
 	tt.unsure = nil
 	for i := range tt.acked {
@@ -202,7 +250,7 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 	t := tt.t
 	in := &injector{}
 	mode := []DAXMode{DAXEmulated, DAXOff}[r.IntN(2)]
-	opts := &Options{Size: 64 << 10, ChunkSize: 64 << 10, DAX: mode, Progress: newProgressLog(t).report}
+	opts := &Options{Size: 64 << 10, ChunkSize: 64 << 10, MaxSize: tt.maxSize, DAX: mode, Progress: newProgressLog(t).report}
 	opts.hooks = &seam.Hooks{
 		WrapPersister: func(p flush.Persister, _ func() []byte) flush.Persister { return injectingPersister{p, in} },
 		At:            newBuggify().at,
@@ -262,6 +310,15 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 				default:
 				}
 				if u, err := tt.write(db, w, rw); err != nil {
+					if errors.Is(err, ErrNoSpace) {
+						// Refused for want of space: nothing
+						// changed (write left the model as it
+						// was; the readers and the reopen's
+						// verify hold the DB to that), and the
+						// DB goes on.
+						tt.stats.nospace.Add(1)
+						continue
+					}
 					if !errors.Is(err, errInjected) {
 						report(fmt.Errorf("writer %d: %w", w, err))
 					}
@@ -335,7 +392,7 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 			tt.stats.moved.Add(int64(res.Moved))
 			tt.stats.punched.Add(int64(res.Punched))
 			switch {
-			case errors.Is(err, ErrBusy), errors.Is(err, ErrClosed):
+			case errors.Is(err, ErrBusy), errors.Is(err, ErrClosed), errors.Is(err, ErrNoSpace):
 			case err != nil && !errors.Is(err, ErrFailed) && !errors.Is(err, errInjected):
 				report(fmt.Errorf("Compact: %w", err))
 				return
