@@ -252,7 +252,7 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	if w.Grow {
 		size = ChunkSize
 	}
-	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size, NoAutoCompact: true}
+	opts := &kv.Options{DAX: modeOf(p), ChunkSize: ChunkSize, Size: size, MaxSize: w.Cap, NoAutoCompact: true}
 	seam.Attach(opts, &seam.Hooks{
 		// Growth ahead (the chunk preparer's) adds zero chunks that every
 		// crash image would copy and every recovery scan: it is growth all
@@ -301,6 +301,7 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 	}
 	var bounds []string
 	var held []heldSnap
+	refused := 0 // operations refused with ErrNoSpace (capped workloads)
 	for n, op := range w.Ops {
 		next := cur.apply(op, n)
 		allowed = []state{cur, next}
@@ -316,8 +317,12 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 				return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
 			}
 		} else if err := do(db, op, n); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
+			if w.Cap == 0 || !errors.Is(err, kv.ErrNoSpace) {
+				db.Close()
+				return nil, fmt.Errorf("crash: %s: op %d (%s): %w", w.Name, n, op, err)
+			}
+			next = cur // refused for want of space: nothing changed
+			refused++
 		}
 		cur, allowed = next, []state{next}
 		for k, v := range cur.kv {
@@ -330,6 +335,9 @@ func (r *runner) runOne(idx int, w Workload, p flush.SimPath) ([]string, error) 
 			st = "error: " + err.Error()
 		}
 		bounds = append(bounds, st)
+	}
+	if w.Cap > 0 && refused == 0 {
+		r.violation("cap", fmt.Sprintf("%s [%s]: a workload capped at %d bytes never ran out of space: it tests nothing", w.Name, p, w.Cap))
 	}
 	label = "close"
 	if err := db.Close(); err != nil {

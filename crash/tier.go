@@ -18,7 +18,7 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 	switch name {
 	case "quick":
 		ws := Exhaustive([]string{"a", "b"}, 2)
-		ws = append(ws, Growth(), Held(), Compacted(), Runs())
+		ws = append(ws, Growth(), Held(), Compacted(), Runs(), Full())
 		return append(ws, Generated(seed, 8, 14, 4)...), nil
 	case "gate":
 		// The mutation gate's set: growth and generated workloads first
@@ -35,7 +35,7 @@ func Tier(name string, seed uint64) ([]Workload, error) {
 		// 3 operations are the exhaustive tier's.
 		ws := Exhaustive([]string{"a", "b"}, 2)
 		ws = append(ws, Exhaustive([]string{"a", "b", "c"}, 2)...)
-		ws = append(ws, Growth(), Held(), Compacted(), Runs())
+		ws = append(ws, Growth(), Held(), Compacted(), Runs(), Full())
 		return append(ws, Generated(seed, 30, 24, 6)...), nil
 	}
 	return nil, fmt.Errorf("crash: unknown tier %q (want quick, full or exhaustive)", name)
@@ -190,6 +190,27 @@ func Compacted() Workload {
 	if err != nil {
 		panic("daxkv: assertion failed: the compacted workload does not parse: " + err.Error())
 	}
+	return w
+}
+
+// Full runs a pool capped at three chunks out of space: puts until the
+// pool is full (the last refused), then a batch with a tombstone, a run
+// and a put, which are refused too while deletes (which need no space)
+// go on, freed space taken again, a compaction, and a put that fits in
+// what the deletes gave back. Every refused operation must leave the
+// durable image exactly as it was.
+func Full() Workload {
+	var b strings.Builder
+	for i := 0; i < 24; i++ { // 22 fit
+		fmt.Fprintf(&b, "put f%d 5000; ", i)
+	}
+	b.WriteString("batch{put g 5000, del f0}; put r 40000; del f1; del f2; put f30 5000; ")
+	b.WriteString("batch{put f31 3000, del f3}; del f4; del f5; compact; put f32 9000; put f1 100")
+	w, err := Parse("full", b.String())
+	if err != nil {
+		panic("daxkv: assertion failed: the full workload does not parse: " + err.Error())
+	}
+	w.Grow, w.Cap = true, 3*ChunkSize
 	return w
 }
 

@@ -42,6 +42,12 @@ type Workload struct {
 	Name string
 	Ops  []Op
 	Grow bool
+	// Cap, when above zero, is the pool's MaxSize: the pool cannot grow
+	// past it, so writes run out of space. An operation refused with
+	// ErrNoSpace changes nothing: the model keeps the state before it, and
+	// the durable image after it must hold that state. A capped workload
+	// must be refused at least once, or the run reports a violation.
+	Cap int64
 	// Sample, when above zero, caps the images of a crash point with many
 	// dirty units: each unit alone and the pairs are sampled down to about
 	// Sample each (the runs' values leave thousands of lines dirty before
