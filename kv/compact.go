@@ -59,6 +59,10 @@ type CompactResult struct {
 // space is held off the allocator until they are empty.
 const compactRound = 64
 
+// scanPoll is how often a punch looks again whether a Check's scan of the
+// pool is over (DB.scanMu).
+const scanPoll = time.Millisecond
+
 // rewalkEvery is how often a compaction waiting for readers walks the
 // index again for records published into its chunks since the last pass.
 const rewalkEvery = 250 * time.Millisecond
@@ -70,8 +74,9 @@ const rewalkEvery = 250 * time.Millisecond
 // waits for the first while its ctx lasts, and returns an error wrapping
 // ErrBusy when ctx ends first. It returns nil when every chunk it emptied is
 // punched; an error wrapping ErrBusy when ctx ended while snapshots,
-// iterators or readers still held records of a chunk being emptied (the
-// records moved so far stay moved, nothing is lost); ErrReadOnly,
+// iterators or readers still held records of a chunk being emptied, or a
+// Check was reading the pool (the records moved so far stay moved,
+// nothing is lost); ErrReadOnly,
 // ErrClosed, or the error of a failed write. Like Close, it must not be
 // called from inside a View or Scan callback without a deadline on ctx:
 // it would wait for that very reader to leave.
@@ -89,19 +94,23 @@ func (db *DB) CompactWithResult(ctx context.Context) (res CompactResult, err err
 		return res, ErrClosed
 	}
 	defer db.bg.end()
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("%w: compaction not started (%w)", ErrBusy, err)
+	}
 	// Another Compact (the background one, say, waiting up to 10 s for a
 	// snapshot to go) is waited for only while ctx lasts.
 	select {
 	case db.compacting <- struct{}{}:
-	case <-ctx.Done():
-		return res, fmt.Errorf("%w: another compaction is running (%w)", ErrBusy, ctx.Err())
+	default:
+		select {
+		case db.compacting <- struct{}{}:
+		case <-ctx.Done():
+			return res, fmt.Errorf("%w: another compaction is running (%w)", ErrBusy, ctx.Err())
+		}
 	}
 	defer func() { <-db.compacting }()
 	if err := db.compactErr(); err != nil {
 		return res, err
-	}
-	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("%w: compaction not started (%w)", ErrBusy, err)
 	}
 	res.Consolidated = db.m.DeviceDAX() || db.noPunch.Load()
 	db.reclaimAll() // what readers no longer hold counts as free when picking
@@ -233,7 +242,7 @@ func (db *DB) finishEvacuation(ctx context.Context, res *CompactResult, dest map
 		}
 		db.reclaimAll()
 		for _, c := range db.al.Emptied() {
-			if err := db.punch(c, res); err != nil {
+			if err := db.punch(ctx, c, res); err != nil {
 				return err
 			}
 			db.al.Release(c)
@@ -407,16 +416,28 @@ func (db *DB) relocate(key []byte, from int64, buf []byte) (to int64, _ []byte, 
 }
 
 // punch gives the blocks of the emptied chunk c back to the filesystem
-// (but on device DAX, where it only counts it emptied).
-func (db *DB) punch(c int64, res *CompactResult) error {
-	res.Emptied++
+// (but on device DAX, where it only counts it emptied). It waits for a
+// running Check (DB.scanMu) only while ctx lasts: then it returns an error
+// wrapping ErrBusy, and the caller gives the chunk back to the allocator.
+func (db *DB) punch(ctx context.Context, c int64, res *CompactResult) error {
 	if res.Consolidated {
+		res.Emptied++
 		return nil
 	}
 	db.at(seam.Punch)
-	db.scanMu.Lock() // not under a Verify's scan (see DB.scanMu)
+	for !db.scanMu.TryLock() {
+		if err := db.compactErr(); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: compaction gave up waiting for a Check to finish (%w)", ErrBusy, ctx.Err())
+		case <-time.After(scanPoll):
+		}
+	}
 	err := db.m.Punch(c)
 	db.scanMu.Unlock()
+	res.Emptied++
 	if err != nil {
 		if errors.Is(err, errors.ErrUnsupported) {
 			// Nothing here can be punched: consolidate from now on, and

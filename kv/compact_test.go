@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -161,6 +163,98 @@ func TestCompactWaitsForAnotherOnlyWhileCtxLasts(t *testing.T) {
 		t.Fatalf("the first Compact after the snapshot closed: %v", err)
 	}
 	checkKept(t, db, kept, size)
+}
+
+// TestCompactCanceledOnIdleDB: a Compact whose ctx has already ended, on a
+// DB where no compaction runs, says it did not start; it does not blame
+// another compaction (its turn was taken in a select with ctx.Done(), and
+// Go picks either ready case: half the calls did). Found by a review.
+func TestCompactCanceledOnIdleDB(t *testing.T) {
+	path := filepath.Join(shmDir(t), "pool")
+	db := openTest(t, path, &Options{ChunkSize: 64 << 10, Size: 256 << 10, DAX: DAXEmulated, NoAutoCompact: true})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 64; i++ {
+		err := db.Compact(ctx)
+		if !errors.Is(err, ErrBusy) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Compact(canceled ctx) = %v; want ErrBusy wrapping context.Canceled", err)
+		}
+		if strings.Contains(err.Error(), "another compaction") {
+			t.Fatalf("call %d: Compact(canceled ctx) on a DB where no compaction runs = %q", i, err)
+		}
+	}
+}
+
+// TestCompactPunchWaitsForCheckOnlyWhileCtxLasts: a punch waits for a
+// running Check (DB.scanMu), but a Compact whose ctx ends meanwhile
+// returns ErrBusy then, with the chunk given back, not when the Check is
+// over (a whole-pool scan: minutes on a large pool). Check is held after
+// its first chunk while a Compact with a 50 ms deadline runs; a Compact
+// after the Check punches the chunks. Found by a review.
+func TestCompactPunchWaitsForCheckOnlyWhileCtxLasts(t *testing.T) {
+	var db *DB
+	type result struct {
+		res  CompactResult
+		err  error
+		took time.Duration
+	}
+	var got *result
+	var armed atomic.Bool
+	progress := func(p Progress) {
+		if p.Op != "check" || p.Done != 1 || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		done := make(chan result, 1)
+		start := time.Now()
+		go func() {
+			res, err := db.CompactWithResult(ctx)
+			done <- result{res, err, time.Since(start)}
+		}()
+		select {
+		case r := <-done:
+			got = &r
+		case <-time.After(5 * time.Second): // it waits for this very Check
+		}
+	}
+	path := filepath.Join(shmDir(t), "pool")
+	db = openTest(t, path, &Options{ChunkSize: 64 << 10, Size: 64 << 10, DAX: DAXEmulated, NoAutoCompact: true,
+		RecoveryWorkers: 1, Progress: progress})
+	const n, size = 40, 20 << 10
+	for i := 0; i < n; i++ {
+		mustPut(t, db, key(i), value(i, 1, size))
+	}
+	for i := n / 3; i < n; i++ { // the later chunks empty: Compact punches them
+		if err := db.Delete(key(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.reclaimAll() // their extents free before Check pins the epoch
+	armed.Store(true)
+	if err := db.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	switch {
+	case got == nil:
+		t.Fatal("a Compact with a 50 ms deadline was still waiting for Check after 5 s")
+	case !errors.Is(got.err, ErrBusy) || !errors.Is(got.err, context.DeadlineExceeded):
+		t.Fatalf("a Compact beside a Check: %+v, %v; want ErrBusy wrapping the deadline", got.res, got.err)
+	case got.res.Punched != 0:
+		t.Fatalf("a Compact beside a Check punched %d chunks", got.res.Punched)
+	}
+	res, err := db.CompactWithResult(context.Background())
+	if err != nil || res.Punched == 0 {
+		t.Fatalf("Compact after the Check: %+v, %v; want chunks punched", res, err)
+	}
+	for i := 0; i < n/3; i++ {
+		if v := mustGet(t, db, key(i)); !bytes.Equal(v, value(i, 1, size)) {
+			t.Fatalf("key %d: wrong value", i)
+		}
+	}
+	if err := db.Check(); err != nil {
+		t.Fatalf("Check after the compactions: %v", err)
+	}
 }
 
 // TestAutoCompact: with nothing called, the background compaction gives
