@@ -94,6 +94,9 @@ func (db *DB) CompactWithResult(ctx context.Context) (res CompactResult, err err
 		return res, ErrClosed
 	}
 	defer db.bg.end()
+	if err := db.compactErr(); err != nil {
+		return res, err
+	}
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("%w: compaction not started (%w)", ErrBusy, err)
 	}
@@ -298,7 +301,7 @@ func (db *DB) moveOut(ctx context.Context, dest map[int64]bool) (int, error) {
 			db.giveUpChunk(r.off / chunk)
 			continue
 		}
-		to, nbuf, err := db.relocate(r.key, r.off, buf)
+		to, nbuf, err := db.relocate(ctx, r.key, r.off, buf)
 		buf = nbuf
 		switch {
 		case errors.Is(err, ErrCorrupt):
@@ -377,11 +380,16 @@ func (db *DB) victimRecords() ([]victimRecord, error) {
 // interleaves. The value is first copied into buf (returned, grown as
 // needed) under its own guard, before anything is allocated or written: a
 // record on an unknown bad block is an error wrapping ErrCorrupt, and the
-// DB stays writable.
-func (db *DB) relocate(key []byte, from int64, buf []byte) (to int64, _ []byte, err error) {
+// DB stays writable. It waits for the key's stripe only while ctx lasts
+// (ErrBusy after).
+func (db *DB) relocate(ctx context.Context, key []byte, from int64, buf []byte) (to int64, _ []byte, err error) {
 	h := hashKey(key)
 	s := stripeOf(h)
-	db.locks.lock(s)
+	// A Check holds every stripe for its whole scan: wait for it, or for
+	// the key's writers, only while ctx lasts.
+	if err := db.locks.lockCtx(ctx, s); err != nil {
+		return -1, buf, fmt.Errorf("%w: compaction gave up waiting for a key's stripe (%w)", ErrBusy, err)
+	}
 	if err := db.writeErr(); err != nil {
 		db.locks.unlock(s)
 		return -1, buf, err

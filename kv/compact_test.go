@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -254,6 +255,78 @@ func TestCompactPunchWaitsForCheckOnlyWhileCtxLasts(t *testing.T) {
 	}
 	if err := db.Check(); err != nil {
 		t.Fatalf("Check after the compactions: %v", err)
+	}
+}
+
+// TestCompactMovingBesideCheckOnlyWhileCtxLasts: a Compact that has
+// records to move (sparse chunks, not wholly free ones) beside a running
+// Check returns ErrBusy once its ctx ends. Verify holds every stripe for
+// its whole scan, and relocate took the key's stripe with a plain Lock:
+// the Compact waited for the whole Check, whatever its deadline (a review
+// found it beside the punch's wait, fixed just before).
+func TestCompactMovingBesideCheckOnlyWhileCtxLasts(t *testing.T) {
+	var db *DB
+	type result struct {
+		err  error
+		took time.Duration
+	}
+	done := make(chan result, 1)
+	var got *result
+	var armed atomic.Bool
+	var blocked bool // the Compact was in relocate when the 3 s ran out
+	progress := func(p Progress) {
+		if p.Op != "check" || p.Done != 1 || !armed.CompareAndSwap(true, false) {
+			return
+		}
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+			defer cancel()
+			start := time.Now()
+			_, err := db.CompactWithResult(ctx)
+			done <- result{err, time.Since(start)}
+		}()
+		select {
+		case r := <-done:
+			got = &r
+		case <-time.After(3 * time.Second):
+			buf := make([]byte, 1<<20)
+			buf = buf[:runtime.Stack(buf, true)]
+			blocked = strings.Contains(string(buf), "kv.(*DB).relocate")
+		}
+	}
+	path := filepath.Join(shmDir(t), "pool")
+	db = openTest(t, path, &Options{ChunkSize: 64 << 10, Size: 64 << 10, DAX: DAXEmulated, NoAutoCompact: true,
+		RecoveryWorkers: 1, Progress: progress})
+	const n, size = 60, 10 << 10
+	for i := 0; i < n; i++ {
+		mustPut(t, db, key(i), value(i, 1, size))
+	}
+	for i := 0; i < n; i++ { // every chunk sparse: Compact must move records
+		if i%3 != 0 {
+			if err := db.Delete(key(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	db.reclaimAll()
+	// Punch the wholly free chunks first (no victim is that sparse), so that
+	// the Compact beside the Check has only records to move.
+	db.opts.CompactMaxFill = 0.01
+	if _, err := db.CompactWithResult(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	db.opts.CompactMaxFill = 0.5
+	armed.Store(true)
+	if err := db.Check(); err != nil {
+		t.Fatalf("Check: %v", err)
+	}
+	if got == nil {
+		r := <-done
+		t.Fatalf("a Compact with a 50 ms deadline, with records to move, was still running 3 s into a Check; it returned after %v with %v (in relocate, on a stripe Verify holds: %v)", r.took, r.err, blocked)
+	}
+	t.Logf("got %v after %v", got.err, got.took)
+	if !errors.Is(got.err, ErrBusy) {
+		t.Fatalf("Compact beside a Check: %v", got.err)
 	}
 }
 

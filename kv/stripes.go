@@ -66,6 +66,41 @@ func (s *stripes) unlockSet(idx []int) {
 	}
 }
 
+// lockCtx takes stripe i, like lock, but returns ctx's error if ctx ends
+// first; the caller then does not hold it. A free stripe is taken at once;
+// a held one is queued on, as any writer does, by a goroutine that gives it
+// back as soon as it has it when the caller has given up (see lockAllCtx).
+func (s *stripes) lockCtx(ctx context.Context, i int) error {
+	if s[i].mu.TryLock() {
+		return nil
+	}
+	if ctx.Done() == nil {
+		s[i].mu.Lock()
+		return nil
+	}
+	const waiting, taken, abandoned = 0, 1, 2
+	var state atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		s[i].mu.Lock()
+		if state.CompareAndSwap(waiting, taken) {
+			close(done)
+			return
+		}
+		s[i].mu.Unlock() // the caller gave up
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		if state.CompareAndSwap(waiting, abandoned) {
+			return ctx.Err()
+		}
+		<-done // taken just now: the caller owns it after all
+		return nil
+	}
+}
+
 // lockAll takes every stripe, in order: no writer runs until unlockAll.
 func (s *stripes) lockAll() {
 	for i := range s {

@@ -1,9 +1,12 @@
 package kv
 
 import (
+	"context"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 )
 
 // TestDistinctSorted checks distinctSorted against sort-and-compact for
@@ -54,4 +57,38 @@ func BenchmarkLockSet(b *testing.B) {
 		copy(idx, src)
 		s.unlockSet(s.lockSet(idx))
 	}
+}
+
+// TestLockCtx: a free stripe is taken at once; a held one is waited for
+// until ctx ends, and then not held by the caller, nor kept by the waiter
+// left behind once the holder lets go; a stripe freed while the caller
+// waits is taken.
+func TestLockCtx(t *testing.T) {
+	var s stripes
+	if err := s.lockCtx(context.Background(), 5); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	if err := s.lockCtx(ctx, 5); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("lockCtx of a held stripe: %v, want the deadline", err)
+	}
+	s.unlock(5) // the first holder lets go: the abandoned waiter takes and returns it
+	deadline := time.Now().Add(5 * time.Second)
+	for !s[5].mu.TryLock() {
+		if time.Now().After(deadline) {
+			t.Fatal("the stripe stayed held after the caller gave up waiting")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel2()
+	go func() {
+		time.Sleep(10 * time.Millisecond)
+		s.unlock(5)
+	}()
+	if err := s.lockCtx(ctx2, 5); err != nil {
+		t.Fatalf("lockCtx of a stripe freed while it waits: %v", err)
+	}
+	s.unlock(5)
 }
