@@ -79,7 +79,11 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 		b.Reset()
 		return err
 	}
-	res, err := recovery.Salvage(m.Bytes(), m.Size(), &sb, recovery.Scan{Workers: o.RecoveryWorkers, Bad: media.Bad,
+	// The file's holes are passed over, not read: a read of a hole on
+	// tmpfs allocates a page of the damaged pool's file, and on a full one
+	// faults, which the salvage took for a bad block.
+	holes, _ := m.Holes()
+	res, err := recovery.Salvage(m.Bytes(), m.Size(), &sb, recovery.Scan{Workers: o.RecoveryWorkers, Bad: media.Bad, Holes: holes,
 		Progress: progress.reporter("repair: scan", "chunks"), Saving: progress.reporter("repair: write", "keys")}, func(k, v []byte) error {
 		b.Put(k, v)
 		if b.Len() < backupBatch && len(b.data) < backupBatchBytes {

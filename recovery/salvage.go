@@ -22,8 +22,9 @@ type SalvageReport struct {
 // faulting page as bad and scans on around it, so that one bad block costs
 // the records on it, not the pool. A key whose newest record meets a bad
 // range is reported in Damaged, not saved; a key whose records all lie
-// inside bad ranges cannot be seen at all (hence Bad). An error from fn
-// stops it.
+// inside bad ranges cannot be seen at all (hence Bad). The holes of
+// sc.Holes are passed over, as a scan at open passes them. An error from
+// fn stops it.
 func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, value []byte) error) (*SalvageReport, error) {
 	c := NewCodec(sb)
 	if poolSize%sb.ChunkSize != 0 || poolSize < sb.ChunkSize || poolSize > int64(len(mem)) {
@@ -50,7 +51,7 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 			var e Entry
 			var ok bool
 			err := Guard(mem, func() error {
-				e, ok = runAt(c, mem, sb.ChunkSize, ch, bad, nil)
+				e, ok = runAt(c, mem, sb.ChunkSize, ch, bad, sc.Holes)
 				return nil
 			})
 			if err == nil {
@@ -68,7 +69,7 @@ func Salvage(mem []byte, poolSize int64, sb *Superblock, sc Scan, fn func(key, v
 	}
 	plan := planRuns(c, outermost(runs))
 	for ch := int64(0); ch < chunks; ch++ {
-		es, chBad := salvageChunk(c, mem, sb.ChunkSize, ch, bad, plan[ch])
+		es, chBad := salvageChunk(c, mem, sb.ChunkSize, ch, bad, sc.Holes, plan[ch])
 		all = append(all, es...)
 		bad = chBad
 		if sc.Progress != nil {
@@ -177,13 +178,13 @@ func asCorrupt(err error) *CorruptError {
 // salvageChunk scans chunk ch, as plan says (findRuns), around the bad ranges, adding the page of
 // every fault it meets to them, and returns the chunk's entries and the
 // bad ranges as they are now.
-func salvageChunk(c *Codec, mem []byte, chunkSize, ch int64, bad []daxmap.Range, plan runPlan) ([]Entry, []daxmap.Range) {
+func salvageChunk(c *Codec, mem []byte, chunkSize, ch int64, bad, holes []daxmap.Range, plan runPlan) ([]Entry, []daxmap.Range) {
 	page := int64(os.Getpagesize())
 	for {
 		var es []Entry
 		var ov []Overlap
 		err := Guard(mem, func() error {
-			es = scanChunk(c, mem, chunkSize, ch, bad, nil, plan, nil, &ov, true)
+			es = scanChunk(c, mem, chunkSize, ch, bad, holes, plan, nil, &ov, true)
 			return nil
 		})
 		var ce *CorruptError
