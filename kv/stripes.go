@@ -68,37 +68,12 @@ func (s *stripes) unlockSet(idx []int) {
 
 // lockCtx takes stripe i, like lock, but returns ctx's error if ctx ends
 // first; the caller then does not hold it. A free stripe is taken at once;
-// a held one is queued on, as any writer does, by a goroutine that gives it
-// back as soon as it has it when the caller has given up (see lockAllCtx).
+// a held one is queued on as any writer does (acquireCtx).
 func (s *stripes) lockCtx(ctx context.Context, i int) error {
 	if s[i].mu.TryLock() {
 		return nil
 	}
-	if ctx.Done() == nil {
-		s[i].mu.Lock()
-		return nil
-	}
-	const waiting, taken, abandoned = 0, 1, 2
-	var state atomic.Int32
-	done := make(chan struct{})
-	go func() {
-		s[i].mu.Lock()
-		if state.CompareAndSwap(waiting, taken) {
-			close(done)
-			return
-		}
-		s[i].mu.Unlock() // the caller gave up
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		if state.CompareAndSwap(waiting, abandoned) {
-			return ctx.Err()
-		}
-		<-done // taken just now: the caller owns it after all
-		return nil
-	}
+	return acquireCtx(ctx, s[i].mu.Lock, s[i].mu.Unlock)
 }
 
 // lockAll takes every stripe, in order: no writer runs until unlockAll.
@@ -115,26 +90,31 @@ func (s *stripes) unlockAll() {
 }
 
 // lockAllCtx takes every stripe, in order, like lockAll, but returns ctx's
-// error if ctx ends first; the caller then holds none. It queues on each
-// stripe like any writer (a spinning TryLock would never get a mutex that
-// has gone into starvation mode under a hot key): the stripes are taken by
-// a goroutine, which, when the caller has given up, releases them as soon
-// as it has them all.
+// error if ctx ends first; the caller then holds none (acquireCtx).
 func (s *stripes) lockAllCtx(ctx context.Context) error {
+	return acquireCtx(ctx, s.lockAll, s.unlockAll)
+}
+
+// acquireCtx runs lock, which blocks, but returns ctx's error if ctx ends
+// first; the caller then holds nothing. It queues like any writer (a
+// spinning TryLock would never get a mutex that has gone into starvation
+// mode under a hot key): lock runs in a goroutine, which, when the caller
+// has given up, runs unlock as soon as lock returns.
+func acquireCtx(ctx context.Context, lock, unlock func()) error {
 	if ctx.Done() == nil {
-		s.lockAll()
+		lock()
 		return nil
 	}
 	const waiting, taken, abandoned = 0, 1, 2
 	var state atomic.Int32
 	done := make(chan struct{})
 	go func() {
-		s.lockAll()
+		lock()
 		if state.CompareAndSwap(waiting, taken) {
 			close(done)
 			return
 		}
-		s.unlockAll() // the caller gave up
+		unlock() // the caller gave up
 	}()
 	select {
 	case <-done:
@@ -143,7 +123,7 @@ func (s *stripes) lockAllCtx(ctx context.Context) error {
 		if state.CompareAndSwap(waiting, abandoned) {
 			return ctx.Err()
 		}
-		<-done // taken just now: the caller owns them after all
+		<-done // taken just now: the caller holds it after all
 		return nil
 	}
 }
