@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/daxkv/daxkv/internal/fstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,7 +18,7 @@ func TestFaultAllocatesOncePerChunk(t *testing.T) {
 	path := poolPath(t)
 	m := mustOpen(t, path, Options{Size: 4 * testChunk, ChunkSize: testChunk})
 	calls := countAllocate(m)
-	if got := allocatedBytes(t, path); got != 0 {
+	if got := fstest.Allocated(t, path); got != 0 {
 		t.Fatalf("a new pool occupies %d bytes, want a sparse file", got)
 	}
 	for c := range int64(4) {
@@ -38,7 +39,7 @@ func TestFaultAllocatesOncePerChunk(t *testing.T) {
 			t.Fatalf("round %d: fallocate called %d times for 4 chunks", round, got)
 		}
 	}
-	if got := allocatedBytes(t, path); got < 4*testChunk {
+	if got := fstest.Allocated(t, path); got < 4*testChunk {
 		t.Errorf("after Fault the file occupies %d bytes, want at least %d", got, 4*testChunk)
 	}
 }
@@ -139,7 +140,7 @@ func TestPunch(t *testing.T) {
 		}
 		fill(m.Bytes()[c*testChunk:(c+1)*testChunk], c+1)
 	}
-	before := allocatedBytes(t, path)
+	before := fstest.Allocated(t, path)
 	if err := m.Punch(1); err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +155,7 @@ func TestPunch(t *testing.T) {
 	if i := checkFill(m.Bytes()[:testChunk], 1); i >= 0 {
 		t.Fatalf("Punch(1) changed chunk 0 at byte %d", i)
 	}
-	if after := allocatedBytes(t, path); after > before-testChunk {
+	if after := fstest.Allocated(t, path); after > before-testChunk {
 		t.Errorf("Punch freed %d bytes, want at least %d", before-after, testChunk)
 	}
 	if err := m.Fault(1); err != nil {

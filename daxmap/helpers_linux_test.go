@@ -4,10 +4,8 @@ package daxmap
 
 import (
 	"errors"
-	"os"
 	"path/filepath"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -48,16 +46,6 @@ func countAllocate(m *Map) *atomic.Int64 {
 		return real(fd, off, size)
 	}
 	return &n
-}
-
-// allocatedBytes returns the bytes of blocks the file at path occupies.
-func allocatedBytes(t *testing.T, path string) int64 {
-	t.Helper()
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Sys().(*syscall.Stat_t).Blocks * 512
 }
 
 // fileIsDAX reports whether the kernel says the file at path is accessed

@@ -10,29 +10,16 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/daxkv/daxkv/internal/fstest"
 )
 
 // The tests of a filesystem that runs out of blocks under the pool: on
 // tmpfs the read fault that precedes a chunk's allocation raises SIGBUS
 // there, which must come out as ErrNoSpace, not as a fault that fails the
 // DB (found by a review, which wrote these tests).
-
-// smallFS mounts a tmpfs of size bytes for the test (root only).
-func smallFS(t *testing.T, size int64) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to mount a small tmpfs")
-	}
-	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", size)); err != nil {
-		t.Skipf("mount tmpfs: %v", err)
-	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
-	return dir
-}
 
 // TestFilesystemFull fills a pool on a filesystem that runs out of blocks
 // long before MaxSize, with single Puts, batches (which allocate every
@@ -42,7 +29,7 @@ func smallFS(t *testing.T, size int64) string {
 func TestFilesystemFull(t *testing.T) {
 	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
 		t.Run(mode.String(), func(t *testing.T) {
-			dir := smallFS(t, 1<<20+300<<10)
+			dir := fstest.Small(t, 1<<20+300<<10)
 			path := filepath.Join(dir, "pool")
 			opts := &Options{Size: 128 << 10, ChunkSize: 64 << 10, DAX: mode, NoAutoCompact: true}
 			db, err := Open(path, opts)
@@ -175,7 +162,7 @@ func TestFilesystemFull(t *testing.T) {
 func TestFilesystemFullSinglePut(t *testing.T) {
 	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
 		t.Run(mode.String(), func(t *testing.T) {
-			dir := smallFS(t, 1<<20)
+			dir := fstest.Small(t, 1<<20)
 			path := filepath.Join(dir, "pool")
 			opts := &Options{Size: 128 << 10, ChunkSize: 64 << 10, DAX: mode, NoAutoCompact: true}
 			db, err := Open(path, opts)
@@ -209,7 +196,7 @@ func TestFilesystemFullSinglePut(t *testing.T) {
 func TestFilesystemFullReopen(t *testing.T) {
 	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
 		t.Run(mode.String(), func(t *testing.T) {
-			dir := smallFS(t, 1<<20)
+			dir := fstest.Small(t, 1<<20)
 			path := filepath.Join(dir, "pool")
 			opts := &Options{Size: 128 << 10, ChunkSize: 64 << 10, DAX: mode, NoAutoCompact: true}
 			db, err := Open(path, opts)
@@ -253,7 +240,7 @@ func TestFilesystemFullReopen(t *testing.T) {
 func TestFilesystemFilledByOthers(t *testing.T) {
 	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
 		t.Run(mode.String(), func(t *testing.T) {
-			dir := smallFS(t, 2<<20)
+			dir := fstest.Small(t, 2<<20)
 			path := filepath.Join(dir, "pool")
 			opts := &Options{Size: 1 << 20, ChunkSize: 64 << 10, DAX: mode, NoAutoCompact: true}
 			db, err := Open(path, opts)
@@ -302,7 +289,7 @@ func TestFilesystemFilledByOthers(t *testing.T) {
 // and a file takes the space they gave back; then it reads on. Found by
 // the torture test's pools on a full filesystem.
 func TestCheckBesidePunchOnFullFilesystem(t *testing.T) {
-	dir := smallFS(t, 3<<20)
+	dir := fstest.Small(t, 3<<20)
 	var db *DB
 	var compacted chan error
 	var punched int
@@ -321,7 +308,7 @@ func TestCheckBesidePunchOnFullFilesystem(t *testing.T) {
 		// Check's feet (the defect), and a file takes the space.
 		for deadline := time.Now().Add(300 * time.Millisecond); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 			if db.punched.Load() > 0 {
-				fillFS(t, filepath.Join(dir, "filler-2"))
+				fstest.Fill(t, filepath.Join(dir, "filler-2"))
 				return
 			}
 		}
@@ -342,7 +329,7 @@ func TestCheckBesidePunchOnFullFilesystem(t *testing.T) {
 		}
 	}
 	db.reclaimAll() // the deleted records' extents free before Check pins the epoch
-	fillFS(t, filepath.Join(dir, "filler-1"))
+	fstest.Fill(t, filepath.Join(dir, "filler-1"))
 	armed.Store(true)
 	if err := db.Check(); err != nil {
 		t.Fatalf("Check beside a punch on a full filesystem: %v", err)
@@ -363,25 +350,6 @@ func TestCheckBesidePunchOnFullFilesystem(t *testing.T) {
 	}
 }
 
-// fillFS writes a file at path until its filesystem is full.
-func fillFS(t *testing.T, path string) {
-	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	buf := make([]byte, 4096)
-	for {
-		if _, err := f.Write(buf); err != nil {
-			if !errors.Is(err, syscall.ENOSPC) {
-				t.Fatal(err)
-			}
-			return
-		}
-	}
-}
-
 // TestRepairOnFullFilesystemReadsNoHoles: Repair of a sparse pool on a
 // full tmpfs passes over the file's holes. It read them: on tmpfs a read of
 // a hole allocates a page of the damaged pool's own file, and on a full
@@ -389,7 +357,7 @@ func fillFS(t *testing.T, path string) {
 // (found by the torture test, whose Repair of a pool on its full
 // filesystem crashed under qemu, where a fault's address is lost).
 func TestRepairOnFullFilesystemReadsNoHoles(t *testing.T) {
-	dir := smallFS(t, 2<<20)
+	dir := fstest.Small(t, 2<<20)
 	src := filepath.Join(dir, "pool")
 	db, err := Open(src, &Options{Size: 1 << 20, ChunkSize: 64 << 10, DAX: DAXEmulated, NoAutoCompact: true})
 	if err != nil {
@@ -401,8 +369,8 @@ func TestRepairOnFullFilesystemReadsNoHoles(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fillFS(t, filepath.Join(dir, "filler"))
-	before := allocatedBytes(t, src)
+	fstest.Fill(t, filepath.Join(dir, "filler"))
+	before := fstest.Allocated(t, src)
 	dst := filepath.Join(shmDir(t), "repaired")
 	rep, err := Repair(src, dst, &Options{DAX: DAXEmulated})
 	if err != nil {
@@ -411,17 +379,7 @@ func TestRepairOnFullFilesystemReadsNoHoles(t *testing.T) {
 	if len(rep.Bad) != 0 || rep.Keys != 20 {
 		t.Fatalf("Repair of a sound pool on a full filesystem: %d keys, bad ranges %v; want 20 keys, none bad", rep.Keys, rep.Bad)
 	}
-	if after := allocatedBytes(t, src); after != before {
+	if after := fstest.Allocated(t, src); after != before {
 		t.Fatalf("Repair grew the damaged pool's blocks from %d to %d bytes", before, after)
 	}
-}
-
-// allocatedBytes is the space the file at path occupies (st_blocks).
-func allocatedBytes(t *testing.T, path string) int64 {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Blocks * 512
 }

@@ -11,11 +11,11 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/daxkv/daxkv/flush"
+	"github.com/daxkv/daxkv/internal/fstest"
 	"github.com/daxkv/daxkv/internal/seam"
 )
 
@@ -150,11 +150,12 @@ func tortureTightFS(t *testing.T) string {
 		return ""
 	}
 	dir := t.TempDir()
-	if err := syscall.Mount("tmpfs", dir, "tmpfs", 0, fmt.Sprintf("size=%d", tortureTightSize)); err != nil {
+	unmount, err := fstest.Mount(dir, tortureTightSize)
+	if err != nil {
 		t.Logf("no small filesystem (mount tmpfs: %v): pools run out of space only by MaxSize", err)
 		return ""
 	}
-	t.Cleanup(func() { syscall.Unmount(dir, syscall.MNT_DETACH) })
+	t.Cleanup(unmount)
 	return dir
 }
 
