@@ -128,6 +128,8 @@ type index struct {
 	keys int      // present keys
 	pend []treeOp // changes not yet applied to tree, in order
 	enq  uint64   // changes ever queued
+	// enqA mirrors enq, for the applier's polls (awaitWork).
+	enqA atomic.Uint64
 
 	treeMu sync.RWMutex        // protects tree
 	tree   *btree.BTreeG[item] // every present key as of the last applied change
@@ -187,6 +189,60 @@ func (x *index) applier() {
 			return
 		}
 		x.applyPending()
+		for x.awaitWork() {
+			x.applyPending()
+		}
+	}
+}
+
+// applySpin is how long the applier, having applied every change, polls
+// for more before it parks, and how long a goroutine that needs one of the
+// index's locks, or the applier's progress, polls before it blocks.
+//
+// Parking is what costs. A goroutine readied while a P is idle makes the
+// runtime wake a thread for it, and the kernel here puts that thread on
+// the waking writer's core though the other one is idle: at the next tick
+// the two swap, and the writer waits out the other's time slice. Scheduler
+// traces of BenchmarkLoadLatency (perf sched, one writer) found 32 such
+// waits of 1.4-58 ms in a load when the applier parked whenever it had
+// caught up, and 2 with the polls. A goroutine that polls keeps its thread
+// on its own core, and no thread is woken. The polls yield between tries,
+// so that on one P the goroutine they wait for runs.
+const applySpin = 50 * time.Microsecond
+
+// lockSpin takes l, polling TryLock with yields for up to applySpin
+// before it blocks in Lock: the index's locks are held for microseconds,
+// and a goroutine that blocks on one parks, so that its unlocker has the
+// runtime wake a thread for it (see applySpin).
+func lockSpin(l interface {
+	TryLock() bool
+	Lock()
+}) {
+	if l.TryLock() {
+		return
+	}
+	for until := time.Now().Add(applySpin); time.Now().Before(until); {
+		runtime.Gosched()
+		if l.TryLock() {
+			return
+		}
+	}
+	l.Lock()
+}
+
+// awaitWork polls for a change queued after the applier has applied all
+// of them, for up to applySpin, yielding between polls (so that on one P
+// the writers run), and reports whether one came.
+func (x *index) awaitWork() bool {
+	until := time.Now().Add(applySpin)
+	for {
+		if x.enqA.Load() > x.appliedA.Load() {
+			return true
+		}
+		if time.Now().After(until) {
+			return false
+		}
+		runtime.Gosched()
 	}
 }
 
@@ -228,7 +284,7 @@ func (x *index) applyChunkLocked(limit int) bool {
 		// applied+1 .. enq, in order. Swap it in; the used-up slice
 		// (cleared chunk by chunk) becomes the new pend.
 		done := x.work[:0]
-		x.mu.Lock()
+		lockSpin(&x.mu)
 		x.work, x.pend = x.pend, done
 		x.mu.Unlock()
 		x.workPos = 0
@@ -249,7 +305,7 @@ func (x *index) applyChunkLocked(limit int) bool {
 	x.treeMu.Unlock()
 	clear(ops) // drop the key tails the items hold
 	x.workPos += k
-	x.amu.Lock()
+	lockSpin(&x.amu)
 	x.applied += uint64(k)
 	x.appliedA.Store(x.applied)
 	x.cond.Broadcast()
@@ -267,6 +323,16 @@ func (x *index) drain() {
 
 // waitApplied waits until the first target changes are in the tree.
 func (x *index) waitApplied(target uint64) {
+	if x.appliedA.Load() >= target {
+		return
+	}
+	x.wake()
+	for until := time.Now().Add(applySpin); time.Now().Before(until); {
+		runtime.Gosched()
+		if x.appliedA.Load() >= target {
+			return
+		}
+	}
 	x.amu.Lock()
 	defer x.amu.Unlock()
 	if x.applied >= target {
@@ -381,7 +447,7 @@ func (x *index) replace(key []byte, h uint64, off int64) (old item, had bool) {
 // of changes ever queued. The unlock is
 // deferred because the key comparison reads the mapping, which can fault.
 func (x *index) replaceHashed(key []byte, h uint64, off int64) (old item, had bool, n int, enq uint64) {
-	x.mu.Lock()
+	lockSpin(&x.mu)
 	defer x.mu.Unlock()
 	cur, ok := x.hash.get(h)
 	if ok && cur == refAmbiguous {
@@ -417,7 +483,7 @@ func (x *index) touch(cs []change) {
 // held since.
 func (x *index) apply(cs []change) {
 	n := 0
-	x.mu.Lock()
+	lockSpin(&x.mu)
 	batch := len(cs) > 1
 	if batch {
 		x.pub.Add(1) // odd: lookups wait for the whole batch
@@ -477,6 +543,7 @@ func (x *index) putLocked(key []byte, h uint64, off int64, old item, had bool) i
 	}
 	x.pend = append(x.pend, treeOp{it: it})
 	x.enq++
+	x.enqA.Store(x.enq)
 	return len(x.pend)
 }
 
@@ -494,6 +561,7 @@ func (x *index) delLocked(key []byte, h uint64, old item) int {
 	x.keys--
 	x.pend = append(x.pend, treeOp{it: probe(key), del: true})
 	x.enq++
+	x.enqA.Store(x.enq)
 	return len(x.pend)
 }
 
@@ -574,6 +642,7 @@ func (x *index) audit(visit func(it item) bool) (treeKeys, keys, hashed int) {
 func (x *index) startFill(items []item) {
 	n := uint64(len(items))
 	x.keys, x.enq, x.filling = len(items), n, n
+	x.enqA.Store(n)
 	x.start()
 	x.workMu.Lock() // before the applier can take it: fill releases it
 	go x.fill(items)

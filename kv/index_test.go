@@ -2,8 +2,14 @@ package kv
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -111,5 +117,69 @@ func TestLessItemAgreesWithBytesCompare(t *testing.T) {
 			b = b[:MaxKeySize]
 		}
 		check(a, b)
+	}
+}
+
+// TestApplierParksWhenIdle checks that the index's applier, which polls for
+// more changes for applySpin after it has applied all of them, parks once
+// the writes stop: an idle DB keeps no goroutine spinning.
+func TestApplierParksWhenIdle(t *testing.T) {
+	const keys, stride = 1000, 64
+	mem := make([]byte, keys*stride)
+	x := newIndex(0, func() []byte { return mem }) // closed once parked: close waits for it
+	for i := range keys {
+		key := fmt.Appendf(nil, "key%04d", i)
+		copy(mem[i*stride+recovery.HeaderSize:], key)
+		x.replace(key, uint64(i), int64(i*stride))
+	}
+	busy := func() string { // the stack of an applier still at work, if any
+		buf := make([]byte, 1<<20)
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "(*index).awaitWork") || strings.Contains(g, "(*index).applyPending") {
+				return g
+			}
+		}
+		return ""
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		time.Sleep(20 * applySpin)
+		g := busy()
+		if g == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the applier still runs 10 s after the last write:\n%s", g)
+		}
+	}
+	x.close()
+	if x.appliedA.Load() != keys {
+		t.Fatalf("applied %d changes, want %d", x.appliedA.Load(), keys)
+	}
+}
+
+// TestLockSpinOutlastsTheSpin checks that lockSpin still takes a lock held
+// for longer than it polls (falling back to Lock), and excludes the holder.
+func TestLockSpinOutlastsTheSpin(t *testing.T) {
+	var mu sync.Mutex
+	var held atomic.Bool
+	mu.Lock()
+	held.Store(true)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		lockSpin(&mu)
+		if held.Load() {
+			t.Error("lockSpin took a lock that was still held")
+		}
+		mu.Unlock()
+	}()
+	time.Sleep(10 * applySpin)
+	held.Store(false)
+	mu.Unlock()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("lockSpin did not take the lock after it was released")
 	}
 }
