@@ -120,7 +120,15 @@ func (b *Batch) normalize(out []batchOp) []batchOp {
 // and clear the log slot (made durable by a later fence: the settled state
 // is already correct without them). Recovery replays a committed batch whose
 // records are still pending and frees an uncommitted one.
-func (db *DB) Apply(b *Batch) (err error) {
+func (db *DB) Apply(b *Batch) error {
+	err := db.apply(b)
+	if b != nil {
+		db.yieldTurn(uint64(len(b.ops)))
+	}
+	return err
+}
+
+func (db *DB) apply(b *Batch) (err error) {
 	if db.readOnly {
 		return ErrReadOnly
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +51,13 @@ type DB struct {
 	al     *alloc.Allocator // nil when read-only
 	growMu sync.Mutex       // serializes pool growth, and growth with SwitchMode (taken after the stripes and sbMu)
 
-	idx      *index        // key -> record
-	seq      atomic.Uint64 // last sequence number handed out
+	idx    *index        // key -> record
+	seq    atomic.Uint64 // last sequence number handed out
+	writes atomic.Uint64 // keys written or deleted, for yieldTurn
+	sched  struct {      // yieldTurn's look at the scheduler
+		sync.Mutex
+		sample [1]metrics.Sample
+	}
 	leaseEnd atomic.Uint64 // the durable floor: numbers below it may be handed out (seq.go)
 	ep       epochs        // reader pins
 	locks    stripes       // writers, by key

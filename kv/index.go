@@ -130,6 +130,11 @@ type index struct {
 	enq  uint64   // changes ever queued
 	// enqA mirrors enq, for the applier's polls (awaitWork).
 	enqA atomic.Uint64
+	// polling counts the goroutines polling in poll.
+	polling atomic.Int32
+	// yieldAsked asks the applier to yield its P after its current chunk
+	// (a writer yielding its own, in DB.yieldTurn, waits for a free one).
+	yieldAsked atomic.Bool
 
 	treeMu sync.RWMutex        // protects tree
 	tree   *btree.BTreeG[item] // every present key as of the last applied change
@@ -206,44 +211,46 @@ func (x *index) applier() {
 // traces of BenchmarkLoadLatency (perf sched, one writer) found 32 such
 // waits of 1.4-58 ms in a load when the applier parked whenever it had
 // caught up, and 2 with the polls. A goroutine that polls keeps its thread
-// on its own core, and no thread is woken. The polls yield between tries,
-// so that on one P the goroutine they wait for runs.
+// on its own core, and no thread is woken (see poll).
 const applySpin = 50 * time.Microsecond
 
-// lockSpin takes l, polling TryLock with yields for up to applySpin
-// before it blocks in Lock: the index's locks are held for microseconds,
-// and a goroutine that blocks on one parks, so that its unlocker has the
-// runtime wake a thread for it (see applySpin).
-func lockSpin(l interface {
+// lockSpin takes l, polling TryLock for up to applySpin before it blocks
+// in Lock: the index's locks are held for microseconds, and a goroutine
+// that blocks on one parks, so that its unlocker has the runtime wake a
+// thread for it (see applySpin).
+func (x *index) lockSpin(l interface {
 	TryLock() bool
 	Lock()
 }) {
-	if l.TryLock() {
-		return
+	if !x.poll(l.TryLock) {
+		l.Lock()
 	}
-	for until := time.Now().Add(applySpin); time.Now().Before(until); {
-		runtime.Gosched()
-		if l.TryLock() {
-			return
-		}
-	}
-	l.Lock()
 }
 
 // awaitWork polls for a change queued after the applier has applied all
-// of them, for up to applySpin, yielding between polls (so that on one P
-// the writers run), and reports whether one came.
+// of them, for up to applySpin, and reports whether one came.
 func (x *index) awaitWork() bool {
-	until := time.Now().Add(applySpin)
-	for {
-		if x.enqA.Load() > x.appliedA.Load() {
+	return x.poll(func() bool { return x.enqA.Load() > x.appliedA.Load() })
+}
+
+// poll calls ready until it reports true or applySpin has passed, yielding
+// between calls (so that on one P the goroutine it waits for runs), and
+// reports whether it did. polling counts the goroutines in it: each waits
+// in the run queue between its calls, and the writers' looks at the
+// scheduler (yieldTurn) discount them.
+func (x *index) poll(ready func() bool) bool {
+	if ready() {
+		return true
+	}
+	x.polling.Add(1)
+	defer x.polling.Add(-1)
+	for until := time.Now().Add(applySpin); time.Now().Before(until); {
+		runtime.Gosched()
+		if ready() {
 			return true
 		}
-		if time.Now().After(until) {
-			return false
-		}
-		runtime.Gosched()
 	}
+	return false
 }
 
 // applyYield is how long the applier runs before it yields its P.
@@ -258,7 +265,7 @@ func (x *index) awaitWork() bool {
 const applyYield = 200 * time.Microsecond
 
 // applyPending applies the queue to the tree until it is empty, yielding
-// every applyYield.
+// every applyYield, and after a chunk when a writer asked (yieldAsked).
 func (x *index) applyPending() {
 	last := time.Now()
 	for {
@@ -268,7 +275,8 @@ func (x *index) applyPending() {
 		if !more {
 			return
 		}
-		if now := time.Now(); now.Sub(last) >= applyYield {
+		if now := time.Now(); now.Sub(last) >= applyYield || x.yieldAsked.Load() {
+			x.yieldAsked.Store(false)
 			runtime.Gosched()
 			last = time.Now()
 		}
@@ -284,7 +292,7 @@ func (x *index) applyChunkLocked(limit int) bool {
 		// applied+1 .. enq, in order. Swap it in; the used-up slice
 		// (cleared chunk by chunk) becomes the new pend.
 		done := x.work[:0]
-		lockSpin(&x.mu)
+		x.lockSpin(&x.mu)
 		x.work, x.pend = x.pend, done
 		x.mu.Unlock()
 		x.workPos = 0
@@ -305,7 +313,7 @@ func (x *index) applyChunkLocked(limit int) bool {
 	x.treeMu.Unlock()
 	clear(ops) // drop the key tails the items hold
 	x.workPos += k
-	lockSpin(&x.amu)
+	x.lockSpin(&x.amu)
 	x.applied += uint64(k)
 	x.appliedA.Store(x.applied)
 	x.cond.Broadcast()
@@ -327,11 +335,8 @@ func (x *index) waitApplied(target uint64) {
 		return
 	}
 	x.wake()
-	for until := time.Now().Add(applySpin); time.Now().Before(until); {
-		runtime.Gosched()
-		if x.appliedA.Load() >= target {
-			return
-		}
+	if x.poll(func() bool { return x.appliedA.Load() >= target }) {
+		return
 	}
 	x.amu.Lock()
 	defer x.amu.Unlock()
@@ -447,7 +452,7 @@ func (x *index) replace(key []byte, h uint64, off int64) (old item, had bool) {
 // of changes ever queued. The unlock is
 // deferred because the key comparison reads the mapping, which can fault.
 func (x *index) replaceHashed(key []byte, h uint64, off int64) (old item, had bool, n int, enq uint64) {
-	lockSpin(&x.mu)
+	x.lockSpin(&x.mu)
 	defer x.mu.Unlock()
 	cur, ok := x.hash.get(h)
 	if ok && cur == refAmbiguous {
@@ -483,7 +488,7 @@ func (x *index) touch(cs []change) {
 // held since.
 func (x *index) apply(cs []change) {
 	n := 0
-	lockSpin(&x.mu)
+	x.lockSpin(&x.mu)
 	batch := len(cs) > 1
 	if batch {
 		x.pub.Add(1) // odd: lookups wait for the whole batch

@@ -161,6 +161,8 @@ func TestApplierParksWhenIdle(t *testing.T) {
 // TestLockSpinOutlastsTheSpin checks that lockSpin still takes a lock held
 // for longer than it polls (falling back to Lock), and excludes the holder.
 func TestLockSpinOutlastsTheSpin(t *testing.T) {
+	x := newIndex(0, func() []byte { return nil })
+	defer x.close()
 	var mu sync.Mutex
 	var held atomic.Bool
 	mu.Lock()
@@ -168,7 +170,7 @@ func TestLockSpinOutlastsTheSpin(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		lockSpin(&mu)
+		x.lockSpin(&mu)
 		if held.Load() {
 			t.Error("lockSpin took a lock that was still held")
 		}
