@@ -122,7 +122,7 @@ func (b *Batch) normalize(out []batchOp) []batchOp {
 // records are still pending and frees an uncommitted one.
 func (db *DB) Apply(b *Batch) error {
 	err := db.apply(b)
-	if b != nil {
+	if err == nil && b != nil {
 		db.yieldTurn(uint64(len(b.ops)))
 	}
 	return err

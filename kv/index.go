@@ -132,6 +132,11 @@ type index struct {
 	enqA atomic.Uint64
 	// polling counts the goroutines polling in poll.
 	polling atomic.Int32
+	// procs is GOMAXPROCS as of procsAt (unix ns), for poll: noted by
+	// the applier when it parks or yields, and by a poll that finds it
+	// older than a millisecond (noteProcs).
+	procs   atomic.Int32
+	procsAt atomic.Int64
 	// yieldAsked asks the applier to yield its P after its current chunk
 	// (a writer yielding its own, in DB.yieldTurn, waits for a free one).
 	yieldAsked atomic.Bool
@@ -180,6 +185,7 @@ func (x *index) start() {
 	x.stop = make(chan struct{})
 	x.done = make(chan struct{})
 	x.tablesDone = make(chan struct{})
+	x.noteProcs()
 	go x.applier()
 	go x.hash.prepareTables(x.stop, x.tablesDone)
 }
@@ -187,6 +193,7 @@ func (x *index) start() {
 func (x *index) applier() {
 	defer close(x.done)
 	for {
+		x.noteProcs()
 		select {
 		case <-x.kick:
 		case <-x.stop:
@@ -228,19 +235,38 @@ func (x *index) lockSpin(l interface {
 }
 
 // awaitWork polls for a change queued after the applier has applied all
-// of them, for up to applySpin, and reports whether one came.
+// of them, for up to applySpin, and reports whether one came. A writer
+// that asked the applier to yield (yieldAsked) gets its P meanwhile.
 func (x *index) awaitWork() bool {
-	return x.poll(func() bool { return x.enqA.Load() > x.appliedA.Load() })
+	return x.poll(func() bool {
+		if x.yieldAsked.Load() {
+			x.yieldAsked.Store(false)
+			runtime.Gosched()
+		}
+		return x.enqA.Load() > x.appliedA.Load()
+	})
 }
 
-// poll calls ready until it reports true or applySpin has passed, yielding
-// between calls (so that on one P the goroutine it waits for runs), and
-// reports whether it did. polling counts the goroutines in it: each waits
-// in the run queue between its calls, and the writers' looks at the
-// scheduler (yieldTurn) discount them.
+// poll calls ready until it reports true or applySpin has passed, and
+// reports whether it did. It polls only when the process has more than
+// one P (procs): with one P the goroutine it waits for cannot run while it
+// polls, and a poller that yields its P between tries goes to the back of
+// the run queue, behind any goroutine that runs until the runtime preempts
+// it (10 ms): a wait beside a goroutine that only computed took 20 ms.
+// With more Ps it yields between tries: a poller that kept its P (waiting
+// on the clock) held it from the goroutine it waited for, and two writers
+// loaded 424-483 k keys/s against 719-875 k. polling counts the pollers:
+// each waits in the run queue between its tries, and the writers' looks at
+// the scheduler (yieldTurn) discount them.
 func (x *index) poll(ready func() bool) bool {
 	if ready() {
 		return true
+	}
+	if now := time.Now().UnixNano(); now-x.procsAt.Load() > int64(time.Millisecond) {
+		x.noteProcs()
+	}
+	if x.procs.Load() == 1 {
+		return false
 	}
 	x.polling.Add(1)
 	defer x.polling.Add(-1)
@@ -251,6 +277,13 @@ func (x *index) poll(ready func() bool) bool {
 		}
 	}
 	return false
+}
+
+// noteProcs records GOMAXPROCS for poll (reading it takes the scheduler's
+// lock, so it is not read at every poll).
+func (x *index) noteProcs() {
+	x.procs.Store(int32(runtime.GOMAXPROCS(0)))
+	x.procsAt.Store(time.Now().UnixNano())
 }
 
 // applyYield is how long the applier runs before it yields its P.
@@ -278,6 +311,7 @@ func (x *index) applyPending() {
 		if now := time.Now(); now.Sub(last) >= applyYield || x.yieldAsked.Load() {
 			x.yieldAsked.Store(false)
 			runtime.Gosched()
+			x.noteProcs()
 			last = time.Now()
 		}
 	}

@@ -142,6 +142,12 @@ func TestApplierParksWhenIdle(t *testing.T) {
 		return ""
 	}
 	deadline := time.Now().Add(10 * time.Second)
+	for x.appliedA.Load() < keys { // on its own: no drain, which would wake it
+		if time.Now().After(deadline) {
+			t.Fatalf("the applier applied %d of %d changes in 10 s", x.appliedA.Load(), keys)
+		}
+		time.Sleep(applySpin)
+	}
 	for {
 		time.Sleep(20 * applySpin)
 		g := busy()
@@ -153,8 +159,63 @@ func TestApplierParksWhenIdle(t *testing.T) {
 		}
 	}
 	x.close()
-	if x.appliedA.Load() != keys {
-		t.Fatalf("applied %d changes, want %d", x.appliedA.Load(), keys)
+}
+
+// TestApplierKeepsUpWithoutADrain writes to an index from two goroutines
+// with pauses around applySpin between some writes, so that changes are
+// queued just as the applier's poll ends and it goes back to wait for a
+// kick, and checks, without a drain (which wakes the applier itself and
+// would hide a lost kick), that the applier applies every change on its
+// own (written by a review of the applier's poll).
+func TestApplierKeepsUpWithoutADrain(t *testing.T) {
+	const keys, stride = 4000, 64
+	mem := make([]byte, keys*stride)
+	x := newIndex(0, func() []byte { return mem })
+	defer x.close()
+	for i := range keys {
+		copy(mem[i*stride+recovery.HeaderSize:], fmt.Appendf(nil, "key%05d", i))
+	}
+	const writers = 2
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 9))
+			for i := w; i < keys; i += writers {
+				x.replace(fmt.Appendf(nil, "key%05d", i), uint64(i), int64(i*stride))
+				if r.IntN(4) == 0 { // wait on the clock, to land near the poll's end
+					d := time.Duration(30+r.IntN(40)) * time.Microsecond
+					for s := time.Now(); time.Since(s) < d; {
+					}
+				}
+			}
+		}()
+	}
+	caughtUp := func() error {
+		x.mu.RLock()
+		target := x.enq
+		x.mu.RUnlock()
+		for deadline := time.Now().Add(5 * time.Second); x.appliedA.Load() < target; {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("the applier stayed at %d of %d changes for 5 s without a drain", x.appliedA.Load(), target)
+			}
+			time.Sleep(10 * time.Microsecond)
+		}
+		return nil
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for running := true; running; {
+		select {
+		case <-done:
+			running = false
+		default:
+			time.Sleep(20 * time.Microsecond)
+		}
+		if err := caughtUp(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 

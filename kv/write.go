@@ -74,7 +74,9 @@ func (db *DB) lockKey(key, value []byte) (h uint64, s int, err error) {
 // durable by the next fence: until then the higher sequence number wins).
 func (db *DB) Put(key, value []byte) error {
 	err := db.put(key, value)
-	db.yieldTurn(1)
+	if err == nil {
+		db.yieldTurn(1)
+	}
 	return err
 }
 
@@ -136,7 +138,9 @@ func (db *DB) putLocked(key []byte, h uint64, value []byte, dense bool) error {
 // older versions' frees still in flight, one for its own.
 func (db *DB) Delete(key []byte) error {
 	err := db.delete(key)
-	db.yieldTurn(1)
+	if err == nil {
+		db.yieldTurn(1)
+	}
 	return err
 }
 
@@ -344,16 +348,18 @@ func (db *DB) growFrom(before, size int64, writer bool) error {
 	return nil
 }
 
-// yieldEvery is how many keys the DB's writes go through between two
+// yieldEvery is how many operations the DB's writes carry out between two
 // looks at the scheduler by a writer (yieldTurn).
 const yieldEvery = 256
 
 // runnableMetric counts the goroutines ready to run that wait for a P.
 const runnableMetric = "/sched/goroutines/runnable:goroutines"
 
-// yieldTurn counts a write of n keys and, when the count passes a multiple
-// of yieldEvery (about every 250 µs of Puts), yields the writer's P if a
-// goroutine waits for one.
+// yieldTurn counts n operations of a write that succeeded (a Put or a
+// Delete is one, a batch counts its operations) and, when the count passes
+// a multiple of yieldEvery (about every 250 µs of Puts), yields the
+// writer's P if a goroutine waits for one and the process has more than
+// one P.
 //
 // A goroutine readied onto a busy P (a writer the other one let through
 // the index's lock, a reader, the chunk preparer, a GC worker) waits
@@ -361,14 +367,17 @@ const runnableMetric = "/sched/goroutines/runnable:goroutines"
 // which it does after 10 ms. A writer rarely blocks, so with more
 // runnable goroutines than Ps (two writers and the index's applier on two
 // cores) the other waited up to tens of milliseconds. Yielding bounds
-// that wait. A yield costs the writer the wait for a free P: it asks the
-// index's applier to yield after its current chunk (tens of microseconds)
-// rather than at its next applyYield. And it is done only when a
-// goroutine waits that is not one of the index's own polls (index.poll,
-// which yield between tries): yielding blindly, and waiting out the
-// applier's slice, made raftstore's StoreLogs 10-20 % slower. The look costs about
-// 100 ns (runtime/metrics takes the scheduler's lock), once every
-// yieldEvery keys; a writer that finds another looking goes on.
+// that wait. A yield costs the writer the wait for a free P, so it is done
+// only when a goroutine waits that is not one of the index's own pollers
+// (index.poll, which yield between tries), and the writer first asks the index's
+// applier to yield after its current chunk (tens of microseconds) rather
+// than at its next applyYield: yielding blindly, and waiting out the
+// applier's slice, made raftstore's StoreLogs 10-20 % slower. With one P
+// it does not yield: a goroutine that does not yield back (one that only
+// computes) would then take a whole slice of 10 ms every 256 operations,
+// where the runtime's own preemption shares the P evenly. The look costs
+// about 100 ns (runtime/metrics takes the scheduler's lock), once every
+// yieldEvery operations; a writer that finds another looking goes on.
 func (db *DB) yieldTurn(n uint64) {
 	if w := db.writes.Add(n); w/yieldEvery == (w-n)/yieldEvery || !db.sched.TryLock() {
 		return
@@ -378,8 +387,12 @@ func (db *DB) yieldTurn(n uint64) {
 	metrics.Read(s[:])
 	waiting := s[0].Value.Kind() == metrics.KindUint64 && s[0].Value.Uint64() > uint64(max(db.idx.polling.Load(), 0))
 	db.sched.Unlock()
-	if waiting {
-		db.idx.yieldAsked.Store(true)
-		runtime.Gosched()
+	if !waiting || runtime.GOMAXPROCS(0) == 1 {
+		return
 	}
+	if db.hooks != nil && db.hooks.Yield != nil {
+		db.hooks.Yield()
+	}
+	db.idx.yieldAsked.Store(true)
+	runtime.Gosched()
 }

@@ -98,6 +98,11 @@ type Hooks struct {
 	// point comes from the goroutine of an operation they started.
 	Prepare func()
 
+	// Yield, when set, is called when a writer is about to yield its P to
+	// a goroutine that waits for one (kv's yieldTurn): on the writer's
+	// goroutine, after its write, holding nothing.
+	Yield func()
+
 	// NoGrowAhead keeps the chunk preparer from growing the pool ahead of
 	// the writers: growth then happens only in a writer that runs out of
 	// space, at the Grow point, where tests crash or count it.
