@@ -132,7 +132,7 @@ type index struct {
 	enqA atomic.Uint64
 	// polling counts the goroutines polling in poll.
 	polling atomic.Int32
-	// procs is GOMAXPROCS as of procsAt (unix ns), for poll: noted by
+	// procs is GOMAXPROCS as of procsAt (monoNanos), for poll: noted by
 	// the applier when it parks or yields, and by a poll that finds it
 	// older than a millisecond (noteProcs).
 	procs   atomic.Int32
@@ -262,7 +262,7 @@ func (x *index) poll(ready func() bool) bool {
 	if ready() {
 		return true
 	}
-	if now := time.Now().UnixNano(); now-x.procsAt.Load() > int64(time.Millisecond) {
+	if d := monoNanos() - x.procsAt.Load(); d > int64(time.Millisecond) || d < 0 {
 		x.noteProcs()
 	}
 	if x.procs.Load() == 1 {
@@ -283,8 +283,15 @@ func (x *index) poll(ready func() bool) bool {
 // lock, so it is not read at every poll).
 func (x *index) noteProcs() {
 	x.procs.Store(int32(runtime.GOMAXPROCS(0)))
-	x.procsAt.Store(time.Now().UnixNano())
+	x.procsAt.Store(monoNanos())
 }
+
+// monoBase anchors monoNanos.
+var monoBase = time.Now()
+
+// monoNanos is a monotonic clock in nanoseconds (a wall clock's step back
+// would make procs look fresh for as long as the step).
+func monoNanos() int64 { return int64(time.Since(monoBase)) }
 
 // applyYield is how long the applier runs before it yields its P.
 //
@@ -298,7 +305,8 @@ func (x *index) noteProcs() {
 const applyYield = 200 * time.Microsecond
 
 // applyPending applies the queue to the tree until it is empty, yielding
-// every applyYield, and after a chunk when a writer asked (yieldAsked).
+// every applyYield, and after a chunk when a writer asked (yieldAsked),
+// when the process has more than one P.
 func (x *index) applyPending() {
 	last := time.Now()
 	for {
@@ -309,9 +317,13 @@ func (x *index) applyPending() {
 			return
 		}
 		if now := time.Now(); now.Sub(last) >= applyYield || x.yieldAsked.Load() {
+			// With one P the writers wait for this goroutine, and a
+			// yield would only hand the P to whatever else runs there
+			// for a whole slice.
 			x.yieldAsked.Store(false)
-			runtime.Gosched()
-			x.noteProcs()
+			if x.noteProcs(); x.procs.Load() > 1 {
+				runtime.Gosched()
+			}
 			last = time.Now()
 		}
 	}

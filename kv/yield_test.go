@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"fmt"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -102,25 +103,36 @@ func TestWriterYieldsToWaitingGoroutines(t *testing.T) {
 	db := openTest(t, t.TempDir()+"/pool", opts)
 	defer db.Close()
 	val := make([]byte, 32)
-	put := func(n int) {
+	put := func(n int, until func() bool) error {
 		for i := range n {
+			if until() {
+				return nil
+			}
 			if err := db.Put([]byte{byte(i), byte(i >> 8)}, val); err != nil {
-				t.Fatal(err)
+				return err
 			}
 		}
+		return nil
 	}
+	never := func() bool { return false }
 	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	stop := hog(3)
-	put(16 * yieldEvery)
+	err := put(64*yieldEvery, func() bool { return yields.Load() > 0 })
 	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if yields.Load() == 0 {
-		t.Fatalf("no yield in %d Puts beside goroutines waiting for a P", 16*yieldEvery)
+		t.Fatalf("no yield in %d Puts beside goroutines waiting for a P", 64*yieldEvery)
 	}
 	runtime.GOMAXPROCS(1)
 	yields.Store(0)
 	stop = hog(1)
-	put(16 * yieldEvery)
+	err = put(8*yieldEvery, never)
 	stop()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if n := yields.Load(); n != 0 {
 		t.Fatalf("%d yields with one P", n)
 	}
@@ -157,5 +169,67 @@ func TestOneHogDoesNotStallWaits(t *testing.T) {
 	slices.Sort(lat)
 	if med := lat[len(lat)/2]; med > 5*time.Millisecond {
 		t.Fatalf("median Put and Scan %v beside a computing goroutine on one P", med)
+	}
+}
+
+// TestFailedApplyIsNotCounted checks that a rejected batch (an empty key,
+// or a closed DB) does not move yieldTurn's count (written by a review:
+// counting every Apply passed the test above).
+func TestFailedApplyIsNotCounted(t *testing.T) {
+	db := openTest(t, t.TempDir()+"/pool", nil)
+	bad := new(Batch)
+	for i := range 300 {
+		bad.Put([]byte{byte(i), byte(i >> 8)}, []byte("v"))
+	}
+	bad.Put(nil, []byte("v"))
+	if err := db.Apply(bad); err == nil {
+		t.Fatal("a batch with an empty key applied")
+	}
+	if got := db.writes.Load(); got != 0 {
+		t.Fatalf("writes after a rejected batch = %d, want 0", got)
+	}
+	b := new(Batch)
+	for i := range 300 {
+		b.Put([]byte{byte(i), byte(i >> 8)}, []byte("v"))
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Apply(b); err == nil {
+		t.Fatal("Apply on a closed DB succeeded")
+	}
+	if got := db.writes.Load(); got != 0 {
+		t.Fatalf("writes after Apply on a closed DB = %d, want 0", got)
+	}
+}
+
+// TestOneHogDoesNotSlowTheApplier checks, with one P and a goroutine that
+// only computes, that a Scan after a load of batches (which leaves the
+// applier a backlog of tens of thousands of changes) does not wait for
+// the applier's yields: each handed the P to the other goroutine for a
+// whole 10 ms slice, and the Scan waited 3 s (written by a review).
+func TestOneHogDoesNotSlowTheApplier(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	db := openTest(t, t.TempDir()+"/pool", nil)
+	stop := hog(1)
+	defer stop()
+	val := make([]byte, 8)
+	const n, per = 70000, 1000
+	for i := 0; i < n; i += per {
+		b := new(Batch)
+		for j := i; j < i+per; j++ {
+			b.Put(fmt.Appendf(nil, "k%08d", (j*7919)%n), val)
+		}
+		if err := db.Apply(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	backlog := db.idx.enqA.Load() - db.idx.appliedA.Load()
+	start := time.Now()
+	if err := db.Scan([]byte("k"), []byte("k0"), func(_, _ []byte) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("a Scan waited %v for the applier to apply %d changes beside a computing goroutine on one P", d, backlog)
 	}
 }
