@@ -53,7 +53,7 @@ type DB struct {
 
 	idx    *index        // key -> record
 	seq    atomic.Uint64 // last sequence number handed out
-	writes atomic.Uint64 // keys written or deleted, for yieldTurn
+	writes atomic.Uint64 // operations of the writes that succeeded, for yieldTurn
 	sched  struct {      // yieldTurn's look at the scheduler
 		sync.Mutex
 		sample [1]metrics.Sample
