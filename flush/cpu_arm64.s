@@ -49,3 +49,9 @@ cvaploop:
 TEXT ·dsbSY(SB), NOSPLIT|NOFRAME, $0-0
 	DSB $15 // DSB SY
 	RET
+
+// func prefetch(p *byte)
+TEXT ·prefetch(SB), NOSPLIT|NOFRAME, $0-8
+	MOVD p+0(FP), R0
+	PRFM (R0), PLDL1KEEP
+	RET

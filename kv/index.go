@@ -11,6 +11,7 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/google/btree"
 
+	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/invariants"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -628,13 +629,14 @@ func (x *index) queued(n int, enq uint64) {
 	}
 }
 
-// ascend copies into buf the items of the keys in [from, end) in order, up
+// ascend copies into buf the refs of the keys in [from, end) in order, up
 // to len(buf) of them, skipping from itself when exclusive; a nil from
-// starts at the first key, a nil end runs to the last. It sees every
-// change queued before the call (it drains the applier first), so that a
-// reader that pinned its epoch before calling never finds a record that was
+// starts at the first key, a nil end runs to the last. It prefetches each
+// record's first line as it goes (see decodePage). It sees every change
+// queued before the call (it drains the applier first), so that a reader
+// that pinned its epoch before calling never finds a record that was
 // retired before its pin.
-func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []item) int {
+func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []uint64) int {
 	var endItem, fromItem item
 	if end != nil {
 		endItem = probe(end)
@@ -642,6 +644,7 @@ func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []item) int 
 	if from != nil {
 		fromItem = probe(from)
 	}
+	mem := x.view()
 	n := 0
 	visit := func(it item) bool {
 		if exclusive && !lessItem(fromItem, it) {
@@ -650,7 +653,8 @@ func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []item) int 
 		if end != nil && !lessItem(it, endItem) {
 			return false
 		}
-		buf[n] = it
+		buf[n] = it.ref
+		flush.Prefetch(mem, it.ref>>refKeyBits)
 		n++
 		return n < len(buf)
 	}

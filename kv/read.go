@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 
+	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/seam"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -90,48 +91,51 @@ func recordMismatch(off int64) error {
 	return &recovery.CorruptError{Off: off, Reason: "record header does not match the index"}
 }
 
-// decodePage appends the keys and values of the records of page to keys
-// and vals, in the view mem, and returns them with the first error (a
-// record that does not match its item, or a memory fault: see
-// decodeGuarded). Records lie in the pool in write order, so in key order
-// each is a likely cache miss: it first loads one byte of every record,
-// independent loads whose misses overlap, then decodes the (now cached)
-// headers, and then loads the last byte of every record, whose line is
-// its last, and one byte of every page a long record spans: a record
-// handed out has been read from end to end, page by page, under the
-// caller's fault guard (a bad block or a truncated file inside it is an
-// error here, not a fault in the caller's hands later). The loops index
-// the page instead of copying its items: a copy of each 40-byte item
-// through the stack serialized the loads (140 ns a key against 16). sink
-// is what the loads summed, for the caller to keep.
-func (db *DB) decodePage(mem []byte, page []item, keys, vals [][]byte) (_, _ [][]byte, sink byte, err error) {
-	for i := range page {
-		if off := int64(page[i].ref >> refKeyBits); off < int64(len(mem)) {
-			sink += mem[off]
-		}
-	}
-	n := len(vals)
-	for i := range page {
-		k, v, err := db.recordAt(mem, page[i].ref)
-		if err != nil {
-			return keys, vals, sink, err
+// decodePage appends the keys and values of the records refs point to
+// (index items' refs) to keys and vals, in the view mem, and returns them
+// with the first error (a record that does not match its ref, or a memory
+// fault: see decodeGuarded). Records lie in the pool in write order, so in
+// key order each is a likely cache miss: the callers prefetch the first
+// line of every record while they walk the ordered index (flush.Prefetch),
+// so that the misses are in flight together and overlap the walk, and
+// decodePage prefetches the last line of each record for the caller's read
+// of its value. A record handed out has been read page by page under the
+// caller's fault guard: its header's page here, and one byte of every
+// further page a record spans (a bad block or a truncated file inside it is
+// an error here, not a fault in the caller's hands later). sink is what the
+// loads summed, for the caller to keep.
+func (db *DB) decodePage(mem []byte, refs []uint64, keys, vals [][]byte) (_, _ [][]byte, sink byte, err error) {
+	n := len(keys)
+	long := false
+	for _, ref := range refs {
+		off := int64(ref >> refKeyBits)
+		k, v, ok := recovery.KeyValue(mem, off, int(ref&(1<<refKeyBits-1)))
+		if !ok || len(v) > db.maxValue {
+			return keys, vals, sink, recordMismatch(off)
 		}
 		keys = append(keys, k)
 		vals = append(vals, v)
-	}
-	for i := n; i < len(vals); i++ {
-		k, v := keys[i], vals[i]
-		last := v
-		if len(v) == 0 {
-			last = k
+		end := off + recovery.HeaderSize + int64(len(k)+len(v))
+		a := off/pageSize*pageSize + pageSize
+		if a >= end {
+			flush.Prefetch(mem, uint64(end-1))
+			continue
 		}
-		sink += last[len(last)-1]
-		if len(k)+len(v) > pageSize-recovery.HeaderSize { // a record past one page
-			off := int64(page[i-n].ref >> refKeyBits)
-			end := off + recovery.HeaderSize + int64(len(k)+len(v))
-			for a := off/pageSize*pageSize + pageSize; a < end; a += pageSize {
-				sink += mem[a]
-			}
+		long = true
+		for ; a < end; a += pageSize {
+			flush.Prefetch(mem, uint64(a))
+		}
+	}
+	if !long {
+		return keys, vals, sink, nil
+	}
+	// The records past their first page, read page by page: the loads
+	// that can fault, after the prefetches, so that their misses overlap.
+	for i, ref := range refs {
+		off := int64(ref >> refKeyBits)
+		end := off + recovery.HeaderSize + int64(len(keys[n+i])+len(vals[n+i]))
+		for a := off/pageSize*pageSize + pageSize; a < end; a += pageSize {
+			sink += mem[a]
 		}
 	}
 	return keys, vals, sink, nil
@@ -141,29 +145,30 @@ func (db *DB) decodePage(mem []byte, page []item, keys, vals [][]byte) (_, _ [][
 // smallest page a mapping has.
 const pageSize = 4096
 
-// decodeGuarded is decodePage under the fault guard. After an error it
-// decodes again one record at a time, each under its own guard, so that
-// the records before the first bad one are still returned with the error
-// (the fast pass cannot tell which record a fault hit).
-func (db *DB) decodeGuarded(page []item, keys, vals [][]byte) (_, _ [][]byte, err error) {
+// decodeGuarded is decodePage under the fault guard, in the view
+// db.m.Bytes(). After an error it decodes again one record at a time, each
+// under its own guard, so that the records before the first bad one are
+// still returned with the error (the fast pass cannot tell which record a
+// fault hit).
+func (db *DB) decodeGuarded(refs []uint64, keys, vals [][]byte) (_, _ [][]byte, err error) {
 	k0, v0 := len(keys), len(vals)
 	mem := db.m.Bytes()
 	var sink byte
 	err = func() (err error) {
 		defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-		keys, vals, sink, err = db.decodePage(mem, page, keys, vals)
+		keys, vals, sink, err = db.decodePage(mem, refs, keys, vals)
 		return err
 	}()
-	runtime.KeepAlive(sink) // keeps the prefetching loads
+	runtime.KeepAlive(sink) // keeps the page loads
 	if err == nil {
 		return keys, vals, nil
 	}
 	keys, vals = keys[:k0], vals[:v0]
-	for i := range page {
+	for i := range refs {
 		var k, v [][]byte
 		err = func() (err error) {
 			defer db.m.Guard(debug.SetPanicOnFault(true), &err)
-			k, v, _, err = db.decodePage(mem, page[i:i+1], keys, vals)
+			k, v, _, err = db.decodePage(mem, refs[i:i+1], keys, vals)
 			return err
 		}()
 		if err != nil {
@@ -193,7 +198,7 @@ func (db *DB) Scan(start, end []byte, fn func(key, value []byte) error) error {
 		}
 		return nil
 	}
-	var buf [scanBatch]item
+	var buf [scanBatch]uint64
 	var last []byte
 	from := start
 	exclusive := false // from was already visited
@@ -206,9 +211,9 @@ func (db *DB) Scan(start, end []byte, fn func(key, value []byte) error) error {
 	}
 }
 
-// scanStep visits up to len(buf) items from from (skipping from itself when
+// scanStep visits up to len(buf) keys from from (skipping from itself when
 // exclusive) under one pin. The last key visited is copied into *last.
-func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []item, last *[]byte, fn func(key, value []byte) error) (n int, err error) {
+func (db *DB) scanStep(from []byte, exclusive bool, end []byte, buf []uint64, last *[]byte, fn func(key, value []byte) error) (n int, err error) {
 	tok, err := db.enter()
 	if err != nil {
 		return 0, err

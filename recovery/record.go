@@ -261,14 +261,14 @@ func KeyValue(mem []byte, off int64, keyLen int) (key, value []byte, ok bool) {
 	if off < 0 || off > int64(len(mem))-HeaderSize {
 		return nil, nil, false
 	}
-	h := mem[off : off+HeaderSize]
-	kl := int64(binary.LittleEndian.Uint16(h[16:]))
-	vl := int64(binary.LittleEndian.Uint32(h[20:]))
+	h := binary.LittleEndian.Uint64(mem[off+16:]) // key length, flags, value length
 	k := off + HeaderSize
-	if kl != int64(keyLen) || k+kl+vl > int64(len(mem)) {
+	e := k + int64(keyLen)
+	v := e + int64(h>>32)
+	if int(uint16(h)) != keyLen || v > int64(len(mem)) {
 		return nil, nil, false
 	}
-	return mem[k : k+kl], mem[k+kl : k+kl+vl], true
+	return mem[k:e], mem[e:v], true
 }
 
 // ReadHeader decodes the header fields at off without validating the

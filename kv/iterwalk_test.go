@@ -1,0 +1,202 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// walkModel tracks an iterator's expected position in im: -1 before the
+// first key, len(im.keys) after the last, -2 unpositioned.
+type walkModel struct {
+	im *iterModel
+	i  int
+}
+
+func (w *walkModel) next() {
+	switch {
+	case w.i == -2 || w.i == -1:
+		w.i = 0
+	case w.i < len(w.im.keys):
+		w.i++
+	}
+	w.clamp()
+}
+
+func (w *walkModel) prev() {
+	switch {
+	case w.i == -2 || w.i == len(w.im.keys):
+		w.i = len(w.im.keys) - 1
+	case w.i >= 0:
+		w.i--
+	}
+	w.clamp()
+}
+
+func (w *walkModel) clamp() {
+	w.i = max(min(w.i, len(w.im.keys)), -1)
+}
+
+// TestIteratorLongWalks runs walks long enough to go on as a coroutine
+// (walkPage): from First and from Last, with and without a bound ahead,
+// turned around, sought and closed in the middle, and checks every position
+// against the model. The walk from an end must run as a coroutine once it
+// is long, and no coroutine may outlive a seek or Close.
+func TestIteratorLongWalks(t *testing.T) {
+	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
+		t.Run(mode.String(), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(77, uint64(mode)))
+			db := openTest(t, filepath.Join(shmDir(t), "pool"), smallOpts(mode))
+			const n = 4000
+			m := map[string][]byte{}
+			b := db.NewBatch()
+			for i := 0; i < n; i++ {
+				k, v := key(r.IntN(3*n)), value(i, 0, 20+r.IntN(60))
+				b.Put(k, v)
+				m[string(k)] = v
+			}
+			if err := db.Apply(b); err != nil {
+				t.Fatal(err)
+			}
+			bound := func() []byte {
+				if r.IntN(2) == 0 {
+					return nil
+				}
+				return key(r.IntN(3 * n))
+			}
+			for round := 0; round < 40; round++ {
+				lo, hi := bound(), bound()
+				w := &walkModel{im: newIterModel(m, lo, hi), i: -2}
+				it, err := db.NewIterator(&IterOptions{LowerBound: lo, UpperBound: hi})
+				if err != nil {
+					t.Fatal(err)
+				}
+				where := func(what string) string { return fmt.Sprintf("round %d [%q,%q) %s", round, lo, hi, what) }
+				move := func(what string, count int, dir int) {
+					for s := 0; s < count; s++ {
+						var ok bool
+						if dir > 0 {
+							ok = it.Next()
+							w.next()
+						} else {
+							ok = it.Prev()
+							w.prev()
+						}
+						checkAt(t, where(fmt.Sprintf("%s step %d", what, s)), it, ok, w.im, w.i)
+						if !ok {
+							return
+						}
+					}
+				}
+				// From an end (or a bound): long enough to run as a coroutine
+				// when it starts at an end of the tree.
+				fromFirst := r.IntN(2) == 0
+				if fromFirst {
+					ok := it.First()
+					w.i = 0
+					checkAt(t, where("First"), it, ok, w.im, w.i)
+					move("forward", 300+r.IntN(len(w.im.keys)+1), +1)
+				} else {
+					ok := it.Last()
+					w.i = len(w.im.keys) - 1
+					checkAt(t, where("Last"), it, ok, w.im, w.i)
+					move("backward", 300+r.IntN(len(w.im.keys)+1), -1)
+				}
+				fromEnd := fromFirst && lo == nil || !fromFirst && hi == nil // not from a bound
+				if fromEnd && w.i >= 300 && w.i < len(w.im.keys)-300 && it.walkState != walkActive {
+					t.Fatalf("%s: a walk of 300 keys from an end is not a coroutine", where(""))
+				}
+				// Turn around, and turn again.
+				dir := -1
+				if !fromFirst {
+					dir = +1
+				}
+				move("turned", r.IntN(400), dir)
+				move("turned again", r.IntN(400), -dir)
+				switch r.IntN(3) {
+				case 0: // a seek stops the walk
+					k := key(r.IntN(3 * n))
+					ok := it.SeekGE(k)
+					w.i = w.im.seekGE(k)
+					checkAt(t, where(fmt.Sprintf("SeekGE(%q)", k)), it, ok, w.im, w.i)
+					if it.walkState == walkActive {
+						t.Fatalf("%s: the walk runs on after a seek", where(""))
+					}
+					move("after the seek", r.IntN(600), +1)
+				case 1: // the end, both ways
+					move("to the end", len(w.im.keys)+2, +1)
+					move("back to the start", len(w.im.keys)+2, -1)
+				}
+				if err := it.Close(); err != nil {
+					t.Fatal(err)
+				}
+				if it.walkState != walkNone || it.walkNext != nil || it.walkStop != nil {
+					t.Fatalf("%s: a coroutine outlives Close", where(""))
+				}
+			}
+		})
+	}
+}
+
+// A bad record deep in a walk from either end: the coroutine hands out the
+// keys before it and stops with ErrCorrupt, sticky, and is stopped.
+func TestLongWalkStopsAtABadRecord(t *testing.T) {
+	path := filepath.Join(shmDir(t), "p")
+	db := openTest(t, path, &Options{Size: 512 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated})
+	const n, bad = 3000, 2000
+	b := db.NewBatch()
+	for i := 0; i < n; i++ {
+		v := value(i, 0, 40)
+		if i == bad {
+			v = value(i, 0, 20000)
+		}
+		b.Put(key(i), v)
+	}
+	if err := db.Apply(b); err != nil {
+		t.Fatal(err)
+	}
+	it0, _ := db.idx.lookup(key(bad), hashKey(key(bad)))
+	if err := db.m.Poison((it0.off() + 8192) / 4096 * 4096); err != nil {
+		t.Fatal(err)
+	}
+	for _, forward := range []bool{true, false} {
+		it, err := db.NewIterator(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen, want, ok := 0, bad, it.First()
+		if !forward {
+			want, ok = n-1-bad, it.Last()
+		}
+		for ; ok; seen++ {
+			wantKey := key(seen)
+			if !forward {
+				wantKey = key(n - 1 - seen)
+			}
+			if !bytes.Equal(it.Key(), wantKey) {
+				t.Fatalf("forward %v: at %d key %q, want %q", forward, seen, it.Key(), wantKey)
+			}
+			if forward {
+				ok = it.Next()
+			} else {
+				ok = it.Prev()
+			}
+		}
+		if seen != want || !errors.Is(it.Error(), ErrCorrupt) {
+			t.Fatalf("forward %v: %d keys (want %d), error %v", forward, seen, want, it.Error())
+		}
+		if it.walkState == walkActive {
+			t.Fatalf("forward %v: the walk runs on after the error", forward)
+		}
+		if it.Next() || it.Prev() || !errors.Is(it.Error(), ErrCorrupt) {
+			t.Fatalf("forward %v: the error is not sticky", forward)
+		}
+		it.Close()
+	}
+	db.Close()
+	os.Remove(path) // the poisoned page is not on the file: nothing to check
+}
