@@ -67,47 +67,12 @@ type Iterator struct {
 	exclusive bool
 	fwd, bwd  func(item) bool
 
-	// A walk from an end of the tree (First or Last without a bound) that
-	// goes on past a few pages runs in a coroutine (iter.Pull) over the
-	// whole tree, which hands out a page at a time. A walk from a key
-	// (google/btree's AscendGreaterOrEqual and DescendLessOrEqual)
-	// binary-searches for the key in every node it visits, and those nodes
-	// are cold: the searches' misses were a third of a key's cost. fromEnd
-	// says that the pages since the last seek are such a walk's, walked how
-	// many items it has visited.
-	fromEnd bool
-	walked  int
-	// The coroutine, made on the first such walk and kept until Close (so
-	// that later walks cost no allocation): walkNext resumes it, and
-	// returns true for a full page with the walk going on, false once the
-	// walk has ended and the coroutine waits for the next (walkDir,
-	// walkSkip). walkStop ends it. walkVisit is its tree visitor, made
-	// once; walkYield hands a page out from inside it; walkAbort asks it to
-	// end the current walk.
-	walkState  walkState
-	walkNext   func() (bool, bool)
-	walkStop   func()
-	walkVisit  func(item) bool
-	walkYield  func(bool) bool
-	walkDir    int
-	walkSkip   int
-	walkAbort  bool
-	walkClosed bool // walkYield returned false: walkStop was called
-
 	err     error
 	pending error // a bad record just past the page: err once a move gets there
 	closed  bool
 }
 
 type iterState uint8
-
-type walkState uint8
-
-const (
-	walkNone   walkState = iota // no coroutine yet (or Closed)
-	walkIdle                    // the coroutine waits for a walk
-	walkActive                  // a walk has handed out a full page and goes on
-)
 
 const (
 	iterUnpositioned iterState = iota
@@ -119,10 +84,6 @@ const (
 const (
 	firstPage = 8   // entries read after a seek
 	maxPage   = 256 // entries read per page when moving on
-	// walkPage is the page size from which a walk from an end of the tree
-	// goes on as a coroutine: it costs about half a microsecond to start,
-	// and skips the items already handed out.
-	walkPage = 64
 )
 
 // NewIterator returns an iterator over a snapshot of the DB taken now; opts
@@ -147,7 +108,7 @@ func newIterator(s *Snapshot, own bool, opts *IterOptions) *Iterator {
 			it.upperIt, it.hasUpper = probe(it.upper), true
 		}
 	}
-	it.fwd, it.bwd, it.walkVisit = it.visitForward, it.visitBackward, it.visitWalk
+	it.fwd, it.bwd = it.visitForward, it.visitBackward
 	return it
 }
 
@@ -235,10 +196,6 @@ func (it *Iterator) Close() error {
 		return ErrClosed
 	}
 	it.closed, it.state = true, iterUnpositioned
-	if it.walkState != walkNone {
-		it.walkStop()
-		it.walkState, it.walkNext, it.walkStop, it.walkYield = walkNone, nil, nil, nil
-	}
 	it.page, it.keys, it.vals = nil, nil, nil
 	if it.own {
 		return it.snap.Close()
@@ -349,12 +306,12 @@ func (it *Iterator) step(dir int) bool {
 			return false
 		}
 		it.want = min(2*it.want, maxPage)
-		return it.fill(dir, it.edge, true, true, true)
+		return it.fill(dir, it.edge, true, true)
 	}
 	// Turning around: read the other way from the current key (a key
 	// longer than 16 bytes costs its probe an allocation).
 	it.want = firstPage
-	return it.fill(dir, probe(it.keys[it.pos]), true, true, false)
+	return it.fill(dir, probe(it.keys[it.pos]), true, true)
 }
 
 func (it *Iterator) setEnd(dir int) {
@@ -372,7 +329,7 @@ func (it *Iterator) seek(dir int, key item, exclusive bool) bool {
 		return false
 	}
 	it.want = firstPage
-	return it.fill(dir, key, true, exclusive, false)
+	return it.fill(dir, key, true, exclusive)
 }
 
 // seekEnd reads a first page from the first (dir > 0) or last key.
@@ -381,58 +338,35 @@ func (it *Iterator) seekEnd(dir int) bool {
 		return false
 	}
 	it.want = firstPage
-	return it.fill(dir, item{}, false, false, false)
+	return it.fill(dir, item{}, false, false)
 }
 
 // fill reads the next page in dir, from from when hasFrom (skipping from
 // itself when exclusive) or from the end of the tree, decodes its records
-// and positions the iterator on the page's first entry. With on, from is
-// the edge of the page just handed out in dir, and the walk goes on: in the
-// coroutine from walkPage on when it started at the end of the tree (see
-// walkNext).
-func (it *Iterator) fill(dir int, from item, hasFrom, exclusive, on bool) bool {
-	if !on {
-		it.endWalk()
-		it.fromEnd, it.walked = !hasFrom, 0
-	}
+// and positions the iterator on the page's first entry.
+func (it *Iterator) fill(dir int, from item, hasFrom, exclusive bool) bool {
 	tok, err := it.db.enter()
 	if err != nil {
-		it.endWalk()
 		it.state = iterUnpositioned
 		return false
 	}
 	defer it.db.ep.unpin(tok)
 	it.page, it.pending = it.page[:0], nil
+	it.from, it.exclusive = from, exclusive && hasFrom
 	it.more = true // until a visitor meets a bound
 	it.mem = it.db.m.Bytes()
 	t := it.snap.tree
 	switch {
-	case on && it.fromEnd && it.want >= walkPage:
-		if it.walkState != walkActive { // start the walk
-			it.walkDir, it.walkSkip = dir, it.walked
-			if it.walkState == walkNone {
-				it.walkNext, it.walkStop = iter.Pull(it.walkLoop)
-			}
-		}
-		it.walkState = walkIdle
-		if full, _ := it.walkNext(); full {
-			it.walkState = walkActive
-		}
 	case dir > 0 && hasFrom:
-		it.from, it.exclusive = from, exclusive
 		t.AscendGreaterOrEqual(from, it.fwd)
 	case dir > 0:
-		it.exclusive = false
 		t.Ascend(it.fwd)
 	case hasFrom:
-		it.from, it.exclusive = from, exclusive
 		t.DescendLessOrEqual(from, it.bwd)
 	default:
-		it.exclusive = false
 		t.Descend(it.bwd)
 	}
 	it.mem = nil
-	it.walked += len(it.page)
 	it.dir, it.pos = dir, 0
 	it.more = it.more && len(it.page) == it.want
 	if len(it.page) == 0 {
@@ -446,63 +380,6 @@ func (it *Iterator) fill(dir int, from item, hasFrom, exclusive, on bool) bool {
 	}
 	it.state = iterValid
 	return true
-}
-
-// walkLoop is the coroutine's body: it runs the walk walkDir and walkSkip
-// describe, from the end of the tree in walkDir past the walkSkip items
-// already handed out, then waits for the next, until walkStop. Each
-// resumption runs inside a fill, under its pin, or in endWalk.
-func (it *Iterator) walkLoop(yield func(bool) bool) {
-	it.walkYield = yield
-	for {
-		it.exclusive = false
-		if it.walkDir > 0 {
-			it.snap.tree.Ascend(it.walkVisit)
-		} else {
-			it.snap.tree.Descend(it.walkVisit)
-		}
-		if it.walkClosed || !yield(false) { // the walk has ended
-			return
-		}
-	}
-}
-
-// visitWalk is the coroutine's visitor: it passes over the items already
-// handed out, fills a page with the visitors and yields it when full, and
-// goes on from there when resumed, unless walkAbort asks it to stop.
-func (it *Iterator) visitWalk(x item) bool {
-	if it.walkSkip > 0 {
-		it.walkSkip--
-		return true
-	}
-	more := false
-	if it.walkDir > 0 {
-		more = it.visitForward(x)
-	} else {
-		more = it.visitBackward(x)
-	}
-	switch {
-	case more:
-		return true
-	case !it.more: // a bound
-		return false
-	case !it.walkYield(true): // the page is full: hand it out
-		it.walkClosed = true
-		return false
-	}
-	return !it.walkAbort
-}
-
-// endWalk ends the coroutine's walk, if one is going on: the coroutine
-// then waits for the next.
-func (it *Iterator) endWalk() {
-	if it.walkState != walkActive {
-		return
-	}
-	it.walkAbort = true
-	it.walkNext()
-	it.walkAbort = false
-	it.walkState = walkIdle
 }
 
 // visitForward collects items in ascending order up to the page size and
@@ -556,7 +433,6 @@ func (it *Iterator) decode() error {
 	var err error
 	it.keys, it.vals, err = it.db.decodeGuarded(it.page, it.keys[:0], it.vals[:0])
 	if err != nil {
-		it.endWalk()
 		it.page = it.page[:len(it.keys)]
 		it.more, it.pending = false, err
 		if len(it.page) == 0 {
