@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"iter"
+	"runtime/debug"
 
 	"github.com/daxkv/daxkv/flush"
 )
@@ -28,11 +29,14 @@ type IterOptions struct {
 // was opened on) was created; writes made after are invisible to it. Key
 // and Value point into the pool mapping and are valid until the next
 // positioning call, the iterator's Close or the DB's Close; they must not
-// be written to. Every record handed out has been read end to end under a
-// fault guard (a bad block or a truncated file is an error, not a fault);
-// a block that goes bad, or a truncation by another program, after the
-// move faults when the slice is read, as any mapped memory does. An Iterator is not safe for concurrent use; many may be
-// open at once. It holds the reader epoch until Close, as a Snapshot does
+// be written to. Every record handed out has been read page by page under
+// a fault guard (a bad block the kernel knows of, or a truncated file, is
+// an error, not a fault); a block that goes bad, or a truncation by another
+// program, after the move faults when the slice is read, as any mapped
+// memory does, and so does, on persistent memory, a latent error in a line
+// of the record that was not read (its header's line, and one byte of each
+// further page, are). An Iterator is not safe for concurrent use; many may
+// be open at once. It holds the reader epoch until Close, as a Snapshot does
 // (see Stats.OldestPinAge): close every iterator. The DB's Close closes
 // open iterators; their methods then report ErrClosed.
 //
@@ -306,12 +310,11 @@ func (it *Iterator) step(dir int) bool {
 			return false
 		}
 		it.want = min(2*it.want, maxPage)
-		return it.fill(dir, it.edge, true, true)
+		return it.fill(dir, it.edge, true, true, false)
 	}
-	// Turning around: read the other way from the current key (a key
-	// longer than 16 bytes costs its probe an allocation).
+	// Turning around: read the other way from the current key.
 	it.want = firstPage
-	return it.fill(dir, probe(it.keys[it.pos]), true, true)
+	return it.fill(dir, item{}, true, true, true)
 }
 
 func (it *Iterator) setEnd(dir int) {
@@ -329,7 +332,7 @@ func (it *Iterator) seek(dir int, key item, exclusive bool) bool {
 		return false
 	}
 	it.want = firstPage
-	return it.fill(dir, key, true, exclusive)
+	return it.fill(dir, key, true, exclusive, false)
 }
 
 // seekEnd reads a first page from the first (dir > 0) or last key.
@@ -338,19 +341,26 @@ func (it *Iterator) seekEnd(dir int) bool {
 		return false
 	}
 	it.want = firstPage
-	return it.fill(dir, item{}, false, false)
+	return it.fill(dir, item{}, false, false, false)
 }
 
 // fill reads the next page in dir, from from when hasFrom (skipping from
 // itself when exclusive) or from the end of the tree, decodes its records
-// and positions the iterator on the page's first entry.
-func (it *Iterator) fill(dir int, from item, hasFrom, exclusive bool) bool {
+// and positions the iterator on the page's first entry. With current, from
+// is the current key's (see probeCurrent).
+func (it *Iterator) fill(dir int, from item, hasFrom, exclusive, current bool) bool {
 	tok, err := it.db.enter()
 	if err != nil {
 		it.state = iterUnpositioned
 		return false
 	}
 	defer it.db.ep.unpin(tok)
+	if current {
+		if from, err = it.probeCurrent(); err != nil {
+			it.err, it.state = err, iterUnpositioned
+			return false
+		}
+	}
 	it.page, it.pending = it.page[:0], nil
 	it.from, it.exclusive = from, exclusive && hasFrom
 	it.more = true // until a visitor meets a bound
@@ -380,6 +390,16 @@ func (it *Iterator) fill(dir int, from item, hasFrom, exclusive bool) bool {
 	}
 	it.state = iterValid
 	return true
+}
+
+// probeCurrent returns a search item for the current key. The key is a
+// slice of the mapping: it is read under the caller's pin, which keeps the
+// DB's Close from unmapping it, and under the fault guard, so that a bad
+// block or a truncated file is an error (a key longer than 16 bytes costs
+// the probe an allocation).
+func (it *Iterator) probeCurrent() (x item, err error) {
+	defer it.db.m.Guard(debug.SetPanicOnFault(true), &err)
+	return probe(it.keys[it.pos]), nil
 }
 
 // visitForward collects items in ascending order up to the page size and

@@ -52,7 +52,7 @@ export QEMU_RESERVED_VA=${QEMU_RESERVED_VA:-16G}
 declare -A SKIP=(
 	[daxmap]='^(TestGuardTruncatedFile|TestSyncPolicy)$' # SIGBUS address; MAP_SYNC
 	[recovery]='^(TestScanFaultIsAnError)$' # SIGBUS address
-	[kv]='^(TestTruncatedUnderneath|TestIteratorKeyOnTruncatedPool|TestCheckFaultIsAnError|TestIndexBuildFaultIsAnError|TestFaultInAWriteFailsTheDB|TestCheckpointBuildIndexUnguarded|TestRepairFaultOnKeyIsReported|TestRepairFaultInValueLeavesNoOp|TestPreferredMode|TestSwitchModeOnline)$' # SIGBUS address (8); MAP_SYNC (2)
+	[kv]='^(TestTruncatedUnderneath|TestIteratorKeyOnTruncatedPool|TestCheckFaultIsAnError|TestIndexBuildFaultIsAnError|TestFaultInAWriteFailsTheDB|TestCheckpointBuildIndexUnguarded|TestRepairFaultOnKeyIsReported|TestRepairFaultInValueLeavesNoOp|TestTurnaroundOnATruncatedPool|TestPreferredMode|TestSwitchModeOnline)$' # SIGBUS address (9); MAP_SYNC (2)
 )
 
 # KV_OWN: kv tests that run in a process of their own (unit kv-review).

@@ -1,0 +1,98 @@
+package kv
+
+import (
+	"bytes"
+	"errors"
+	"math/rand/v2"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Writers, growth, compaction, iterators turning around and Scans at once,
+// under -race, then the DB's Close while they still run (no turnaround
+// here, only forward moves and seeks, which pin before they read).
+func TestIteratorsScansWritersThenClose(t *testing.T) {
+	db := openTest(t, filepath.Join(shmDir(t), "p"), smallOpts(DAXEmulated))
+	for i := 0; i < 2000; i++ {
+		mustPut(t, db, key(i), value(i, 0, 20+i%300))
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 2; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(w), 1))
+			for v := 1; ; v++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				i := r.IntN(3000)
+				if err := db.Put(key(i), value(i, v, 20+r.IntN(6000))); err != nil {
+					return
+				}
+				if r.IntN(4) == 0 {
+					db.Delete(key(r.IntN(3000)))
+				}
+			}
+		}(w)
+	}
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			r := rand.New(rand.NewPCG(uint64(g), 2))
+			for {
+				it, err := db.NewIterator(&IterOptions{LowerBound: key(r.IntN(100)), UpperBound: key(2900 + r.IntN(100))})
+				if err != nil {
+					return
+				}
+				it.SeekGE(key(r.IntN(3000)))
+				var prev []byte
+				for n := 0; it.Valid() && n < 500; n++ {
+					k := it.Key()
+					if prev != nil && bytes.Compare(prev, k) >= 0 {
+						t.Errorf("out of order %q after %q", k, prev)
+					}
+					prev = append(prev[:0], k...)
+					if err := checkValue(atoiKey(k), it.Value()); err != nil {
+						t.Error(err)
+					}
+					it.Next()
+				}
+				err = it.Error()
+				it.Close()
+				if err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+					return
+				}
+				if err := db.Scan(key(r.IntN(3000)), nil, scanChecker(nil)); err != nil {
+					if !errors.Is(err, ErrClosed) {
+						t.Error(err)
+					}
+					return
+				}
+			}
+		}(g)
+	}
+	time.Sleep(2 * time.Second)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	close(stop)
+	wg.Wait()
+}
+
+func atoiKey(k []byte) int {
+	n := 0
+	for _, c := range k {
+		n = n*10 + int(c-'0')
+	}
+	return n
+}
