@@ -59,8 +59,11 @@ declare -A SKIP=(
 # The guest's address space (QEMU_RESERVED_VA) also holds the Go heap,
 # which never gives address space back: run with the rest, these tests'
 # allocations left too little room for the 1 GiB reservation of a later
-# test's pool ("cannot allocate memory").
-KV_OWN='^(TestBatchShapesModel|TestBatchConcurrentPooled|TestHashTableReadersRaceGrowth|TestBatchNoSpaceMidBatch|TestOddMaxSize|TestNearFullRace|TestFilesystemFull|TestFilesystemFullSinglePut|TestFilesystemFullReopen|TestFilesystemFilledByOthers)$'
+# test's pool ("cannot allocate memory"). The iterator tests at the end of
+# the list came with a change after which the main unit failed so in two
+# runs of `make test` out of two (and one standalone run of four), always
+# in later tests that open two pools or more at once; they run here since.
+KV_OWN='^(TestBatchShapesModel|TestBatchConcurrentPooled|TestHashTableReadersRaceGrowth|TestBatchNoSpaceMidBatch|TestOddMaxSize|TestNearFullRace|TestFilesystemFull|TestFilesystemFullSinglePut|TestFilesystemFullReopen|TestFilesystemFilledByOthers|TestIteratorLongWalks|TestLongWalkStopsAtABadRecord|TestTurnaroundReadsTheKeyUnderTheGuard|TestTurnaroundRacesDBClose|TestTurnaroundLongKeysModel|TestFaultGuardRecordShapes|TestIteratorStateAfterStops|TestIteratorsScansWritersThenClose)$'
 
 say() { printf 'arm64: %s\n' "$*"; }
 die() {
