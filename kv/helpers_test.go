@@ -212,3 +212,17 @@ func headerImage(dst []byte, key string, seq uint64, valLen int) {
 	binary.LittleEndian.PutUint32(dst[20:], uint32(valLen))
 	copy(dst[24:], key)
 }
+
+// putOneLarge puts keys 0..n-1 with 40-byte values, but key large's value
+// of 20000 bytes, a record that spans several pages (one of them can be
+// poisoned under it).
+func putOneLarge(t testing.TB, db *DB, n, large int) {
+	t.Helper()
+	for i := 0; i < n; i++ {
+		v := value(i, 0, 40)
+		if i == large {
+			v = value(i, 0, 20000)
+		}
+		mustPut(t, db, key(i), v)
+	}
+}

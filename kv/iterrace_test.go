@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// Writers, growth, compaction, iterators turning around and Scans at once,
-// under -race, then the DB's Close while they still run (no turnaround
-// here, only forward moves and seeks, which pin before they read).
+// Writers, growth, iterators (seeking, moving on and now and then turning
+// around and back) and Scans at once, under -race, then the DB's Close
+// while they still run.
 func TestIteratorsScansWritersThenClose(t *testing.T) {
 	db := openTest(t, filepath.Join(shmDir(t), "p"), smallOpts(DAXEmulated))
 	for i := 0; i < 2000; i++ {
@@ -61,6 +61,15 @@ func TestIteratorsScansWritersThenClose(t *testing.T) {
 					prev = append(prev[:0], k...)
 					if err := checkValue(atoiKey(k), it.Value()); err != nil {
 						t.Error(err)
+					}
+					if r.IntN(32) == 0 { // turn around and back: the same key
+						it.Prev()
+						if it.Error() != nil || !it.Next() {
+							break
+						}
+						if !bytes.Equal(it.Key(), prev) {
+							t.Errorf("Prev then Next moved from %q to %q", prev, it.Key())
+						}
 					}
 					it.Next()
 				}

@@ -26,13 +26,7 @@ func TestIteratorStateAfterStops(t *testing.T) {
 	}
 	path := filepath.Join(shmDir(t), "p")
 	db := openTest(t, path, &Options{Size: 512 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated})
-	for i := 0; i < 20; i++ {
-		v := value(i, 0, 40)
-		if i == 12 {
-			v = value(i, 0, 20000)
-		}
-		mustPut(t, db, key(i), v)
-	}
+	putOneLarge(t, db, 20, 12)
 	it, _ := db.NewIterator(nil)
 	it.SeekGE(key(5))
 	it.Close()

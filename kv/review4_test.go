@@ -296,13 +296,7 @@ func TestIteratorKeyOnTruncatedPool(t *testing.T) {
 func TestBadRecordEndsIterationAfterTheGoodOnes(t *testing.T) {
 	path := filepath.Join(shmDir(t), "p")
 	db := openTest(t, path, &Options{Size: 512 << 10, ChunkSize: 64 << 10, DAX: DAXEmulated})
-	for i := 0; i < 20; i++ {
-		v := value(i, 0, 40)
-		if i == 12 {
-			v = value(i, 0, 20000)
-		}
-		mustPut(t, db, key(i), v)
-	}
+	putOneLarge(t, db, 20, 12)
 	it0, _ := db.idx.lookup(key(12), hashKey(key(12)))
 	if err := db.m.Poison((it0.off() + 8192) / 4096 * 4096); err != nil {
 		t.Fatal(err)

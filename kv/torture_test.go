@@ -632,16 +632,46 @@ func (tt *torture) readSnapshot(it *Iterator, snap *Snapshot, r *rand.Rand, n in
 		out[i] = ver
 		return nil
 	}
+	// turnBack now and then moves the iterator one key against dir and
+	// back: it must land on the key it left (the turnaround reads the
+	// current key from the pool).
+	turnBack := func(dir int) error {
+		if r.IntN(8) != 0 {
+			return nil
+		}
+		k := bytes.Clone(it.Key())
+		var back bool
+		if dir > 0 {
+			it.Prev()
+			back = it.Error() == nil && it.Next()
+		} else {
+			it.Next()
+			back = it.Error() == nil && it.Prev()
+		}
+		if !back {
+			return fmt.Errorf("turning around at %q: %v", k, it.Error())
+		}
+		if !bytes.Equal(it.Key(), k) {
+			return fmt.Errorf("turning around at %q came back to %q", k, it.Key())
+		}
+		return nil
+	}
 	switch r.IntN(4) {
 	case 0:
 		for ok := it.First(); ok; ok = it.Next() {
 			if err := visit(it.Key(), it.Value()); err != nil {
 				return nil, err
 			}
+			if err := turnBack(+1); err != nil {
+				return nil, err
+			}
 		}
 	case 1:
 		for ok := it.Last(); ok; ok = it.Prev() {
 			if err := visit(it.Key(), it.Value()); err != nil {
+				return nil, err
+			}
+			if err := turnBack(-1); err != nil {
 				return nil, err
 			}
 		}
