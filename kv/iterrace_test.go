@@ -3,6 +3,7 @@ package kv
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"path/filepath"
 	"sync"
@@ -54,22 +55,30 @@ func TestIteratorsScansWritersThenClose(t *testing.T) {
 				it.SeekGE(key(r.IntN(3000)))
 				var prev []byte
 				for n := 0; it.Valid() && n < 500; n++ {
-					k := it.Key()
-					if prev != nil && bytes.Compare(prev, k) >= 0 {
-						t.Errorf("out of order %q after %q", k, prev)
-					}
-					prev = append(prev[:0], k...)
-					if err := checkValue(atoiKey(k), it.Value()); err != nil {
+					// Key and Value are valid until the DB's Close, which
+					// may begin at any instant here (see whileOpen).
+					errs, closed := whileOpen(db, func() (errs []error) {
+						k := it.Key()
+						if prev != nil && bytes.Compare(prev, k) >= 0 {
+							errs = append(errs, fmt.Errorf("out of order %q after %q", k, prev))
+						}
+						prev = append(prev[:0], k...)
+						if err := checkValue(atoiKey(k), it.Value()); err != nil {
+							errs = append(errs, err)
+						}
+						if r.IntN(32) == 0 { // turn around and back: the same key
+							it.Prev()
+							if it.Error() == nil && it.Next() && !bytes.Equal(it.Key(), prev) {
+								errs = append(errs, fmt.Errorf("Prev then Next moved from %q to %q", prev, it.Key()))
+							}
+						}
+						return errs
+					})
+					for _, err := range errs {
 						t.Error(err)
 					}
-					if r.IntN(32) == 0 { // turn around and back: the same key
-						it.Prev()
-						if it.Error() != nil || !it.Next() {
-							break
-						}
-						if !bytes.Equal(it.Key(), prev) {
-							t.Errorf("Prev then Next moved from %q to %q", prev, it.Key())
-						}
+					if closed || it.Error() != nil {
+						break
 					}
 					it.Next()
 				}
@@ -96,6 +105,22 @@ func TestIteratorsScansWritersThenClose(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// whileOpen runs f, which reads slices an iterator handed out, and returns
+// what it found wrong. Those slices are valid until the DB's Close: once
+// that has begun, f may fault on the unmapped pool (or read whatever was
+// mapped there since), so whileOpen then drops what f found and reports
+// closed. A fault before the Close is an error.
+func whileOpen(db *DB, f func() []error) (errs []error, closed bool) {
+	fault := faultOf(func() { errs = f() })
+	if db.closed.Load() {
+		return nil, true
+	}
+	if fault != nil {
+		errs = append(errs, fmt.Errorf("a fault reading an iterator's key or value before Close: %v", fault))
+	}
+	return errs, false
 }
 
 func atoiKey(k []byte) int {
