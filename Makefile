@@ -40,13 +40,16 @@ lint: fmt-check $(STATICCHECK)
 
 ## test-race also drives daxkv through a terminal (tmux), installed here
 ## with apt-get when missing.
+## scripts/digest.sh repeats, at the end of a failed run, the lines that
+## say why (a fatal error's first lines come before thousands of lines of
+## goroutine dump).
 test-race: ensure-tmux
-	DAXKV_REQUIRE_TMUX=1 $(GO) test -race -tags invariants -count=1 -timeout 15m $(PKGS)
+	DAXKV_REQUIRE_TMUX=1 scripts/digest.sh $(GO) test -race -tags invariants -count=1 -timeout 15m $(PKGS)
 
 ## test-raftstore: the raft storage module (its own go.mod): the store's
 ## contract, SIGKILL mid-StoreLogs, and a 3-node cluster, under -race.
 test-raftstore:
-	cd raftstore && $(GO) test -race -count=1 -timeout 10m ./...
+	cd raftstore && ../scripts/digest.sh $(GO) test -race -count=1 -timeout 10m ./...
 
 ensure-tmux:
 	@command -v tmux >/dev/null 2>&1 || { \
