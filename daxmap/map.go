@@ -532,6 +532,42 @@ func (m *Map) Sync() error {
 func (m *Map) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	return m.closeLocked(0)
+}
+
+// CloseToZeros closes m as Close does, except that the mapped part of the
+// address range is not given back: one mmap (MAP_FIXED) puts private,
+// read-only zero pages in place of the file's, at once for every thread,
+// so that a slice of Bytes taken before and read after reads zeros instead
+// of faulting. The reservation past it is given back. unmap gives the rest
+// back (once; later calls do nothing); until then it costs address space,
+// not memory. Where the zero pages cannot be mapped, CloseToZeros gives the
+// whole range back as Close does, and unmap does nothing.
+func (m *Map) CloseToZeros() (unmap func() error, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return func() error { return nil }, nil
+	}
+	keep := uintptr(m.mapped)
+	if keep > 0 && mapZeros(m.base, keep) != nil {
+		keep = 0
+	}
+	base := m.base
+	var once sync.Once
+	return func() (err error) {
+		once.Do(func() {
+			if err = release(base, keep); err != nil {
+				err = fmt.Errorf("daxkv: give back the address range of %s: %w", m.path, err)
+			}
+		})
+		return err
+	}, m.closeLocked(keep)
+}
+
+// closeLocked closes m, giving back its address range but the first keep
+// bytes (zero pages CloseToZeros put there). m.mu is held.
+func (m *Map) closeLocked(keep uintptr) error {
 	if m.closed.Load() {
 		return nil
 	}
@@ -542,7 +578,7 @@ func (m *Map) Close() error {
 	}
 	var first error
 	for _, err := range []error{
-		release(m.base, uintptr(len(m.region))),
+		release(addPtr(m.base, int64(keep)), uintptr(len(m.region))-keep),
 		unlockFile(m.fd),
 		closeFD(m.fd),
 	} {

@@ -313,6 +313,20 @@ func release(p unsafe.Pointer, n uintptr) error {
 	return nil
 }
 
+// mapZeros maps n bytes of private, read-only zero pages at exactly
+// address at (MAP_FIXED, replacing what was mapped there in one step).
+// They cost no memory: every page reads the kernel's one zero page.
+func mapZeros(at unsafe.Pointer, n uintptr) error {
+	p, err := unix.MmapPtr(-1, 0, at, n, unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS|unix.MAP_FIXED|unix.MAP_NORESERVE)
+	if err != nil {
+		return fmt.Errorf("mmap zero pages: %w", err)
+	}
+	if p != at {
+		return fmt.Errorf("mmap zero pages: placed at %p, not at %p", p, at)
+	}
+	return nil
+}
+
 // mapShared maps n bytes of fd from offset off at exactly address at
 // (MAP_FIXED, replacing the reservation there), shared, readable and, unless
 // readOnly, writable. With mapSync it asks for MAP_SHARED_VALIDATE|MAP_SYNC;

@@ -46,6 +46,7 @@ func isNotSupported(err error) bool                            { return false }
 func isNoSpace(err error) bool                                 { return false }
 func reserve(n uintptr) (unsafe.Pointer, error)                { return nil, errOS }
 func release(p unsafe.Pointer, n uintptr) error                { return errOS }
+func mapZeros(at unsafe.Pointer, n uintptr) error              { return errOS }
 func isSyncRefused(err error) bool                             { return false }
 func mapShared(fd int, off int64, at unsafe.Pointer, n uintptr, readOnly, mapSync bool) error {
 	return errOS

@@ -342,6 +342,14 @@ func (db *DB) load() error {
 // media hold it, for the next Open to recover); every later call returns
 // ErrClosed. Close must not be called from inside a View or Scan callback:
 // it would wait for that reader to finish.
+//
+// Close does not wait for open snapshots and iterators: it closes them
+// (their methods return ErrClosed). The key and value slices their
+// iterators handed out are then past their validity, but reading one reads
+// zeros, never faults: while any of them is open, Close puts read-only
+// zero pages in place of the pool's mapping (one mmap, at once for every
+// thread), and the last one's Close gives the address range back. An
+// iterator never closed keeps that range (address space, no memory).
 func (db *DB) Close() (err error) {
 	db.closeMu.Lock()
 	defer db.closeMu.Unlock()
@@ -353,7 +361,7 @@ func (db *DB) Close() (err error) {
 	db.ep.drain()
 	// No read can start now, and every read of a snapshot or an iterator
 	// takes a slot pin: their holds can go.
-	db.ep.releaseAll()
+	ghosts := db.ep.releaseAll()
 	db.locks.lockAll()
 	defer db.locks.unlockAll()
 	db.stopPreparer()
@@ -391,7 +399,19 @@ func (db *DB) Close() (err error) {
 		}()
 	}
 	db.idx.close()
-	if cerr := db.m.Close(); err == nil {
+	var cerr error
+	if ghosts == 0 {
+		cerr = db.m.Close()
+	} else {
+		// Snapshots and iterators are still open: a slice one handed out
+		// reads zeros from here on, instead of faulting, until the last of
+		// them is closed and the range goes back (an munmap of a range we
+		// mapped cannot fail but on a bad argument).
+		var unmap func() error
+		unmap, cerr = db.m.CloseToZeros()
+		db.ep.afterGhosts(func() { _ = unmap() })
+	}
+	if err == nil {
 		err = cerr
 	}
 	return err

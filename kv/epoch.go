@@ -49,8 +49,13 @@ type epochs struct {
 	// heldMin is the lowest epoch of a hold plus one, or 0 when there is
 	// none: read by every advance, written under holdMu.
 	heldMin atomic.Uint64
-	holdMu  sync.Mutex         // protects holds
+	holdMu  sync.Mutex         // protects holds, ghosts and gone
 	holds   map[*hold]struct{} // the open holds
+	// ghosts are the holds still open when the DB closed: their snapshots'
+	// and iterators' slices may still be read (DB.Close). gone runs when
+	// the last of them is released.
+	ghosts map[*hold]struct{}
+	gone   func()
 }
 
 // hold is a long-lived pin (a snapshot's).
@@ -95,13 +100,25 @@ func (e *epochs) holdAt(epoch uint64, since time.Time) *hold {
 	return h
 }
 
-// release drops a hold; it returns false when the hold was already gone.
+// release drops a hold; it returns false when the hold was already gone
+// (the DB's Close released it, and this was one of its ghosts).
 func (e *epochs) release(h *hold) bool {
 	e.holdMu.Lock()
-	defer e.holdMu.Unlock()
 	if _, ok := e.holds[h]; !ok {
+		var gone func()
+		if _, ok := e.ghosts[h]; ok {
+			delete(e.ghosts, h)
+			if len(e.ghosts) == 0 {
+				gone, e.gone = e.gone, nil
+			}
+		}
+		e.holdMu.Unlock()
+		if gone != nil {
+			gone()
+		}
 		return false
 	}
+	defer e.holdMu.Unlock()
 	delete(e.holds, h)
 	m := uint64(0)
 	for o := range e.holds {
@@ -113,12 +130,31 @@ func (e *epochs) release(h *hold) bool {
 	return true
 }
 
-// releaseAll drops every hold (Close, once no reader can use one).
-func (e *epochs) releaseAll() {
+// releaseAll drops every hold (Close, once no reader can use one). The
+// holds still open become ghosts, until their snapshots and iterators
+// release them: it returns how many there are.
+func (e *epochs) releaseAll() int {
 	e.holdMu.Lock()
 	defer e.holdMu.Unlock()
-	clear(e.holds)
+	n := len(e.holds)
+	if n > 0 {
+		e.ghosts, e.holds = e.holds, nil
+	}
 	e.heldMin.Store(0)
+	return n
+}
+
+// afterGhosts runs gone once the last ghost is released: now when none is
+// left.
+func (e *epochs) afterGhosts(gone func()) {
+	e.holdMu.Lock()
+	if len(e.ghosts) > 0 {
+		e.gone, gone = gone, nil
+	}
+	e.holdMu.Unlock()
+	if gone != nil {
+		gone()
+	}
 }
 
 // oldestHold returns how long the oldest hold has been held, and how many

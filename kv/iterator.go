@@ -38,7 +38,9 @@ type IterOptions struct {
 // further page, are). An Iterator is not safe for concurrent use; many may
 // be open at once. It holds the reader epoch until Close, as a Snapshot does
 // (see Stats.OldestPinAge): close every iterator. The DB's Close closes
-// open iterators; their methods then report ErrClosed.
+// open iterators; their methods then report ErrClosed, and a key or value
+// slice one handed out reads zeros, never faults, until it is closed (see
+// DB.Close).
 //
 // Records lie in the pool in write order, not key order, so each key is a
 // likely cache miss. The iterator reads keys in pages (small after a seek,

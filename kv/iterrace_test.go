@@ -56,7 +56,8 @@ func TestIteratorsScansWritersThenClose(t *testing.T) {
 				var prev []byte
 				for n := 0; it.Valid() && n < 500; n++ {
 					// Key and Value are valid until the DB's Close, which
-					// may begin at any instant here (see whileOpen).
+					// may begin at any instant here (see whileOpen): then
+					// they read zeros.
 					errs, closed := whileOpen(db, func() (errs []error) {
 						k := it.Key()
 						if prev != nil && bytes.Compare(prev, k) >= 0 {
@@ -108,19 +109,19 @@ func TestIteratorsScansWritersThenClose(t *testing.T) {
 }
 
 // whileOpen runs f, which reads slices an iterator handed out, and returns
-// what it found wrong. Those slices are valid until the DB's Close: once
-// that has begun, f may fault on the unmapped pool (or read whatever was
-// mapped there since), so whileOpen then drops what f found and reports
-// closed. A fault before the Close is an error.
+// what it found wrong. Those slices are valid until the DB's Close; after
+// it they read zeros until the iterator is closed (DB.Close). So once the
+// Close has begun, whileOpen drops what f found and reports closed; a
+// fault is an error at any time.
 func whileOpen(db *DB, f func() []error) (errs []error, closed bool) {
 	fault := faultOf(func() { errs = f() })
 	if db.closed.Load() {
-		return nil, true
+		errs, closed = nil, true
 	}
 	if fault != nil {
-		errs = append(errs, fmt.Errorf("a fault reading an iterator's key or value before Close: %v", fault))
+		errs = append(errs, fmt.Errorf("a fault reading an iterator's key or value (closed %v): %v", closed, fault))
 	}
-	return errs, false
+	return errs, closed
 }
 
 func atoiKey(k []byte) int {

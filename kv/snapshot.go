@@ -19,7 +19,7 @@ import (
 // (Stats.Limbo) and the pool grows instead. Stats.OldestPinAge shows how
 // long the oldest open snapshot or iterator has been held. Close it as soon
 // as it is no longer needed. The DB's Close closes it: its methods then
-// return ErrClosed.
+// return ErrClosed (and its iterators' slices read zeros; see DB.Close).
 type Snapshot struct {
 	db      *DB
 	tree    *btree.BTreeG[item]

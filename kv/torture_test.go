@@ -461,6 +461,13 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 	for _, u := range unsure {
 		tt.unsure = append(tt.unsure, u...)
 	}
+	// What the iterators left open hand out, read again after the Close.
+	var held [][]byte
+	for _, it := range leaked {
+		if it.Valid() {
+			held = append(held, it.Key(), it.Value())
+		}
+	}
 	err = db.Close()
 	switch {
 	case in.fired.Load():
@@ -470,6 +477,11 @@ func (tt *torture) cycle(cycle int, r *rand.Rand, d time.Duration) {
 		}
 	case err != nil:
 		t.Errorf("cycle %d: Close: %v", cycle, err)
+	}
+	// Their slices read zeros now, never a fault, until the last of them
+	// is closed (then the range goes back).
+	if fault, zero := zeroOrFault(held...); fault != nil || !zero {
+		t.Errorf("cycle %d: the keys and values of iterators left open, read after Close: fault %v, all zeros %v", cycle, fault, zero)
 	}
 	// The DB's Close closed the iterators left open: they report it.
 	for _, it := range leaked {
@@ -538,6 +550,7 @@ func (tt *torture) snapshotRead(db *DB, r *rand.Rand) (leak *Iterator, err error
 		}
 	}
 	if r.IntN(20) == 0 {
+		it.SeekGE(key(r.IntN(n))) // on a key, mostly: the cycle reads it after Close
 		return it, nil
 	}
 	return nil, it.Close()
