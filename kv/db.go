@@ -349,7 +349,8 @@ func (db *DB) load() error {
 // zeros, never faults: while any of them is open, Close puts read-only
 // zero pages in place of the pool's mapping (one mmap, at once for every
 // thread), and the last one's Close gives the address range back. An
-// iterator never closed keeps that range (address space, no memory).
+// iterator never closed keeps that range (address space, no memory; the
+// pool's size, or on device DAX the device's) for the life of the process.
 func (db *DB) Close() (err error) {
 	db.closeMu.Lock()
 	defer db.closeMu.Unlock()
