@@ -94,7 +94,8 @@ func hashItems(mem []byte, list []recovery.Listed, items []item, pairs []uint64,
 				return fmt.Errorf("%w: key at offset %d lies outside the pool", recovery.ErrStaleCheckpoint, off)
 			}
 			key = mem[off+recovery.HeaderSize : off+recovery.HeaderSize+kl]
-			it.rest = string(key[16:])
+			rest := string(key[16:])
+			it.rest = &rest
 		} else {
 			binary.BigEndian.PutUint64(kb[0:], l.P0)
 			binary.BigEndian.PutUint64(kb[8:], l.P1)
