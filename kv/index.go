@@ -19,10 +19,11 @@ import (
 // item is one index entry: 32 bytes, with the first 16 key bytes inline so
 // that nearly every comparison is two integer compares and touches no other
 // memory. rest points to the key bytes past 16 (nil for short keys, the
-// common case, which then cost no allocation; a pointer rather than a
-// string, 8 bytes rather than 16, so that a tree walk, whose cost is
-// mostly its nodes' cache misses, reads a fifth less: BenchmarkIterate
-// gained about a tenth). ref packs the record offset and the key length.
+// common case, which then cost no allocation; a longer key costs two, the
+// bytes and the string header). It is a pointer rather than a string, 8
+// bytes rather than 16, so that a tree walk, whose cost is mostly its
+// nodes' cache misses, reads a fifth less: BenchmarkIterate gained about
+// a seventh (DESIGN-NOTES). ref packs the record offset and the key length.
 type item struct {
 	p0, p1 uint64  // key bytes [0,16), big-endian, zero padded
 	ref    uint64  // offset<<16 | key length

@@ -398,7 +398,7 @@ func (it *Iterator) fill(dir int, from item, hasFrom, exclusive, current bool) b
 // slice of the mapping: it is read under the caller's pin, which keeps the
 // DB's Close from unmapping it, and under the fault guard, so that a bad
 // block or a truncated file is an error (a key longer than 16 bytes costs
-// the probe an allocation).
+// the probe two allocations: its tail and the tail's header, see item).
 func (it *Iterator) probeCurrent() (x item, err error) {
 	defer it.db.m.Guard(debug.SetPanicOnFault(true), &err)
 	return probe(it.keys[it.pos]), nil
