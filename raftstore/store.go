@@ -1,12 +1,21 @@
 // Package raftstore is the durable storage of a hashicorp/raft node on one
 // daxkv pool: a raft.LogStore, raft.StableStore and raft.MonotonicLogStore.
 //
-// Log entries live under the key prefix 'l' followed by the entry's index,
-// big-endian, so that the pool's key order is the log's order; stable keys
-// under the prefix 's'. StoreLogs is one atomic, durable batch (one commit,
-// however many entries), and DeleteRange deletes without reading an entry.
-// FirstIndex and LastIndex are kept in memory, found at open from the two
-// ends of the ordered index.
+// The log lives under the key prefix 'l' followed by an index, big-endian,
+// so that the pool's key order is the log's order; stable keys under the
+// prefix 's'. One StoreLogs call writes its entries as one value, a group
+// keyed by the index of its first entry: a Put of one record, one checksum
+// and one fence (one msync off persistent memory) for 64 entries as for
+// one. A group of one entry is that entry's encoding alone, the layout of
+// every entry before groups, so older pools read unchanged; a group of
+// several holds the entries in index order after a table of where each
+// ends. The store keeps the groups' ranges in memory, found at open by one
+// pass over the log's keys: FirstIndex and LastIndex read it, and GetLog
+// finds an entry's group in it, then reads only that entry.
+//
+// DeleteRange deletes whole groups without reading them; a group the range
+// cuts is read once and its kept entries written back as new groups, in
+// the same atomic batch.
 //
 // It lives in its own module so that daxkv itself never depends on raft.
 package raftstore
@@ -16,6 +25,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"sort"
 	"sync"
 	"time"
 
@@ -34,11 +45,27 @@ var ErrCorrupt = kv.ErrCorrupt
 const (
 	logPrefix    = 'l'
 	stablePrefix = 's'
-	// deleteBatch bounds the deletes of one DeleteRange batch.
+	// deleteBatch bounds the groups one DeleteRange batch changes.
 	deleteBatch = 4096
-	// encodingV1 is the first byte of every encoded entry.
+	// encodingV1 is the first byte of every encoded entry, and so of a
+	// group of one entry.
 	encodingV1 = 1
+	// encodingGroup is the first byte of a group of several entries: then
+	// the count (4 bytes), the end of each entry in the group's body (4
+	// bytes each, from the body's start) and the body, the entries'
+	// encodings one after the other. All big-endian.
+	encodingGroup = 2
+	groupHeader   = 1 + 4
+	// maxGroup bounds a group's value (a group takes at least one entry,
+	// however long): a quarter of a chunk, so that a group never becomes a
+	// run of whole chunks (kv stores a value over half a chunk that way).
+	maxGroup = 1 << 20
 )
+
+// errMoved is what a read of a group that no longer holds the entry the
+// table placed there returns: a writer changed the group between the
+// lookup and the read (GetLog then looks again with no writer running).
+var errMoved = errors.New("raftstore: the entry's group changed under the read")
 
 var (
 	_ raft.LogStore          = (*Store)(nil)
@@ -47,27 +74,35 @@ var (
 	_ io.Closer              = (*Store)(nil)
 )
 
+// span is a group's indexes, first to last inclusive.
+type span struct{ first, last uint64 }
+
 // Store is a raft node's log and stable store on one daxkv pool. It is
 // safe for concurrent use (raft deletes old entries from its snapshot
-// goroutine while its main loop appends).
+// goroutine while its main loop appends, and reads entries from its
+// replication goroutines).
 type Store struct {
-	db *kv.DB
+	db       *kv.DB
+	groupMax int // the longest group value written (a single entry may be longer)
 
-	mu          sync.Mutex // serializes writes of the log and protects the fields below
-	first, last uint64     // the log's ends; 0, 0 when it is empty
-	batch       *kv.Batch  // reused by StoreLogs and DeleteRange (Reset keeps its buffer)
-	buf         []byte     // an entry's encoding, reused
+	mu    sync.Mutex // serializes writes of the log; held, groups may be read without tmu
+	batch *kv.Batch  // reused by StoreLogs and DeleteRange (Reset keeps its buffer)
+	buf   []byte     // a group's encoding, reused
+	logs  []*raft.Log
+
+	tmu    sync.RWMutex // protects groups; never held across a write of the pool
+	groups []span       // the log's groups in index order, as on the pool
 }
 
 // New opens (or creates) the pool at path with opts (nil: defaults) and
-// finds the log's ends.
+// finds the log's groups.
 func New(path string, opts *kv.Options) (*Store, error) {
 	db, err := kv.Open(path, opts)
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, batch: db.NewBatch()}
-	if err := s.loadBounds(); err != nil {
+	s := &Store{db: db, batch: db.NewBatch(), groupMax: int(min(db.Stats().ChunkSize/4, maxGroup))}
+	if err := s.load(); err != nil {
 		return nil, errors.Join(err, db.Close())
 	}
 	return s, nil
@@ -103,49 +138,117 @@ func indexOf(key []byte) (uint64, error) {
 	return binary.BigEndian.Uint64(key[1:]), nil
 }
 
-// loadBounds finds the log's ends from the keys (at open, and after a
-// DeleteRange, which may have met a gap or failed part way).
-func (s *Store) loadBounds() error {
+// load finds the log's groups from the pool (at open, and after a write
+// that failed, which may have been applied or not).
+func (s *Store) load() error {
 	it, err := s.db.NewIterator(&kv.IterOptions{LowerBound: []byte{logPrefix}, UpperBound: []byte{logPrefix + 1}})
 	if err != nil {
 		return err
 	}
 	defer it.Close()
-	s.first, s.last = 0, 0
-	if it.First() {
-		if s.first, err = indexOf(it.Key()); err != nil {
+	var groups []span
+	for ok := it.First(); ok; ok = it.Next() {
+		first, err := indexOf(it.Key())
+		if err != nil {
 			return err
 		}
-		if !it.Last() {
-			return fmt.Errorf("raftstore: the log's last entry vanished: %w", it.Error())
-		}
-		if s.last, err = indexOf(it.Key()); err != nil {
+		n, err := groupLen(it.Value(), first)
+		if err != nil {
 			return err
 		}
+		g := span{first, first + n - 1}
+		if g.last < g.first {
+			return fmt.Errorf("raftstore: %w: the group at %d holds %d entries, past the last index", ErrCorrupt, first, n)
+		}
+		if k := len(groups); k > 0 && groups[k-1].last >= first {
+			return fmt.Errorf("raftstore: %w: the group at %d overlaps the group %d-%d", ErrCorrupt, first, groups[k-1].first, groups[k-1].last)
+		}
+		groups = append(groups, g)
 	}
-	return it.Error()
+	if err := it.Error(); err != nil {
+		return err
+	}
+	s.tmu.Lock()
+	s.groups = groups
+	s.tmu.Unlock()
+	return nil
+}
+
+// reload is load after a failed write, its error joined to the write's.
+func (s *Store) reload(err error) error {
+	if lerr := s.load(); lerr != nil {
+		return errors.Join(err, fmt.Errorf("raftstore: finding the log again: %w", lerr))
+	}
+	return err
 }
 
 // FirstIndex returns the first index in the log, 0 when it is empty.
 func (s *Store) FirstIndex() (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.first, nil
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	if len(s.groups) == 0 {
+		return 0, nil
+	}
+	return s.groups[0].first, nil
 }
 
 // LastIndex returns the last index in the log, 0 when it is empty.
 func (s *Store) LastIndex() (uint64, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.last, nil
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	if len(s.groups) == 0 {
+		return 0, nil
+	}
+	return s.groups[len(s.groups)-1].last, nil
+}
+
+// find returns the group that holds index, if any.
+func (s *Store) find(index uint64) (span, bool) {
+	s.tmu.RLock()
+	defer s.tmu.RUnlock()
+	return findIn(s.groups, index)
+}
+
+func findIn(groups []span, index uint64) (span, bool) {
+	i := sort.Search(len(groups), func(i int) bool { return groups[i].last >= index })
+	if i == len(groups) || groups[i].first > index {
+		return span{}, false
+	}
+	return groups[i], true
 }
 
 // GetLog reads the entry at index into log; raft.ErrLogNotFound when
 // there is none.
 func (s *Store) GetLog(index uint64, log *raft.Log) error {
-	err := s.db.View(logKey(index), func(v []byte) error { return decode(v, index, log) })
-	if errors.Is(err, kv.ErrNotFound) {
+	err := s.getLog(index, log)
+	if errors.Is(err, errMoved) {
+		// A writer changed the group between the lookup and the read: look
+		// again with none running, when the table and the pool agree.
+		s.mu.Lock()
+		err = s.getLog(index, log)
+		s.mu.Unlock()
+		if errors.Is(err, errMoved) {
+			return fmt.Errorf("raftstore: %w: entry %d is not in the group that holds it", ErrCorrupt, index)
+		}
+	}
+	return err
+}
+
+func (s *Store) getLog(index uint64, log *raft.Log) error {
+	g, ok := s.find(index)
+	if !ok {
 		return raft.ErrLogNotFound
+	}
+	var k [9]byte
+	err := s.db.View(putLogKey(&k, g.first), func(v []byte) error {
+		e, err := entryAt(v, g.first, index-g.first)
+		if err != nil {
+			return err
+		}
+		return decode(e, index, log)
+	})
+	if errors.Is(err, kv.ErrNotFound) {
+		return errMoved
 	}
 	return err
 }
@@ -153,101 +256,286 @@ func (s *Store) GetLog(index uint64, log *raft.Log) error {
 // StoreLog appends one entry, durably.
 func (s *Store) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{log}) }
 
-// StoreLogs writes the entries in one atomic, durable batch: after a crash
-// all of them are in the log or none.
+// StoreLogs writes the entries in one atomic, durable write: after a crash
+// all of them are in the log or none. Entries of consecutive indexes go
+// into one group (several when they are over the group size); an entry
+// that replaces one already stored cuts the group that held it, whose
+// other entries are written back in the same batch.
 func (s *Store) StoreLogs(logs []*raft.Log) error {
 	if len(logs) == 0 {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var k [9]byte
-	if len(logs) == 1 { // one Put: one fence, where a batch takes two
-		l := logs[0]
-		s.buf = encode(s.buf[:0], l)
-		if err := s.db.Put(putLogKey(&k, l.Index), s.buf); err != nil {
-			return fmt.Errorf("raftstore: store log %d: %w", l.Index, err)
+	ls := s.sorted(logs)
+	lo, hi := ls[0].Index, ls[len(ls)-1].Index
+	// The new groups: runs of consecutive indexes, cut at the group size.
+	var adds []span
+	size := 0
+	for i, l := range ls {
+		n := entrySize(l)
+		if i > 0 && l.Index == ls[i-1].Index+1 && size+4+n <= s.groupMax {
+			adds[len(adds)-1].last = l.Index
+			size += 4 + n
+			continue
 		}
-		s.extend(l.Index, l.Index)
-		return nil
+		adds = append(adds, span{l.Index, l.Index})
+		size = groupHeader + 4 + n
 	}
-	b := s.batch
-	b.Reset()
-	lo, hi := logs[0].Index, logs[0].Index
-	for _, l := range logs {
-		s.buf = encode(s.buf[:0], l)
-		b.Put(putLogKey(&k, l.Index), s.buf)
-		lo, hi = min(lo, l.Index), max(hi, l.Index)
+	// The groups the new entries cut.
+	var edits []edit
+	if k := len(s.groups); k > 0 && lo <= s.groups[k-1].last {
+		for _, g := range s.groups {
+			if g.last >= lo && g.first <= hi && overlapsAny(g, adds) {
+				edits = append(edits, edit{old: g, kept: cut(g, adds)})
+			}
+		}
 	}
-	if err := s.db.Apply(b); err != nil {
+	if err := s.write(edits, adds, ls); err != nil {
 		return fmt.Errorf("raftstore: store logs %d-%d: %w", lo, hi, err)
 	}
-	s.extend(lo, hi)
 	return nil
 }
 
-// extend widens the log's ends to take in lo..hi, just stored. Called with
-// mu held.
-func (s *Store) extend(lo, hi uint64) {
-	if s.first == 0 || lo < s.first {
-		s.first = lo
+// sorted returns logs in index order, the last of equal indexes kept,
+// without touching the caller's slice when it needs a sort.
+func (s *Store) sorted(logs []*raft.Log) []*raft.Log {
+	if slices.IsSortedFunc(logs, func(a, b *raft.Log) int { return cmpIndex(a, b) }) && !hasDup(logs) {
+		return logs
 	}
-	s.last = max(s.last, hi)
+	s.logs = append(s.logs[:0], logs...)
+	slices.SortStableFunc(s.logs, cmpIndex)
+	out := s.logs[:0]
+	for i, l := range s.logs {
+		if i+1 < len(s.logs) && s.logs[i+1].Index == l.Index {
+			continue // a later one of the same index replaces it
+		}
+		out = append(out, l)
+	}
+	return out
 }
 
-// DeleteRange deletes the entries from to to, inclusive, without reading
-// them. A range at the log's start is deleted from its low end and one at
-// its end from its high end, in batches, so that a crash part way leaves
-// the log whole (no gap); each batch is atomic. A batch writes a tombstone
-// per key, which needs free space: on a full pool (ErrNoSpace) the keys
-// are deleted one by one instead, in the same order, which needs none, so
-// that raft can still compact a full log. The log's ends are found again
-// from the keys afterwards, even after an error.
-func (s *Store) DeleteRange(from, to uint64) (err error) {
+func cmpIndex(a, b *raft.Log) int {
+	switch {
+	case a.Index < b.Index:
+		return -1
+	case a.Index > b.Index:
+		return 1
+	}
+	return 0
+}
+
+func hasDup(sorted []*raft.Log) bool {
+	for i := 1; i < len(sorted); i++ {
+		if sorted[i].Index == sorted[i-1].Index {
+			return true
+		}
+	}
+	return false
+}
+
+// overlapsAny reports whether g shares an index with any of spans.
+func overlapsAny(g span, spans []span) bool {
+	for _, h := range spans {
+		if h.last >= g.first && h.first <= g.last {
+			return true
+		}
+	}
+	return false
+}
+
+// edit is a change to one group: it goes, and the pieces of it kept are
+// written back as groups of their own (the first under the same key when
+// it starts where the group did).
+type edit struct {
+	old  span
+	kept []span
+}
+
+// cut returns the pieces of g outside holes (sorted, disjoint), in order.
+func cut(g span, holes []span) []span {
+	var kept []span
+	at := g.first
+	for _, h := range holes {
+		if h.last < at || h.first > g.last {
+			continue
+		}
+		if h.first > at {
+			kept = append(kept, span{at, h.first - 1})
+		}
+		if h.last >= g.last {
+			return kept
+		}
+		at = h.last + 1
+	}
+	return append(kept, span{at, g.last})
+}
+
+// write applies edits and writes the groups adds of the entries ls (sorted;
+// every entry of ls is in one of adds) in one atomic write, then updates
+// the table. One Put or one Delete is written as such (one fence where a
+// batch takes two). After an error the table is found again from the pool.
+func (s *Store) write(edits []edit, adds []span, ls []*raft.Log) error {
+	var k [9]byte
+	var err error
+	switch {
+	case len(edits) == 0 && len(adds) == 1:
+		s.buf = encodeGroup(s.buf[:0], ls)
+		err = s.db.Put(putLogKey(&k, adds[0].first), s.buf)
+	case len(edits) == 1 && len(edits[0].kept) == 0 && len(adds) == 0:
+		err = s.db.Delete(putLogKey(&k, edits[0].old.first))
+		if errors.Is(err, kv.ErrNotFound) {
+			err = nil
+		}
+	default:
+		b := s.batch
+		b.Reset()
+		for _, e := range edits {
+			keepsKey := false
+			for _, p := range e.kept {
+				keepsKey = keepsKey || p.first == e.old.first
+				if s.buf, err = s.readPiece(s.buf[:0], e.old, p); err != nil {
+					return s.reload(err)
+				}
+				b.Put(putLogKey(&k, p.first), s.buf)
+			}
+			if !keepsKey {
+				b.Delete(putLogKey(&k, e.old.first))
+			}
+		}
+		i := 0
+		for _, a := range adds {
+			j := i + int(a.last-a.first) + 1
+			s.buf = encodeGroup(s.buf[:0], ls[i:j])
+			b.Put(putLogKey(&k, a.first), s.buf)
+			i = j
+		}
+		err = s.db.Apply(b)
+	}
+	if err != nil {
+		return s.reload(err)
+	}
+	s.replace(edits, adds)
+	return nil
+}
+
+// readPiece appends to buf the group value of the entries p of the group g.
+func (s *Store) readPiece(buf []byte, g, p span) ([]byte, error) {
+	var k [9]byte
+	err := s.db.View(putLogKey(&k, g.first), func(v []byte) error {
+		n := int(p.last - p.first + 1)
+		if n == 1 {
+			e, err := entryAt(v, g.first, p.first-g.first)
+			buf = append(buf, e...)
+			return err
+		}
+		var body int
+		buf, body = appendGroupHeader(buf, n)
+		for i := range n {
+			e, err := entryAt(v, g.first, p.first-g.first+uint64(i))
+			if err != nil {
+				return err
+			}
+			buf = append(buf, e...)
+			binary.BigEndian.PutUint32(buf[groupHeader+4*i:], uint32(len(buf)-body))
+		}
+		return nil
+	})
+	if errors.Is(err, errMoved) || errors.Is(err, kv.ErrNotFound) {
+		return buf, fmt.Errorf("raftstore: %w: the group %d-%d does not hold its entries", ErrCorrupt, g.first, g.last)
+	}
+	return buf, err
+}
+
+// replace updates the table after a write: the edits' groups go, their
+// kept pieces and adds come in.
+func (s *Store) replace(edits []edit, adds []span) {
+	s.tmu.Lock()
+	defer s.tmu.Unlock()
+	k := len(s.groups)
+	if len(edits) == 0 && (k == 0 || adds[0].first > s.groups[k-1].last) {
+		s.groups = append(s.groups, adds...) // an append: the common case
+		return
+	}
+	gone := make(map[uint64]bool, len(edits))
+	in := slices.Clone(adds)
+	for _, e := range edits {
+		gone[e.old.first] = true
+		in = append(in, e.kept...)
+	}
+	slices.SortFunc(in, func(a, b span) int { return cmpUint(a.first, b.first) })
+	out := make([]span, 0, len(s.groups)-len(edits)+len(in))
+	j := 0
+	for _, g := range s.groups {
+		if gone[g.first] {
+			continue
+		}
+		for ; j < len(in) && in[j].first < g.first; j++ {
+			out = append(out, in[j])
+		}
+		out = append(out, g)
+	}
+	s.groups = append(out, in[j:]...)
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// DeleteRange deletes the entries from to to, inclusive. Whole groups are
+// deleted without a read; a group the range cuts is read and its kept
+// entries written back. A range at the log's start is deleted from its low
+// end and one at its end from its high end, in batches of deleteBatch
+// groups, so that a crash part way leaves the log whole (no gap); each
+// batch is atomic. A batch writes a tombstone per group, which needs free
+// space: on a full pool (ErrNoSpace) the whole groups of a batch are
+// deleted one by one instead, in the same order, which needs none, before
+// the cut groups are written, so that raft can still compact a full log.
+// After an error the table is found again from the pool.
+func (s *Store) DeleteRange(from, to uint64) error {
 	if from > to {
 		return nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.first == 0 { // empty
+	hole := []span{{from, to}}
+	var edits []edit
+	for _, g := range s.groups {
+		if g.last >= from && g.first <= to {
+			edits = append(edits, edit{old: g, kept: cut(g, hole)})
+		}
+	}
+	if len(edits) == 0 {
 		return nil
 	}
-	lo, hi := max(from, s.first), min(to, s.last)
-	if lo > hi {
-		return nil
+	if from > s.groups[0].first { // a suffix (or a middle): delete downwards
+		slices.Reverse(edits)
 	}
-	defer func() {
-		if berr := s.loadBounds(); berr != nil {
-			err = errors.Join(err, berr)
-		}
-	}()
-	fromTop := lo > s.first // a suffix (or a middle): delete downwards
-	nth := func(n uint64) uint64 {
-		if fromTop {
-			return hi - n
-		}
-		return lo + n
-	}
-	var k [9]byte
-	for start := uint64(0); start <= hi-lo; start += deleteBatch {
-		end := min(start+deleteBatch-1, hi-lo) // this batch: the nth keys start..end
-		b := s.batch
-		b.Reset()
-		for n := start; n <= end; n++ {
-			b.Delete(putLogKey(&k, nth(n)))
-		}
-		err := s.db.Apply(b)
+	for start := 0; start < len(edits); start += deleteBatch {
+		chunk := edits[start:min(start+deleteBatch, len(edits))]
+		err := s.write(chunk, nil, nil)
 		if errors.Is(err, kv.ErrNoSpace) {
-			err = nil
-			for n := start; n <= end; n++ {
-				if derr := s.db.Delete(putLogKey(&k, nth(n))); derr != nil && !errors.Is(derr, kv.ErrNotFound) {
-					err = derr
-					break
-				}
-			}
+			err = s.oneByOne(chunk)
 		}
 		if err != nil {
-			return fmt.Errorf("raftstore: delete logs %d-%d: %w", lo, hi, err)
+			return fmt.Errorf("raftstore: delete logs %d-%d: %w", from, to, err)
+		}
+	}
+	return nil
+}
+
+// oneByOne applies edits one at a time, in order: a whole group's Delete
+// needs no free space.
+func (s *Store) oneByOne(edits []edit) error {
+	for i := range edits {
+		if err := s.write(edits[i:i+1], nil, nil); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -304,6 +592,102 @@ func encode(buf []byte, l *raft.Log) []byte {
 	buf = append(buf, l.Data...)
 	buf = binary.AppendUvarint(buf, uint64(len(l.Extensions)))
 	return append(buf, l.Extensions...)
+}
+
+// entrySize is the length of l's encoding.
+func entrySize(l *raft.Log) int {
+	return headerSize + uvarintLen(len(l.Data)) + len(l.Data) + uvarintLen(len(l.Extensions)) + len(l.Extensions)
+}
+
+func uvarintLen(n int) int {
+	k := 1
+	for ; n >= 0x80; n >>= 7 {
+		k++
+	}
+	return k
+}
+
+// encodeGroup appends the group value of ls (consecutive indexes): the
+// entry's encoding alone for one entry, else the group layout
+// (encodingGroup).
+func encodeGroup(buf []byte, ls []*raft.Log) []byte {
+	if len(ls) == 1 {
+		return encode(buf, ls[0])
+	}
+	buf, body := appendGroupHeader(buf, len(ls))
+	for i, l := range ls {
+		buf = encode(buf, l)
+		binary.BigEndian.PutUint32(buf[groupHeader+4*i:], uint32(len(buf)-body))
+	}
+	return buf
+}
+
+// appendGroupHeader appends the header of a group of n entries to buf
+// (which must be empty: the ends are written at fixed offsets), its end
+// table zero, and returns it with the offset of the body.
+func appendGroupHeader(buf []byte, n int) ([]byte, int) {
+	buf = append(buf, encodingGroup)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(n))
+	buf = append(buf, make([]byte, 4*n)...)
+	return buf, len(buf)
+}
+
+// groupLen returns how many entries the group value v at index first
+// holds, checking its header.
+func groupLen(v []byte, first uint64) (uint64, error) {
+	if len(v) > 0 && v[0] == encodingV1 {
+		return 1, nil
+	}
+	n, _, _, err := groupTable(v, first)
+	return uint64(n), err
+}
+
+// groupTable checks the header of a group of several entries and returns
+// its count, its end table and its body.
+func groupTable(v []byte, first uint64) (n int, ends, body []byte, err error) {
+	bad := func(what string) error {
+		return fmt.Errorf("raftstore: %w: the log group at %d: %s", ErrCorrupt, first, what)
+	}
+	if len(v) < groupHeader || v[0] != encodingGroup {
+		return 0, nil, nil, bad("not a group of a known encoding")
+	}
+	c := binary.BigEndian.Uint32(v[1:])
+	if c < 2 || uint64(c) > uint64(len(v)-groupHeader)/(4+headerSize) {
+		return 0, nil, nil, bad(fmt.Sprintf("a count of %d entries in %d bytes", c, len(v)))
+	}
+	n = int(c)
+	ends, body = v[groupHeader:groupHeader+4*n], v[groupHeader+4*n:]
+	if int(binary.BigEndian.Uint32(ends[4*(n-1):])) != len(body) {
+		return 0, nil, nil, bad("the last entry does not end at the group's end")
+	}
+	return n, ends, body, nil
+}
+
+// entryAt returns the encoding of the kth entry of the group value v at
+// index first, or errMoved when the group holds fewer.
+func entryAt(v []byte, first, k uint64) ([]byte, error) {
+	if len(v) > 0 && v[0] == encodingV1 {
+		if k != 0 {
+			return nil, errMoved
+		}
+		return v, nil
+	}
+	n, ends, body, err := groupTable(v, first)
+	if err != nil {
+		return nil, err
+	}
+	if k >= uint64(n) {
+		return nil, errMoved
+	}
+	start := uint32(0)
+	if k > 0 {
+		start = binary.BigEndian.Uint32(ends[4*(k-1):])
+	}
+	end := binary.BigEndian.Uint32(ends[4*k:])
+	if start > end || int(end) > len(body) {
+		return nil, fmt.Errorf("raftstore: %w: the log group at %d: entry %d's end table is out of order", ErrCorrupt, first, k)
+	}
+	return body[start:end], nil
 }
 
 // headerSize is the fixed part of an encoded entry.

@@ -2,6 +2,7 @@ package raftstore
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -188,35 +189,100 @@ func TestStableStoreContract(t *testing.T) {
 	}
 }
 
-// TestCorruptEntryIsAnError: an entry whose bytes do not decode is an
-// error wrapping ErrCorrupt, never a wrong entry.
+// rawGroup is the group value of the given entry encodings, however bad.
+func rawGroup(entries ...[]byte) []byte {
+	v, body := appendGroupHeader(nil, len(entries))
+	for i, e := range entries {
+		v = append(v, e...)
+		binary.BigEndian.PutUint32(v[groupHeader+4*i:], uint32(len(v)-body))
+	}
+	return v
+}
+
+// TestCorruptEntryIsAnError: an entry or a group whose bytes do not decode
+// is an error wrapping ErrCorrupt, never a wrong entry, and so is, at
+// open, a key in the log's range that is not a log key, a group that
+// overlaps another or one whose count runs past the last index.
 func TestCorruptEntryIsAnError(t *testing.T) {
 	path := filepath.Join(testDir(t), "raft.pool")
 	s := open(t, path)
-	defer s.Close()
-	storeRange(t, s, 1, 3)
-	for _, bad := range [][]byte{nil, {encodingV1}, {9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, append(encode(nil, entry(2)), 7)} {
-		if err := s.db.Put(logKey(2), bad); err != nil {
+	storeRange(t, s, 1, 3) // one group, under the key of entry 1
+	e1, e2, e3 := encode(nil, entry(1)), encode(nil, entry(2)), encode(nil, entry(3))
+	good := rawGroup(e1, e2, e3)
+	if !bytes.Equal(good, encodeGroup(nil, []*raft.Log{entry(1), entry(2), entry(3)})) {
+		t.Fatal("rawGroup and encodeGroup disagree")
+	}
+	edit := func(f func(v []byte)) []byte { v := bytes.Clone(good); f(v); return v }
+	for _, c := range []struct {
+		name string
+		v    []byte
+	}{
+		{"empty", nil},
+		{"one entry's version byte", []byte{encodingV1}},
+		{"an unknown encoding", []byte{9, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+		{"a single entry with a byte after it", append(bytes.Clone(e1), 7)},
+		{"a count of 0", edit(func(v []byte) { binary.BigEndian.PutUint32(v[1:], 0) })},
+		{"a count past the bytes", edit(func(v []byte) { binary.BigEndian.PutUint32(v[1:], 1<<30) })},
+		{"ends out of order", edit(func(v []byte) { binary.BigEndian.PutUint32(v[groupHeader:], uint32(len(e1)+len(e2)+1)) })},
+		{"the body one byte short", good[:len(good)-1]},
+		{"the header only", good[:groupHeader]},
+		{"entry 2 with a byte after it", rawGroup(e1, append(bytes.Clone(e2), 7), e3)},
+	} {
+		if err := s.db.Put(logKey(1), c.v); err != nil {
 			t.Fatal(err)
 		}
 		var l raft.Log
 		if err := s.GetLog(2, &l); !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("GetLog of %x: %v (%+v), want ErrCorrupt", bad, err, l)
+			t.Fatalf("%s: GetLog(2) of %x: %v (%+v), want ErrCorrupt", c.name, c.v, err, l)
 		}
 	}
-	// A key in the log's range that is not a log key fails the open.
-	if err := s.db.Put([]byte("lx"), []byte("v")); err != nil {
+	if err := s.db.Put(logKey(1), good); err != nil {
 		t.Fatal(err)
 	}
+	checkLog(t, s, 1, 3)
 	s.Close()
-	if _, err := New(path, opts()); !errors.Is(err, ErrCorrupt) {
-		t.Fatalf("New over a foreign key in the log's range: %v, want ErrCorrupt", err)
+	for _, c := range []struct {
+		name string
+		key  []byte
+		v    []byte
+	}{
+		{"a key in the log's range that is not a log key", []byte("lx"), []byte("v")},
+		{"a group overlapping the one before", logKey(3), e3},
+		{"a count past the last index", logKey(1<<64 - 2), rawGroup(e1, e2, e3)},
+		{"a group that does not decode", logKey(10), []byte{encodingGroup, 0, 0, 0, 1}},
+	} {
+		db, err := kv.Open(path, opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Put(c.key, c.v); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
+		if s, err := New(path, opts()); !errors.Is(err, ErrCorrupt) {
+			if err == nil {
+				s.Close()
+			}
+			t.Fatalf("New over %s: %v, want ErrCorrupt", c.name, err)
+		}
+		db, err = kv.Open(path, opts())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Delete(c.key); err != nil {
+			t.Fatal(err)
+		}
+		db.Close()
 	}
+	s = open(t, path)
+	defer s.Close()
+	checkLog(t, s, 1, 3)
 }
 
 // TestKilledMidStoreLogs kills a child process (SIGKILL) while it appends
-// batches of entries: after the reopen the log is a prefix of what was
-// stored, batch by batch, with no hole.
+// batches of entries and compacts the log's start in cuts that end inside
+// a group: after the reopen the log is a prefix of what was stored, batch
+// by batch, from where a compaction left it, with no hole.
 func TestKilledMidStoreLogs(t *testing.T) {
 	if os.Getenv("RAFTSTORE_CHILD") != "" {
 		child()
@@ -246,22 +312,24 @@ func TestKilledMidStoreLogs(t *testing.T) {
 		}
 		s := open(t, path)
 		f, l := bounds(t, s)
-		if f != 1 || l == 0 || l%16 != 0 {
-			t.Fatalf("round %d: after SIGKILL the log is %d..%d, want 1..a multiple of the batch (16)", round, f, l)
+		if f == 0 || f > l || l%16 != 0 {
+			t.Fatalf("round %d: after SIGKILL the log is %d..%d, want an end at a multiple of the batch (16)", round, f, l)
 		}
-		checkLog(t, s, 1, l)
+		t.Logf("round %d: the log is %d..%d", round, f, l)
+		checkLog(t, s, f, l) // every entry from f to l: no hole
 		s.Close()
 	}
 }
 
-// child appends batches of 16 entries after the last one, until killed.
+// child appends batches of 16 entries after the last one, deleting the
+// first 5 entries every 4 batches, until killed.
 func child() {
 	s, err := New(os.Getenv("RAFTSTORE_CHILD"), opts())
 	if err != nil {
 		fmt.Println("open:", err)
 		os.Exit(1)
 	}
-	last := s.last
+	last, _ := s.LastIndex()
 	fmt.Println("appending " + strconv.FormatUint(last, 10))
 	for i := last + 1; ; i += 16 {
 		logs := make([]*raft.Log, 16)
@@ -271,6 +339,13 @@ func child() {
 		if err := s.StoreLogs(logs); err != nil {
 			fmt.Println("store:", err)
 			os.Exit(1)
+		}
+		if i%64 == 1 { // compact the start: 5 entries, cutting a group
+			f, _ := s.FirstIndex()
+			if err := s.DeleteRange(0, f+4); err != nil {
+				fmt.Println("delete:", err)
+				os.Exit(1)
+			}
 		}
 	}
 }
