@@ -1,8 +1,10 @@
 package kv
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -152,6 +154,28 @@ func (d *damagedKeys) copy() map[string]int64 {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return maps.Clone(d.keys)
+}
+
+// DamagedKeys returns, in byte order, the keys in [lower, upper) (a nil
+// bound is unbounded) whose newest record lies on a bad block the kernel
+// reported (Stats.DamagedKeys counts them all). Get returns ErrCorrupt for
+// them, and iterators and Scan pass over them, until each is written or
+// deleted anew: a caller that must not take a missing key for an absent
+// one asks here. ErrClosed after Close.
+func (db *DB) DamagedKeys(lower, upper []byte) ([][]byte, error) {
+	tok, err := db.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer db.ep.unpin(tok)
+	var out [][]byte
+	for k := range db.damaged.copy() {
+		if (lower == nil || k >= string(lower)) && (upper == nil || k < string(upper)) {
+			out = append(out, []byte(k))
+		}
+	}
+	slices.SortFunc(out, bytes.Compare)
+	return out, nil
 }
 
 // damagedError is what a read of a damaged key returns.

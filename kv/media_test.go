@@ -170,6 +170,7 @@ func TestKnownBadBlocks(t *testing.T) {
 	if err := db.Check(); !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("Check of a pool with a bad block: %v", err)
 	}
+	checkDamagedKeys(t, db, damaged)
 	mustPut(t, db, key(damaged[0]), value(damaged[0], 1, 50))
 	if err := db.Delete(key(damaged[1])); err != nil {
 		t.Fatal(err)
@@ -184,6 +185,40 @@ func TestKnownBadBlocks(t *testing.T) {
 	}
 	if s := db.Stats(); s.DamagedKeys != len(damaged)-2 {
 		t.Fatalf("after writing and deleting damaged keys: %d damaged", s.DamagedKeys)
+	}
+	checkDamagedKeys(t, db, damaged[2:])
+	db.Close()
+	if _, err := db.DamagedKeys(nil, nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("DamagedKeys after Close: %v", err)
+	}
+}
+
+// checkDamagedKeys checks DB.DamagedKeys against the damaged key numbers,
+// unbounded and within bounds.
+func checkDamagedKeys(t *testing.T, db *DB, damaged []int) {
+	t.Helper()
+	want := make([][]byte, 0, len(damaged))
+	for _, i := range damaged {
+		want = append(want, key(i))
+	}
+	slices.SortFunc(want, bytes.Compare)
+	type bounded struct {
+		lower, upper []byte
+		want         [][]byte
+	}
+	cases := []bounded{{nil, nil, want}}
+	if len(want) >= 2 {
+		cases = append(cases,
+			bounded{want[1], nil, want[1:]},
+			bounded{nil, want[len(want)-1], want[:len(want)-1]},
+			bounded{want[0], want[1], want[:1]},
+			bounded{append(bytes.Clone(want[0]), 0), want[1], nil})
+	}
+	for _, c := range cases {
+		got, err := db.DamagedKeys(c.lower, c.upper)
+		if err != nil || !slices.EqualFunc(got, c.want, bytes.Equal) {
+			t.Fatalf("DamagedKeys(%q, %q) = %q, %v; want %q", c.lower, c.upper, got, err, c.want)
+		}
 	}
 }
 

@@ -15,7 +15,8 @@
 //
 // DeleteRange deletes whole groups without reading them; a group the range
 // cuts is read once and its kept entries written back as new groups, in
-// the same atomic batch.
+// the same atomic batch. On a full pool a compaction may leave the group
+// it cuts whole (see DeleteRange).
 //
 // It lives in its own module so that daxkv itself never depends on raft.
 package raftstore
@@ -28,6 +29,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -83,6 +85,7 @@ type span struct{ first, last uint64 }
 // replication goroutines).
 type Store struct {
 	db       *kv.DB
+	closed   atomic.Bool
 	groupMax int // the longest group value written (a single entry may be longer)
 
 	mu    sync.Mutex // serializes writes of the log; held, groups may be read without tmu
@@ -111,8 +114,19 @@ func New(path string, opts *kv.Options) (*Store, error) {
 // DB is the pool underneath, for Stats.
 func (s *Store) DB() *kv.DB { return s.db }
 
-// Close closes the pool.
-func (s *Store) Close() error { return s.db.Close() }
+// Close closes the pool. The log's methods return kv.ErrClosed after it.
+func (s *Store) Close() error {
+	s.closed.Store(true)
+	return s.db.Close()
+}
+
+// usable returns kv.ErrClosed after Close.
+func (s *Store) usable() error {
+	if s.closed.Load() {
+		return kv.ErrClosed
+	}
+	return nil
+}
 
 // IsMonotonic reports true: the log has no gaps (raft then removes every
 // entry after restoring a snapshot instead of leaving a gap).
@@ -168,11 +182,25 @@ func (s *Store) load() error {
 	if err := it.Error(); err != nil {
 		return err
 	}
+	// The iterator passes over a key whose newest record lies on a bad
+	// block: its group would look absent, a hole in the log or a shorter
+	// log, where its entries are lost. Refuse the log instead.
+	bad, err := damagedKeys(s.db, []byte{logPrefix}, []byte{logPrefix + 1})
+	if err != nil {
+		return err
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("raftstore: %w: %d log groups lie on bad blocks (the first under key %x): their entries cannot be read", ErrCorrupt, len(bad), bad[0])
+	}
 	s.tmu.Lock()
 	s.groups = groups
 	s.tmu.Unlock()
 	return nil
 }
+
+// damagedKeys is kv.DB.DamagedKeys; a seam for tests (no bad block can be
+// made from outside kv).
+var damagedKeys = (*kv.DB).DamagedKeys
 
 // reload is load after a failed write, its error joined to the write's.
 func (s *Store) reload(err error) error {
@@ -184,6 +212,9 @@ func (s *Store) reload(err error) error {
 
 // FirstIndex returns the first index in the log, 0 when it is empty.
 func (s *Store) FirstIndex() (uint64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
 	s.tmu.RLock()
 	defer s.tmu.RUnlock()
 	if len(s.groups) == 0 {
@@ -194,6 +225,9 @@ func (s *Store) FirstIndex() (uint64, error) {
 
 // LastIndex returns the last index in the log, 0 when it is empty.
 func (s *Store) LastIndex() (uint64, error) {
+	if err := s.usable(); err != nil {
+		return 0, err
+	}
 	s.tmu.RLock()
 	defer s.tmu.RUnlock()
 	if len(s.groups) == 0 {
@@ -220,6 +254,9 @@ func findIn(groups []span, index uint64) (span, bool) {
 // GetLog reads the entry at index into log; raft.ErrLogNotFound when
 // there is none.
 func (s *Store) GetLog(index uint64, log *raft.Log) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	err := s.getLog(index, log)
 	if errors.Is(err, errMoved) {
 		// A writer changed the group between the lookup and the read: look
@@ -262,8 +299,8 @@ func (s *Store) StoreLog(log *raft.Log) error { return s.StoreLogs([]*raft.Log{l
 // that replaces one already stored cuts the group that held it, whose
 // other entries are written back in the same batch.
 func (s *Store) StoreLogs(logs []*raft.Log) error {
-	if len(logs) == 0 {
-		return nil
+	if err := s.usable(); err != nil || len(logs) == 0 {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -493,12 +530,22 @@ func cmpUint(a, b uint64) int {
 // entries written back. A range at the log's start is deleted from its low
 // end and one at its end from its high end, in batches of deleteBatch
 // groups, so that a crash part way leaves the log whole (no gap); each
-// batch is atomic. A batch writes a tombstone per group, which needs free
-// space: on a full pool (ErrNoSpace) the whole groups of a batch are
-// deleted one by one instead, in the same order, which needs none, before
-// the cut groups are written, so that raft can still compact a full log.
-// After an error the table is found again from the pool.
+// batch is atomic. After an error the table is found again from the pool.
+//
+// A batch writes a tombstone per group, and a cut group's kept entries are
+// a new value: both need free space. On a full pool (ErrNoSpace) the whole
+// groups of a batch are deleted one by one instead, in the same order,
+// which needs none, and only then are the cut groups written, in the space
+// the deletes gave back. A cut at the log's start (raft's compaction) that
+// still finds no space leaves its group whole: the log keeps up to a group
+// more than asked at its start, which raft takes at its next compaction,
+// and raft can always compact a full log. A cut anywhere else (a
+// conflicting suffix) must not leave its entries, and returns the error
+// with the log as it was before the cut.
 func (s *Store) DeleteRange(from, to uint64) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
 	if from > to {
 		return nil
 	}
@@ -514,14 +561,15 @@ func (s *Store) DeleteRange(from, to uint64) error {
 	if len(edits) == 0 {
 		return nil
 	}
-	if from > s.groups[0].first { // a suffix (or a middle): delete downwards
+	prefix := from <= s.groups[0].first
+	if !prefix { // a suffix (or a middle): delete downwards
 		slices.Reverse(edits)
 	}
 	for start := 0; start < len(edits); start += deleteBatch {
 		chunk := edits[start:min(start+deleteBatch, len(edits))]
 		err := s.write(chunk, nil, nil)
 		if errors.Is(err, kv.ErrNoSpace) {
-			err = s.oneByOne(chunk)
+			err = s.onFullPool(chunk, prefix)
 		}
 		if err != nil {
 			return fmt.Errorf("raftstore: delete logs %d-%d: %w", from, to, err)
@@ -530,11 +578,27 @@ func (s *Store) DeleteRange(from, to uint64) error {
 	return nil
 }
 
-// oneByOne applies edits one at a time, in order: a whole group's Delete
-// needs no free space.
-func (s *Store) oneByOne(edits []edit) error {
+// onFullPool applies edits one at a time on a pool that had no space for
+// them as a batch: the whole groups' deletes first, in order (a Delete
+// needs no space), then the cuts. With prefix, a cut that still finds no
+// space is skipped (its group stays whole; see DeleteRange).
+func (s *Store) onFullPool(edits []edit, prefix bool) error {
 	for i := range edits {
-		if err := s.write(edits[i:i+1], nil, nil); err != nil {
+		if len(edits[i].kept) == 0 {
+			if err := s.write(edits[i:i+1], nil, nil); err != nil {
+				return err
+			}
+		}
+	}
+	for i := range edits {
+		if len(edits[i].kept) == 0 {
+			continue
+		}
+		err := s.write(edits[i:i+1], nil, nil)
+		if errors.Is(err, kv.ErrNoSpace) && prefix {
+			continue
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -652,12 +716,20 @@ func groupTable(v []byte, first uint64) (n int, ends, body []byte, err error) {
 		return 0, nil, nil, bad("not a group of a known encoding")
 	}
 	c := binary.BigEndian.Uint32(v[1:])
-	if c < 2 || uint64(c) > uint64(len(v)-groupHeader)/(4+headerSize) {
+	if c < 2 || uint64(c) > uint64(len(v)-groupHeader)/(4+minEntry) {
 		return 0, nil, nil, bad(fmt.Sprintf("a count of %d entries in %d bytes", c, len(v)))
 	}
 	n = int(c)
 	ends, body = v[groupHeader:groupHeader+4*n], v[groupHeader+4*n:]
-	if int(binary.BigEndian.Uint32(ends[4*(n-1):])) != len(body) {
+	at := uint64(0)
+	for i := range n {
+		end := uint64(binary.BigEndian.Uint32(ends[4*i:]))
+		if end < at+minEntry {
+			return 0, nil, nil, bad(fmt.Sprintf("entry %d ends at %d, %d bytes after the one before", i, end, int64(end)-int64(at)))
+		}
+		at = end
+	}
+	if at != uint64(len(body)) {
 		return 0, nil, nil, bad("the last entry does not end at the group's end")
 	}
 	return n, ends, body, nil
@@ -683,15 +755,15 @@ func entryAt(v []byte, first, k uint64) ([]byte, error) {
 	if k > 0 {
 		start = binary.BigEndian.Uint32(ends[4*(k-1):])
 	}
-	end := binary.BigEndian.Uint32(ends[4*k:])
-	if start > end || int(end) > len(body) {
-		return nil, fmt.Errorf("raftstore: %w: the log group at %d: entry %d's end table is out of order", ErrCorrupt, first, k)
-	}
-	return body[start:end], nil
+	return body[start:binary.BigEndian.Uint32(ends[4*k:])], nil // groupTable checked the ends
 }
 
-// headerSize is the fixed part of an encoded entry.
-const headerSize = 1 + 8 + 1 + 1 + 8 + 4
+// headerSize is the fixed part of an encoded entry; minEntry the shortest
+// entry (two lengths of one byte each after it).
+const (
+	headerSize = 1 + 8 + 1 + 1 + 8 + 4
+	minEntry   = headerSize + 2
+)
 
 // decode fills l from v, copying (v lies in the pool mapping).
 func decode(v []byte, index uint64, l *raft.Log) error {
