@@ -170,6 +170,24 @@ func (m *Map) readMedia(st fileStat) Media {
 // not on persistent memory.
 func (m *Map) Media() Media { return m.media }
 
+// WillNeed asks the kernel to read [off, off+n) of the pool in ahead, in
+// the background. A page-cache mapping reads no page around a fault (see
+// mapShared), so a sequential reader, such as the recovery scan, asks for
+// what it reads next. A no-op on device DAX, with MAP_SYNC, outside the
+// pool and after Close.
+func (m *Map) WillNeed(off, n int64) {
+	if m.deviceDAX || m.mapSync.Load() || m.closed.Load() {
+		return
+	}
+	off, end := max(off, 0), min(off+n, m.Size())
+	if off >= end {
+		return
+	}
+	page := int64(os.Getpagesize())
+	off = off / page * page
+	willNeed(m.region[off:end])
+}
+
 // Holes returns the ranges of the pool that read as zeros because they
 // were never written (the file's holes, from SEEK_HOLE/SEEK_DATA), sorted:
 // a scan for records can pass over them. None for a device-DAX pool, or

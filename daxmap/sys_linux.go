@@ -349,8 +349,24 @@ func mapShared(fd int, off int64, at unsafe.Pointer, n uintptr, readOnly, mapSyn
 		// reservation is no longer ours.
 		panic(fmt.Sprintf("daxkv: assertion failed: MAP_FIXED mapped at %p, not %p", p, at))
 	}
+	if !mapSync {
+		// No read-around: a fault reads its own page only. Read-around
+		// builds the page cache's folios larger as a reader goes on (up to
+		// 2 MiB on a filesystem that caches files in large folios, as ext4
+		// does on recent kernels), and a store dirties, and an msync
+		// writes, its whole folio: 20 KiB of records an msync grew to about
+		// 1 MiB written. Single pages keep what an msync writes to the
+		// pages stored to. A sequential reader asks for its range ahead
+		// instead (Map.WillNeed), which reads in single pages too. An
+		// advice: a kernel that refuses it costs speed, not correctness.
+		_ = unix.Madvise(unsafe.Slice((*byte)(at), n), unix.MADV_RANDOM)
+	}
 	return nil
 }
+
+// willNeed asks the kernel to read b in ahead (MADV_WILLNEED), ignoring
+// errors: an advice.
+func willNeed(b []byte) { _ = unix.Madvise(b, unix.MADV_WILLNEED) }
 
 // isSyncRefused reports whether a mapShared error with mapSync is the kernel
 // refusing MAP_SYNC for this file: EOPNOTSUPP from a filesystem without DAX,

@@ -61,3 +61,5 @@ func probeSync(fd int, n int) error { return errOS }
 func holes(int, int64) ([]Range, error) { return nil, errOS }
 
 func hasData(int, int64, int64) bool { return true }
+
+func willNeed([]byte) {}

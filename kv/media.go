@@ -31,15 +31,15 @@ import (
 //     lost data, so Open runs a full Check before it accepts a write and
 //     refuses the pool if the Check finds anything (Stats.UnsafeShutdown).
 
-// scan is how this DB's pool is scanned: its workers, its bad ranges, and
-// the file's holes (never written, so never read: Open's cost follows the
+// scan is how this DB's pool is scanned: its workers, its bad ranges, its
+// read-ahead (the mapping reads no page around a fault), and the file's holes (never written, so never read: Open's cost follows the
 // data, and on tmpfs a read of a hole would allocate it). Called with no
 // writer running (Open, Check): a hole cannot fill meanwhile. When the
 // filesystem cannot say, everything is read.
 func (db *DB) scan(op string) recovery.Scan {
 	holes, _ := db.m.Holes()
 	return recovery.Scan{Workers: db.opts.RecoveryWorkers, Bad: db.media.Bad, Holes: holes,
-		Progress: db.progress.reporter(op, "chunks")}
+		WillNeed: db.m.WillNeed, Progress: db.progress.reporter(op, "chunks")}
 }
 
 // progressGate hands Options.Progress the reports of one DB's (or one

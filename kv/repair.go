@@ -84,7 +84,7 @@ func Repair(src, dst string, opts *Options) (*RepairReport, error) {
 	// faults, which the salvage took for a bad block.
 	holes, _ := m.Holes()
 	res, err := recovery.Salvage(m.Bytes(), m.Size(), &sb, recovery.Scan{Workers: o.RecoveryWorkers, Bad: media.Bad, Holes: holes,
-		Progress: progress.reporter("repair: scan", "chunks"), Saving: progress.reporter("repair: write", "keys")}, func(k, v []byte) error {
+		WillNeed: m.WillNeed, Progress: progress.reporter("repair: scan", "chunks"), Saving: progress.reporter("repair: write", "keys")}, func(k, v []byte) error {
 		b.Put(k, v)
 		if b.Len() < backupBatch && len(b.data) < backupBatchBytes {
 			return nil // bounded like Backup's batches: values go up to 1 GiB

@@ -17,6 +17,11 @@ type Scan struct {
 	// there, so the scan passes over them without reading them (on tmpfs
 	// a read would allocate the page). Nil means read everything.
 	Holes []daxmap.Range
+	// WillNeed, when set, is asked for each chunk a worker scans, a chunk
+	// ahead of it (and for its first as it starts), except chunks wholly in
+	// Holes: Map.WillNeed, so that a page-cache mapping, which reads no page
+	// around a fault, reads the scan's chunks ahead in the background.
+	WillNeed func(off, n int64)
 	// Progress, when set, is called after each chunk is scanned with the
 	// chunks scanned so far and the chunks in all: from the scan's
 	// workers, one call at a time, done counting up to total.
@@ -46,6 +51,12 @@ func firstBad(bad []daxmap.Range, lo, hi int64) (daxmap.Range, bool) {
 		return bad[i], true
 	}
 	return daxmap.Range{}, false
+}
+
+// inHoles reports whether [lo, hi) lies wholly in one of holes.
+func inHoles(holes []daxmap.Range, lo, hi int64) bool {
+	r, hit := firstBad(holes, lo, hi)
+	return hit && r.Off <= lo && r.End() >= hi
 }
 
 // alignUp rounds n up to a multiple of RecordAlign.

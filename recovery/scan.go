@@ -304,7 +304,15 @@ func scanChunks(c *Codec, mem []byte, chunkSize int64, chunks int, sc Scan, reso
 			defer wg.Done()
 			first.set(Guard(mem, func() error {
 				var es []Entry
+				willNeed := func(ch int) {
+					lo := int64(ch) * chunkSize
+					if sc.WillNeed != nil && ch < chunks && !inHoles(sc.Holes, lo, lo+chunkSize) {
+						sc.WillNeed(lo, chunkSize)
+					}
+				}
+				willNeed(w)
 				for ch := w; ch < chunks; ch += workers {
+					willNeed(ch + workers)
 					es = scanChunk(c, mem, chunkSize, int64(ch), sc.Bad, sc.Holes, plan[int64(ch)], es, &ovs[w], resolve)
 					if sc.Progress != nil {
 						progressMu.Lock()
