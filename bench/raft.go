@@ -49,7 +49,7 @@ func raftConfigs() []config {
 	walOpen := func(dir string) (logStore, error) { return wal.Open(dir) }
 	return []config{
 		{name: "raft-daxkv-emulated-shm", store: "daxkv", raft: true, openLog: dax(kv.DAXEmulated),
-			desc: "raftstore (this repository) on daxkv, DAXEmulated on tmpfs: CPU flushes and a fence per StoreLogs, a 64-entry call one atomic batch. Default options."},
+			desc: "raftstore (this repository) on daxkv, DAXEmulated on tmpfs: CPU flushes and a fence per StoreLogs, a call of 64 entries one record (a group). Default options."},
 		{name: "raft-daxkv-off-shm", store: "daxkv", raft: true, openLog: dax(kv.DAXOff),
 			desc: "raftstore on daxkv, DAXOff on tmpfs: msync per fence."},
 		{name: "raft-boltdb-shm", store: "raft-boltdb", raft: true, openLog: bolt,
