@@ -38,7 +38,9 @@ func stripe(dev, ino uint64, c int64) *sync.Mutex {
 // the chunk's stripe it first faults the chunk in for reading, which maps a
 // hole as zeros and turns a memory fault into an error, then allocates its
 // blocks (fallocate with FALLOC_FL_KEEP_SIZE; not needed on device DAX, and
-// skipped where the filesystem does not implement it), then marks it backed.
+// skipped where the filesystem does not implement it), then, for a chunk
+// that was a hole in a page-cache mapping of a file with blocks, writes
+// zeros over it, and marks it backed.
 // Once a chunk is backed, Fault is a few atomic loads.
 //
 // Fault returns an error for a chunk outside [0, Size/ChunkSize); one
@@ -60,6 +62,10 @@ func (m *Map) Fault(c int64) error {
 	}
 	off := c * m.chunk
 	allocated := false // the chunk's blocks were allocated on the retry path below
+	// A chunk with no data at all, asked before the read below fills the
+	// cache: no record lies there, so nothing stores into it until Fault
+	// returns (writers fault a chunk in before its first store).
+	fresh := m.zeroFill && !m.mapSync.Load() && !hasData(m.fd, off, m.chunk)
 	if err := m.touch(off, m.chunk); err != nil {
 		// On tmpfs a read fault of a hole allocates a page, and raises
 		// SIGBUS when the filesystem is full: a full filesystem, not a bad
@@ -89,6 +95,15 @@ func (m *Map) Fault(c int64) error {
 		default:
 			return fmt.Errorf("daxkv: allocate chunk %d of %s at offset %d: %w", c, m.path, off, err)
 		}
+	}
+	if fresh {
+		// fallocate's blocks are unwritten: each msync of a part of them
+		// would convert that part, a write of the file's extent tree
+		// beside the data's, and the tree grows with every split. Zeros
+		// written now make them plain blocks that an msync overwrites
+		// (once per chunk for the pool's life; a punched chunk is a hole
+		// again). An advice: on an error the chunk reads as zeros anyway.
+		writeZeros(m.fd, off, m.chunk)
 	}
 	m.backed.set(c)
 	return nil

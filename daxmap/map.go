@@ -41,6 +41,7 @@ type Map struct {
 	allocate func(fd int, off, n int64) error
 
 	faultAlso error // Options.FaultAlso
+	zeroFill  bool  // a regular file with blocks (not tmpfs): Fault writes zeros over a chunk that was a hole
 	media     Media // what sysfs says about the memory under the pool, read at Open
 
 	mu     sync.Mutex // protects mapped and the change of closed; serializes Grow and Close
@@ -139,6 +140,7 @@ func (m *Map) open(o Options, created bool) error {
 	m.backed = newBitmap(int64(len(m.region)) / m.chunk)
 	if st.regular && !o.ReadOnly {
 		m.adoptAllocated()
+		m.zeroFill = !inMemoryFS(m.fd)
 	}
 	m.media = m.readMedia(st)
 	return nil

@@ -145,13 +145,3 @@ func TestStoreDirtiesItsPageOnly(t *testing.T) {
 	}
 	t.Logf("%d stores dirtied %d KiB", stores, dirtied>>10)
 }
-
-// inMemoryFS reports whether fd's file lives on tmpfs or ramfs, where
-// pages have no writeback.
-func inMemoryFS(fd int) bool {
-	var st unix.Statfs_t
-	if err := unix.Fstatfs(fd, &st); err != nil {
-		return false
-	}
-	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
-}

@@ -507,3 +507,33 @@ func hasData(fd int, off, n int64) bool {
 	}
 	return err != nil || d < off+n
 }
+
+// inMemoryFS reports whether fd's file lives on tmpfs or ramfs: pages, no
+// blocks and no writeback. True when fstatfs fails.
+func inMemoryFS(fd int) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return true
+	}
+	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
+}
+
+// zeroBlock is what writeZeros writes.
+var zeroBlock [256 << 10]byte
+
+// writeZeros writes zeros over [off, off+n) of fd and waits until they are
+// written back (not made durable: sync_file_range), ignoring errors.
+func writeZeros(fd int, off, n int64) {
+	for a := off; a < off+n; {
+		k, err := ignoringEINTR(func() (int, error) {
+			return unix.Pwrite(fd, zeroBlock[:min(int64(len(zeroBlock)), off+n-a)], a)
+		})
+		if err != nil || k <= 0 {
+			return
+		}
+		a += int64(k)
+	}
+	_, _ = ignoringEINTR(func() (int, error) {
+		return 0, unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
+	})
+}
