@@ -172,6 +172,33 @@ func (m *Map) readMedia(st fileStat) Media {
 // not on persistent memory.
 func (m *Map) Media() Media { return m.media }
 
+// OnBlocks reports whether the pool is a file on a filesystem with blocks
+// and writeback (not tmpfs or ramfs, not device DAX), mapped without
+// MAP_SYNC: where a page written back is write-protected again.
+func (m *Map) OnBlocks() bool { return m.zeroFill && !m.mapSync.Load() }
+
+// WriteAt writes b at off of the pool file with pwrite, all of it or an
+// error: the mapping reads the bytes at once (the same page-cache pages),
+// and Sync or an msync of the range makes them durable. An error wraps
+// ErrFault (the pages could not take the bytes, as a store would have
+// faulted); ErrClosed after Close.
+func (m *Map) WriteAt(b []byte, off int64) error {
+	if m.closed.Load() {
+		return ErrClosed
+	}
+	if off < 0 || off+int64(len(b)) > m.Size() {
+		return fmt.Errorf("daxkv: write of %d bytes at %d of %s: outside the pool's %d bytes", len(b), off, m.path, m.Size())
+	}
+	for len(b) > 0 {
+		n, err := pwrite(m.fd, b, off)
+		if err != nil {
+			return fmt.Errorf("%w: write at %d of %s: %w", ErrFault, off, m.path, err)
+		}
+		b, off = b[n:], off+int64(n)
+	}
+	return nil
+}
+
 // WillNeed asks the kernel to read [off, off+n) of the pool in ahead, in
 // the background. A page-cache mapping reads no page around a fault (see
 // mapShared), so a sequential reader, such as the recovery scan, asks for

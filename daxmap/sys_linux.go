@@ -537,3 +537,13 @@ func writeZeros(fd int, off, n int64) {
 		return 0, unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 	})
 }
+
+// pwrite writes b at off of fd, retried on EINTR; a short count is not an
+// error (the caller writes the rest), writing nothing is.
+func pwrite(fd int, b []byte, off int64) (int, error) {
+	n, err := ignoringEINTR(func() (int, error) { return unix.Pwrite(fd, b, off) })
+	if err == nil && n <= 0 {
+		err = unix.EIO
+	}
+	return n, err
+}

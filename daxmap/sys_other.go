@@ -66,3 +66,5 @@ func willNeed([]byte) {}
 
 func inMemoryFS(int) bool          { return true }
 func writeZeros(int, int64, int64) {}
+
+func pwrite(int, []byte, int64) (int, error) { return 0, errOS }

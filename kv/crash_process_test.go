@@ -204,10 +204,11 @@ func TestProcessCrash(t *testing.T) {
 	if testing.Short() {
 		rounds = 2
 	}
-	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
+	for _, c := range crashPaths {
+		mode := c.mode
 		for round := 0; round < rounds; round++ {
-			t.Run(fmt.Sprintf("%s/%d", mode, round), func(t *testing.T) {
-				path := filepath.Join(shmDir(t), "pool")
+			t.Run(fmt.Sprintf("%s/%d", c.name, round), func(t *testing.T) {
+				path := filepath.Join(c.dir(t), "pool")
 				seed := uint64(round*31 + int(mode))
 				// The pool lives across several kills: later rounds recover
 				// pools that were already recovered.
@@ -220,6 +221,20 @@ func TestProcessCrash(t *testing.T) {
 	}
 }
 
+// crashPaths are the durability paths the process-crash tests run: the
+// emulated and the page-cache mode on tmpfs, and the page-cache mode on a
+// filesystem with blocks, where a Put writes its record with pwrite
+// (writeRecord) and fresh chunks are zero-filled.
+var crashPaths = []struct {
+	name string
+	mode DAXMode
+	dir  func(testing.TB) string
+}{
+	{"DAXEmulated", DAXEmulated, shmDir},
+	{"DAXOff", DAXOff, shmDir},
+	{"DAXOff-disk", DAXOff, diskDir},
+}
+
 // TestProcessCrashAtPoints kills the child at each named crash point of the
 // write path (seam.CrashPoints), on both durability paths, so that every
 // boundary of the put, delete and batch protocols is crashed at least once
@@ -229,10 +244,11 @@ func TestProcessCrashAtPoints(t *testing.T) {
 	if os.Getenv("DAXKV_CRASH_CHILD") != "" {
 		t.Skip("child")
 	}
-	for _, mode := range []DAXMode{DAXEmulated, DAXOff} {
+	for _, c := range crashPaths {
+		mode := c.mode
 		for pi, point := range seam.CrashPoints {
-			t.Run(mode.String()+"/"+string(point), func(t *testing.T) {
-				path := filepath.Join(shmDir(t), "pool")
+			t.Run(c.name+"/"+string(point), func(t *testing.T) {
+				path := filepath.Join(c.dir(t), "pool")
 				model := crashModel{}
 				kills, spread := 2, 40
 				switch point {

@@ -27,14 +27,15 @@ var _ io.Closer = (*DB)(nil)
 
 // DB is an open pool. All methods are safe for concurrent use.
 type DB struct {
-	path     string
-	opts     Options
-	m        *daxmap.Map
-	codec    *recovery.Codec
-	maxValue int
-	progress *progressGate // Options.Progress's calls
-	ckpt     string        // the index checkpoint's absolute path ("": none)
-	applies  sync.Pool     // *applyState, reused by Apply
+	writeRecords bool // a Put pwrites its record (DAXOff on a filesystem with blocks: writeRecord); set by setPersister
+	path         string
+	opts         Options
+	m            *daxmap.Map
+	codec        *recovery.Codec
+	maxValue     int
+	progress     *progressGate // Options.Progress's calls
+	ckpt         string        // the index checkpoint's absolute path ("": none)
+	applies      sync.Pool     // *applyState, reused by Apply
 
 	// sbMu protects sb and superblock writes; together with every key
 	// stripe it protects p, mode and method, which SwitchMode replaces.

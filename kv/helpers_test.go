@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/daxkv/daxkv/daxmap"
@@ -27,6 +28,18 @@ func shmDir(t testing.TB) string {
 		}
 	}
 	return t.TempDir()
+}
+
+// diskDir returns a fresh temporary directory on a filesystem with blocks
+// (the temporary directory's), skipping the test where that is tmpfs.
+func diskDir(t testing.TB) string {
+	t.Helper()
+	d := t.TempDir()
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(d, &st); err != nil || st.Type == 0x01021994 || st.Type == 0x858458f6 { // TMPFS_MAGIC, RAMFS_MAGIC
+		t.Skip("the temporary directory is on an in-memory filesystem")
+	}
+	return d
 }
 
 // smallOpts are options for a small pool with 64 KiB chunks, so that tests

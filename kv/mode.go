@@ -87,6 +87,7 @@ func (db *DB) SwitchMode(ctx context.Context, mode DAXMode) (err error) {
 // as it is now, wrapped by the test seam if one is attached. Called by Open,
 // and by SwitchMode with every stripe and sbMu held.
 func (db *DB) setPersister(asked DAXMode, method flush.Method) {
+	db.writeRecords = false
 	switch {
 	case db.m.MapSync():
 		db.mode = DAXOn
@@ -104,6 +105,7 @@ func (db *DB) setPersister(asked DAXMode, method flush.Method) {
 	case db.mode == DAXOff:
 		p = flush.NewMsync(db.m.Region())
 		db.method = "msync"
+		db.writeRecords = db.m.OnBlocks()
 	case db.mode == DAXOn && db.media.CPUCache():
 		// The caches are inside the persistence domain: fences only.
 		p = flush.NewCPUCache(method)

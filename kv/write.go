@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 
 	"github.com/daxkv/daxkv/alloc"
 	"github.com/daxkv/daxkv/flush"
@@ -106,7 +107,13 @@ func (db *DB) putLocked(key []byte, h uint64, value []byte, dense bool) error {
 		return err
 	}
 	db.at(seam.PutWrite)
-	db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	if db.writeRecords && size <= maxWrittenRecord {
+		if err := db.writeRecord(mem, off, size, seq, key, value); err != nil {
+			return err
+		}
+	} else {
+		db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+	}
 	db.atPut(seam.PutWritten, key, h)
 	if err := db.fence(); err != nil {
 		// Not acknowledged: the record may or may not survive a crash, and
@@ -396,3 +403,47 @@ func (db *DB) yieldTurn(n uint64) {
 	db.idx.yieldAsked.Store(true)
 	runtime.Gosched()
 }
+
+// maxWrittenRecord bounds the records writeRecord builds in memory: a
+// longer one is stored through the mapping (its copy, not a fault a page,
+// is then what costs).
+const maxWrittenRecord = 64 << 10
+
+// recordBufs are writeRecord's buffers.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+// writeRecord writes a Put's record at off with one pwrite of the record
+// built in memory, instead of storing it through the mapping, and
+// schedules its pages for the next fence, as the store would have. Used in
+// the page-cache mode on a filesystem with blocks (writeRecords), where
+// every msync write-protects the pages it writes back: a store into the
+// page a Put wrote before then took a write fault, and the msync a TLB
+// shootdown (an interrupt of every other core running the process, a
+// VM exit each in a virtual machine). A pwrite fills the same page-cache
+// page the mapping reads, and leaves the mapping's page table alone.
+//
+// A crash part way leaves a torn record that its check rejects, as a torn
+// store would. An error fails the DB, as a store's fault does (a store
+// into a page that cannot be written raises SIGBUS).
+func (db *DB) writeRecord(mem []byte, off, size int64, seq uint64, key, value []byte) error {
+	bp := recordBufs.Get().(*[]byte)
+	defer recordBufs.Put(bp)
+	if int64(cap(*bp)) < size {
+		*bp = make([]byte, size)
+	}
+	rec := (*bp)[:size]
+	db.codec.Write(copyOnly{}, rec, off, recovery.TagLive, seq, 0, key, value)
+	if err := db.m.WriteAt(rec, off); err != nil {
+		return db.fail(err)
+	}
+	db.p.Flush(mem[off : off+size])
+	return nil
+}
+
+// copyOnly is the Persister of a record built in memory: it copies and
+// schedules nothing.
+type copyOnly struct{}
+
+func (copyOnly) Flush([]byte)         {}
+func (copyOnly) Copy(dst, src []byte) { copy(dst, src) }
+func (copyOnly) Drain() error         { return nil }
