@@ -39,7 +39,7 @@ func stripe(dev, ino uint64, c int64) *sync.Mutex {
 // hole as zeros and turns a memory fault into an error, then allocates its
 // blocks (fallocate with FALLOC_FL_KEEP_SIZE; not needed on device DAX, and
 // skipped where the filesystem does not implement it), then, for a chunk
-// that was a hole in a page-cache mapping of a file with blocks, writes
+// that was a hole in a page-cache mapping of a file on ext4 or XFS, writes
 // zeros over it, and marks it backed.
 // Once a chunk is backed, Fault is a few atomic loads.
 //
@@ -65,7 +65,7 @@ func (m *Map) Fault(c int64) error {
 	// A chunk with no data at all, asked before the read below fills the
 	// cache: no record lies there, so nothing stores into it until Fault
 	// returns (writers fault a chunk in before its first store).
-	fresh := m.zeroFill && !m.mapSync.Load() && !hasData(m.fd, off, m.chunk)
+	fresh := m.zeroFD >= 0 && !m.mapSync.Load() && !hasData(m.fd, off, m.chunk)
 	if err := m.touch(off, m.chunk); err != nil {
 		// On tmpfs a read fault of a hole allocates a page, and raises
 		// SIGBUS when the filesystem is full: a full filesystem, not a bad
@@ -103,7 +103,7 @@ func (m *Map) Fault(c int64) error {
 		// written now make them plain blocks that an msync overwrites
 		// (once per chunk for the pool's life; a punched chunk is a hole
 		// again). An advice: on an error the chunk reads as zeros anyway.
-		writeZeros(m.fd, off, m.chunk)
+		writeZeros(m.zeroFD, off, m.chunk)
 	}
 	m.backed.set(c)
 	return nil

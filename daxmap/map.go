@@ -41,8 +41,15 @@ type Map struct {
 	allocate func(fd int, off, n int64) error
 
 	faultAlso error // Options.FaultAlso
-	zeroFill  bool  // a regular file with blocks (not tmpfs): Fault writes zeros over a chunk that was a hole
-	media     Media // what sysfs says about the memory under the pool, read at Open
+	onBlocks  bool  // a writable regular file on a filesystem with blocks (not tmpfs or ramfs)
+	// zeroFD, when not -1, is a second open file description of the pool
+	// (a filesystem that overwrites in place: ext4, XFS), through which
+	// Fault writes zeros over a chunk that was a hole. Not m.fd: a
+	// sync_file_range there would take the report of a failed write-back
+	// that the mapping's next msync must return (errors are reported once
+	// per open file description).
+	zeroFD int
+	media  Media // what sysfs says about the memory under the pool, read at Open
 
 	mu     sync.Mutex // protects mapped and the change of closed; serializes Grow and Close
 	mapped int64      // bytes from base mapped to the file; a page multiple >= Size()
@@ -78,8 +85,12 @@ func Open(path string, o Options) (*Map, error) {
 		readOnly:  o.ReadOnly,
 		allocate:  allocate,
 		faultAlso: o.FaultAlso,
+		zeroFD:    -1,
 	}
 	if err := m.open(o, created); err != nil {
+		if m.zeroFD >= 0 {
+			_ = closeFD(m.zeroFD)
+		}
 		if m.region != nil {
 			_ = release(m.base, uintptr(len(m.region)))
 		}
@@ -140,7 +151,10 @@ func (m *Map) open(o Options, created bool) error {
 	m.backed = newBitmap(int64(len(m.region)) / m.chunk)
 	if st.regular && !o.ReadOnly {
 		m.adoptAllocated()
-		m.zeroFill = !inMemoryFS(m.fd)
+		m.onBlocks = !inMemoryFS(m.fd)
+		if m.onBlocks && overwritesInPlace(m.fd) {
+			m.zeroFD = reopenFD(m.fd) // -1 when it cannot: no zero-fill
+		}
 	}
 	m.media = m.readMedia(st)
 	return nil
@@ -175,11 +189,14 @@ func (m *Map) Media() Media { return m.media }
 // OnBlocks reports whether the pool is a file on a filesystem with blocks
 // and writeback (not tmpfs or ramfs, not device DAX), mapped without
 // MAP_SYNC: where a page written back is write-protected again.
-func (m *Map) OnBlocks() bool { return m.zeroFill && !m.mapSync.Load() }
+func (m *Map) OnBlocks() bool { return m.onBlocks && !m.mapSync.Load() }
 
 // WriteAt writes b at off of the pool file with pwrite, all of it or an
 // error: the mapping reads the bytes at once (the same page-cache pages),
-// and Sync or an msync of the range makes them durable. An error wraps
+// and Sync or an msync of the range makes them durable. EFBIG, the
+// process's file-size limit (RLIMIT_FSIZE), which pwrite obeys at any
+// offset and a store through the mapping does not, is an error wrapping
+// errors.ErrUnsupported: the caller stores instead. Any other error wraps
 // ErrFault (the pages could not take the bytes, as a store would have
 // faulted); ErrClosed after Close.
 func (m *Map) WriteAt(b []byte, off int64) error {
@@ -191,7 +208,10 @@ func (m *Map) WriteAt(b []byte, off int64) error {
 	}
 	for len(b) > 0 {
 		n, err := pwrite(m.fd, b, off)
-		if err != nil {
+		switch {
+		case isFileTooLarge(err):
+			return fmt.Errorf("%w: write at %d of %s: %w", errors.ErrUnsupported, off, m.path, err)
+		case err != nil:
 			return fmt.Errorf("%w: write at %d of %s: %w", ErrFault, off, m.path, err)
 		}
 		b, off = b[n:], off+int64(n)
@@ -628,12 +648,21 @@ func (m *Map) closeLocked(keep uintptr) error {
 		release(addPtr(m.base, int64(keep)), uintptr(len(m.region))-keep),
 		unlockFile(m.fd),
 		closeFD(m.fd),
+		m.closeZeroFD(),
 	} {
 		if first == nil && err != nil {
 			first = fmt.Errorf("daxkv: close %s: %w", m.path, err)
 		}
 	}
 	return first
+}
+
+// closeZeroFD closes zeroFD, if open.
+func (m *Map) closeZeroFD() error {
+	if m.zeroFD < 0 {
+		return nil
+	}
+	return closeFD(m.zeroFD) // once: Close runs closeLocked once
 }
 
 // DirtyBytes returns how many bytes of the pool file's page cache are dirty

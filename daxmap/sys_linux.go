@@ -518,11 +518,38 @@ func inMemoryFS(fd int) bool {
 	return st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC
 }
 
+// overwritesInPlace reports whether fd's file lives on a filesystem that
+// overwrites a written block in place (ext4, XFS): there written zeros
+// keep fallocate's promise of space. A copy-on-write filesystem (btrfs)
+// writes a preallocated block in place once, and then needs new space for
+// every overwrite: zeros written ahead would spend that once.
+func overwritesInPlace(fd int) bool {
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil {
+		return false
+	}
+	return st.Type == unix.EXT4_SUPER_MAGIC || st.Type == unix.XFS_SUPER_MAGIC
+}
+
+// reopenFD opens fd's file again, read-write, as a new open file
+// description (through /proc/self/fd, so a rename or unlink of the path
+// does not matter), or returns -1.
+func reopenFD(fd int) int {
+	nfd, err := ignoringEINTR(func() (int, error) {
+		return unix.Open("/proc/self/fd/"+strconv.Itoa(fd), unix.O_RDWR|unix.O_CLOEXEC, 0)
+	})
+	if err != nil {
+		return -1
+	}
+	return nfd
+}
+
 // zeroBlock is what writeZeros writes.
 var zeroBlock [256 << 10]byte
 
 // writeZeros writes zeros over [off, off+n) of fd and waits until they are
-// written back (not made durable: sync_file_range), ignoring errors.
+// written back (not made durable: sync_file_range), ignoring errors: fd
+// must not be the mapping's open file description (see Map.zeroFD).
 func writeZeros(fd int, off, n int64) {
 	for a := off; a < off+n; {
 		k, err := ignoringEINTR(func() (int, error) {
@@ -537,6 +564,9 @@ func writeZeros(fd int, off, n int64) {
 		return 0, unix.SyncFileRange(fd, off, n, unix.SYNC_FILE_RANGE_WAIT_BEFORE|unix.SYNC_FILE_RANGE_WRITE|unix.SYNC_FILE_RANGE_WAIT_AFTER)
 	})
 }
+
+// isFileTooLarge reports whether err is EFBIG.
+func isFileTooLarge(err error) bool { return errors.Is(err, unix.EFBIG) }
 
 // pwrite writes b at off of fd, retried on EINTR; a short count is not an
 // error (the caller writes the rest), writing nothing is.

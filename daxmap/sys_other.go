@@ -68,3 +68,6 @@ func inMemoryFS(int) bool          { return true }
 func writeZeros(int, int64, int64) {}
 
 func pwrite(int, []byte, int64) (int, error) { return 0, errOS }
+func overwritesInPlace(int) bool             { return false }
+func reopenFD(int) int                       { return -1 }
+func isFileTooLarge(error) bool              { return false }

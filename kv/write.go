@@ -424,7 +424,9 @@ var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return 
 //
 // A crash part way leaves a torn record that its check rejects, as a torn
 // store would. An error fails the DB, as a store's fault does (a store
-// into a page that cannot be written raises SIGBUS).
+// into a page that cannot be written raises SIGBUS), except the process's
+// file-size limit, which a pwrite obeys and a store does not: the record is
+// then stored through the mapping.
 func (db *DB) writeRecord(mem []byte, off, size int64, seq uint64, key, value []byte) error {
 	bp := recordBufs.Get().(*[]byte)
 	defer recordBufs.Put(bp)
@@ -434,7 +436,13 @@ func (db *DB) writeRecord(mem []byte, off, size int64, seq uint64, key, value []
 	rec := (*bp)[:size]
 	db.codec.Write(copyOnly{}, rec, off, recovery.TagLive, seq, 0, key, value)
 	if err := db.m.WriteAt(rec, off); err != nil {
-		return db.fail(err)
+		if !errors.Is(err, errors.ErrUnsupported) {
+			return db.fail(err)
+		}
+		// The file-size limit refuses the write at this offset, though
+		// the file does not grow: the store it stands in for is allowed.
+		db.codec.Write(db.p, mem[off:off+size], off, recovery.TagLive, seq, 0, key, value)
+		return nil
 	}
 	db.p.Flush(mem[off : off+size])
 	return nil
