@@ -74,7 +74,7 @@ func requireAdviceApplied(t *testing.T) {
 // page only and the page cache holds the pool in single pages.
 func TestPageCacheMappingReadsNoPageAround(t *testing.T) {
 	requireAdviceApplied(t)
-	m := mustOpen(t, poolPath(t), Options{Size: 4 * testChunk, ChunkSize: testChunk})
+	m := mustOpen(t, poolPath(t), Options{Size: 4 * testChunk, ChunkSize: testChunk, Sync: SyncNever})
 	base := uintptr(m.base)
 	if f := vmFlags(t, base); !slices.Contains(f, "rr") {
 		t.Fatalf("the pool's mapping has VmFlags %v, want rr (MADV_RANDOM)", f)
@@ -122,7 +122,7 @@ func TestStoreDirtiesItsPageOnly(t *testing.T) {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	const chunk = 4 << 20 // the default: read-around grows folios within a chunk's fault-in
-	m := mustOpen(t, filepath.Join(dir, "pool"), Options{Size: 4 * chunk, ChunkSize: chunk})
+	m := mustOpen(t, filepath.Join(dir, "pool"), Options{Size: 4 * chunk, ChunkSize: chunk, Sync: SyncNever})
 	if inMemoryFS(m.fd) {
 		t.Skip("the temporary directory is on an in-memory filesystem: no writeback to account")
 	}
