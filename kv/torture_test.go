@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,7 +22,8 @@ import (
 
 // The torture test runs the whole store at once, concurrently, on a pool
 // that starts at one 64 KiB chunk: writers (Put, Delete, Apply) on disjoint
-// key sets, readers (Get, View, Scan, with random hold times and reads
+// key sets (three keys in four longer than the 16 bytes an index item
+// holds, tying with a neighbour on them: see tkey), readers (Get, View, Scan, with random hold times and reads
 // nested inside their callbacks), a snapshot reader (snapshots and
 // iterators held while the writers go on, read twice, some left open
 // across Close), a compactor (Compact with short deadlines: records move
@@ -550,7 +552,7 @@ func (tt *torture) snapshotRead(db *DB, r *rand.Rand) (leak *Iterator, err error
 		}
 	}
 	if r.IntN(20) == 0 {
-		it.SeekGE(key(r.IntN(n))) // on a key, mostly: the cycle reads it after Close
+		it.SeekGE(tkey(r.IntN(n))) // on a key, mostly: the cycle reads it after Close
 		return it, nil
 	}
 	return nil, it.Close()
@@ -609,7 +611,7 @@ func (tt *torture) backupRead(db *DB, cycle, round int) error {
 	}
 	vers := make([]int, n)
 	for i := range vers {
-		v, err := b.Get(key(i))
+		v, err := b.Get(tkey(i))
 		switch {
 		case errors.Is(err, ErrNotFound):
 			continue
@@ -632,7 +634,8 @@ func (tt *torture) readSnapshot(it *Iterator, snap *Snapshot, r *rand.Rand, n in
 	out := make([]int, n)
 	visit := func(k, v []byte) error {
 		var i, ki, ver int
-		if _, err := fmt.Sscanf(string(k), "%d", &i); err != nil || i < 0 || i >= n {
+		i, ok := tkeyNum(k)
+		if !ok || i < 0 || i >= n {
 			return fmt.Errorf("an iterator returned a key no writer wrote: %q", k)
 		}
 		if err := checkValue(i, v); err != nil {
@@ -689,7 +692,7 @@ func (tt *torture) readSnapshot(it *Iterator, snap *Snapshot, r *rand.Rand, n in
 			}
 		}
 	case 2: // from a random key forward, then back from it
-		mid := key(r.IntN(n))
+		mid := tkey(r.IntN(n))
 		for ok := it.SeekGE(mid); ok; ok = it.Next() {
 			if err := visit(it.Key(), it.Value()); err != nil {
 				return nil, err
@@ -705,7 +708,7 @@ func (tt *torture) readSnapshot(it *Iterator, snap *Snapshot, r *rand.Rand, n in
 			return tt.readSnapshot(it, nil, r, n)
 		}
 		for i := 0; i < n; i++ {
-			err := snap.View(key(i), func(v []byte) error { return visit(key(i), v) })
+			err := snap.View(tkey(i), func(v []byte) error { return visit(tkey(i), v) })
 			if err != nil && !errors.Is(err, ErrNotFound) {
 				return nil, err
 			}
@@ -724,6 +727,82 @@ func tortureSize(r *rand.Rand, max int) int {
 	return 32 + r.IntN(max)
 }
 
+// tkey is the torture test's key i. Keys come in groups of four that share
+// their first 16 bytes (the index keeps 16 bytes in an item and the rest
+// behind a pointer): the first is those 16 bytes alone, the other three
+// are longer and tie on them, and the keys' byte order is their numbers'.
+func tkey(i int) []byte {
+	k := fmt.Appendf(nil, "%016d", i&^3)
+	switch i & 3 {
+	case 1:
+		k = fmt.Appendf(k, "/a%d", i)
+	case 2:
+		k = fmt.Appendf(k, "/b%s%d", strings.Repeat("x", 24), i)
+	case 3:
+		k = fmt.Appendf(k, "/b%s%d", strings.Repeat("y", 24), i)
+	}
+	return k
+}
+
+// TestTortureKeys: tkey's order is its numbers', three keys in four are
+// longer than 16 bytes and tie with their group's first on those 16, and
+// tkeyNum reads every key back (and nothing else).
+func TestTortureKeys(t *testing.T) {
+	for i := range 400 {
+		k, next := tkey(i), tkey(i+1)
+		if got, ok := tkeyNum(k); !ok || got != i {
+			t.Fatalf("tkeyNum(%q) = %d, %v", k, got, ok)
+		}
+		if bytes.Compare(k, next) >= 0 {
+			t.Fatalf("tkey(%d) = %q sorts after tkey(%d) = %q", i, k, i+1, next)
+		}
+		if long := len(k) > 16; long != (i%4 != 0) || !bytes.Equal(k[:16], tkey(i&^3)) {
+			t.Fatalf("tkey(%d) = %q: not in its group's shape", i, k)
+		}
+	}
+	for _, k := range []string{"", "x", "0000000000000004/a6", "0000000000000004", "0000000000000005"} {
+		if i, ok := tkeyNum([]byte(k)); ok && !bytes.Equal(tkey(i), []byte(k)) {
+			t.Fatalf("tkeyNum(%q) = %d, a key it does not make", k, i)
+		}
+	}
+}
+
+// tkeyNum returns the number of the torture key k.
+func tkeyNum(k []byte) (int, bool) {
+	var base, i int
+	if _, err := fmt.Sscanf(string(k[:min(len(k), 16)]), "%d", &base); err != nil {
+		return 0, false
+	}
+	if len(k) == 16 {
+		i = base
+	} else if j := bytes.LastIndexAny(k, "axy"); j < 0 || j+1 >= len(k) {
+		return 0, false
+	} else if _, err := fmt.Sscanf(string(k[j+1:]), "%d", &i); err != nil {
+		return 0, false
+	}
+	return i, bytes.Equal(tkey(i), k)
+}
+
+// tkeyChecker is scanChecker for torture keys: in order, each value its
+// key's.
+func tkeyChecker(more func(k, v []byte) error) func(k, v []byte) error {
+	var prev []byte
+	return func(k, v []byte) error {
+		if prev != nil && bytes.Compare(prev, k) >= 0 {
+			return fmt.Errorf("scan out of order: %q after %q", k, prev)
+		}
+		prev = append(prev[:0], k...)
+		i, ok := tkeyNum(k)
+		if !ok {
+			return fmt.Errorf("a scan returned a key no writer wrote: %q", k)
+		}
+		if err := checkValue(i, v); err != nil {
+			return err
+		}
+		return more(k, v)
+	}
+}
+
 // keyOf is writer w's j-th key number.
 func keyOf(w, j int) int { return w*tortureKeysPer + j }
 
@@ -740,13 +819,13 @@ func (tt *torture) write(db *DB, w int, r *rand.Rand) (uncertain, error) {
 		u.before[i], u.after[i] = tt.state(i), keyState{ver, true, size}
 		tt.started[i].Store(int64(ver))
 		tt.hot[w].Store(int64(i))
-		err = db.Put(key(i), value(i, ver, size))
+		err = db.Put(tkey(i), value(i, ver, size))
 		tt.stats.puts.Add(1)
 	case x < 8:
 		i := keyOf(w, r.IntN(tortureKeysPer))
 		u.before[i], u.after[i] = tt.state(i), keyState{ver: ver}
 		tt.started[i].Store(int64(ver))
-		err = db.Delete(key(i))
+		err = db.Delete(tkey(i))
 		tt.stats.deletes.Add(1)
 	default:
 		b := &tt.batch[w]
@@ -758,11 +837,11 @@ func (tt *torture) write(db *DB, w int, r *rand.Rand) (uncertain, error) {
 			}
 			tt.started[i].Store(int64(ver))
 			if r.IntN(4) == 0 {
-				b.Delete(key(i))
+				b.Delete(tkey(i))
 				u.after[i] = keyState{ver: ver}
 			} else {
 				size := tortureSize(r, tortureMaxValue/2)
-				b.Put(key(i), value(i, ver, size))
+				b.Put(tkey(i), value(i, ver, size))
 				u.after[i] = keyState{ver, true, size}
 			}
 		}
@@ -830,14 +909,14 @@ func (tt *torture) read(db *DB, r *rand.Rand) error {
 	switch r.IntN(4) {
 	case 0:
 		a0 := tt.acked[i].Load()
-		v, err := db.Get(key(i))
+		v, err := db.Get(tkey(i))
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		return tt.checkLive(i, a0, v, err == nil)
 	case 1, 2:
 		a0 := tt.acked[i].Load()
-		err := db.View(key(i), func(v []byte) error {
+		err := db.View(tkey(i), func(v []byte) error {
 			hold()
 			if err := tt.checkLive(i, a0, v, true); err != nil {
 				return err
@@ -845,7 +924,7 @@ func (tt *torture) read(db *DB, r *rand.Rand) error {
 			if r.IntN(3) == 0 { // a read nested in the callback
 				j := r.IntN(n)
 				b0 := tt.acked[j].Load()
-				w, err := db.Get(key(j))
+				w, err := db.Get(tkey(j))
 				if err != nil && !errors.Is(err, ErrNotFound) {
 					return err
 				}
@@ -865,9 +944,9 @@ func (tt *torture) read(db *DB, r *rand.Rand) error {
 	default:
 		tt.stats.scans.Add(1)
 		limit := 1 + r.IntN(40)
-		err := db.Scan(key(i), nil, scanChecker(func(k, v []byte) error {
+		err := db.Scan(tkey(i), nil, tkeyChecker(func(k, v []byte) error {
 			if r.IntN(10) == 0 {
-				if _, err := db.Has(key(r.IntN(n))); err != nil {
+				if _, err := db.Has(tkey(r.IntN(n))); err != nil {
 					return err
 				}
 				tt.stats.nested.Add(1)
@@ -895,7 +974,7 @@ func (tt *torture) verify(cycle int, db *DB) {
 	t := tt.t
 	got := map[int]keyState{}
 	for i := 0; i < tortureWriters*tortureKeysPer; i++ {
-		v, err := db.Get(key(i))
+		v, err := db.Get(tkey(i))
 		switch {
 		case errors.Is(err, ErrNotFound):
 			got[i] = keyState{}
@@ -956,7 +1035,7 @@ func (tt *torture) sameAsModel(cycle int, path string) {
 	defer db.Close()
 	tt.stats.repairs.Add(1)
 	for i := 0; i < tortureWriters*tortureKeysPer; i++ {
-		v, err := db.Get(key(i))
+		v, err := db.Get(tkey(i))
 		want := tt.model[i]
 		switch {
 		case errors.Is(err, ErrNotFound) && !want.present:
