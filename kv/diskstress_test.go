@@ -92,13 +92,7 @@ func TestDiskStress(t *testing.T) {
 		}
 	}()
 	wg.Wait()
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	db, err = Open(path, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path, opts)
 	defer db.Close()
 	for w := range writers {
 		for k := range keys {

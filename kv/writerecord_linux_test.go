@@ -45,6 +45,11 @@ func TestPutOnDiskWritesItsRecord(t *testing.T) {
 	if faults := minorFaults(t) - before; faults > puts && !raceEnabled { // the race detector's shadow memory faults too
 		t.Errorf("%d Puts of 300 bytes took %d page faults: their records were stored through the mapping", puts, faults)
 	}
+	// Each record was flushed for its fence: nothing a Put wrote is left
+	// dirty in the page cache (a power loss would lose it).
+	if dirty, err := db.m.DirtyBytes(); err == nil && dirty != 0 {
+		t.Errorf("after %d acknowledged Puts, %d bytes of the pool are dirty in the page cache: a record was not flushed for its fence", puts, dirty)
+	}
 	put(puts+1, maxWrittenRecord) // stored through the mapping
 	check := func(what string) {
 		t.Helper()
@@ -56,12 +61,7 @@ func TestPutOnDiskWritesItsRecord(t *testing.T) {
 		}
 	}
 	check("before the reopen")
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if db, err = Open(path, opts); err != nil {
-		t.Fatal(err)
-	}
+	db = reopen(t, db, path, opts)
 	check("after the reopen")
 	if err := db.SwitchMode(context.Background(), DAXEmulated); err != nil {
 		t.Fatal(err)

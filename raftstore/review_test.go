@@ -250,8 +250,8 @@ func TestEndTableOutOfOrderIsCorrupt(t *testing.T) {
 	s := open(t, path)
 	a := encode(nil, &raft.Log{Index: 1, Term: 1, Data: bytes.Repeat([]byte{'a'}, 40)})
 	b := encode(nil, &raft.Log{Index: 2, Term: 7, Data: bytes.Repeat([]byte{'b'}, 40)})
-	v, _ := appendGroupHeader(nil, 4)
-	v = append(append(v, a...), b...)
+	v := binary.BigEndian.AppendUint32([]byte{encodingGroup}, 4) // four entries: their ends, then two bodies
+	v = append(append(append(v, make([]byte, 4*4)...), a...), b...)
 	for i, e := range []int{len(a), len(a) + len(b), len(a), len(a) + len(b)} {
 		binary.BigEndian.PutUint32(v[groupHeader+4*i:], uint32(e))
 	}

@@ -22,6 +22,7 @@
 package raftstore
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -337,7 +338,7 @@ func (s *Store) StoreLogs(logs []*raft.Log) error {
 // sorted returns logs in index order, the last of equal indexes kept,
 // without touching the caller's slice when it needs a sort.
 func (s *Store) sorted(logs []*raft.Log) []*raft.Log {
-	if slices.IsSortedFunc(logs, func(a, b *raft.Log) int { return cmpIndex(a, b) }) && !hasDup(logs) {
+	if slices.IsSortedFunc(logs, cmpIndex) && !hasDup(logs) {
 		return logs
 	}
 	s.logs = append(s.logs[:0], logs...)
@@ -352,15 +353,7 @@ func (s *Store) sorted(logs []*raft.Log) []*raft.Log {
 	return out
 }
 
-func cmpIndex(a, b *raft.Log) int {
-	switch {
-	case a.Index < b.Index:
-		return -1
-	case a.Index > b.Index:
-		return 1
-	}
-	return 0
-}
+func cmpIndex(a, b *raft.Log) int { return cmp.Compare(a.Index, b.Index) }
 
 func hasDup(sorted []*raft.Log) bool {
 	for i := 1; i < len(sorted); i++ {
@@ -459,24 +452,12 @@ func (s *Store) write(edits []edit, adds []span, ls []*raft.Log) error {
 // readPiece appends to buf the group value of the entries p of the group g.
 func (s *Store) readPiece(buf []byte, g, p span) ([]byte, error) {
 	var k [9]byte
-	err := s.db.View(putLogKey(&k, g.first), func(v []byte) error {
-		n := int(p.last - p.first + 1)
-		if n == 1 {
-			e, err := entryAt(v, g.first, p.first-g.first)
-			buf = append(buf, e...)
-			return err
-		}
-		var body int
-		buf, body = appendGroupHeader(buf, n)
-		for i := range n {
+	err := s.db.View(putLogKey(&k, g.first), func(v []byte) (err error) {
+		buf, err = appendGroup(buf, int(p.last-p.first+1), func(b []byte, i int) ([]byte, error) {
 			e, err := entryAt(v, g.first, p.first-g.first+uint64(i))
-			if err != nil {
-				return err
-			}
-			buf = append(buf, e...)
-			binary.BigEndian.PutUint32(buf[groupHeader+4*i:], uint32(len(buf)-body))
-		}
-		return nil
+			return append(b, e...), err
+		})
+		return err
 	})
 	if errors.Is(err, errMoved) || errors.Is(err, kv.ErrNotFound) {
 		return buf, fmt.Errorf("raftstore: %w: the group %d-%d does not hold its entries", ErrCorrupt, g.first, g.last)
@@ -500,7 +481,7 @@ func (s *Store) replace(edits []edit, adds []span) {
 		gone[e.old.first] = true
 		in = append(in, e.kept...)
 	}
-	slices.SortFunc(in, func(a, b span) int { return cmpUint(a.first, b.first) })
+	slices.SortFunc(in, func(a, b span) int { return cmp.Compare(a.first, b.first) })
 	out := make([]span, 0, len(s.groups)-len(edits)+len(in))
 	j := 0
 	for _, g := range s.groups {
@@ -513,16 +494,6 @@ func (s *Store) replace(edits []edit, adds []span) {
 		out = append(out, g)
 	}
 	s.groups = append(out, in[j:]...)
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // DeleteRange deletes the entries from to to, inclusive. Whole groups are
@@ -671,29 +642,32 @@ func uvarintLen(n int) int {
 	return k
 }
 
-// encodeGroup appends the group value of ls (consecutive indexes): the
-// entry's encoding alone for one entry, else the group layout
-// (encodingGroup).
+// encodeGroup appends the group value of ls (consecutive indexes).
 func encodeGroup(buf []byte, ls []*raft.Log) []byte {
-	if len(ls) == 1 {
-		return encode(buf, ls[0])
-	}
-	buf, body := appendGroupHeader(buf, len(ls))
-	for i, l := range ls {
-		buf = encode(buf, l)
-		binary.BigEndian.PutUint32(buf[groupHeader+4*i:], uint32(len(buf)-body))
-	}
+	buf, _ = appendGroup(buf, len(ls), func(b []byte, i int) ([]byte, error) { return encode(b, ls[i]), nil })
 	return buf
 }
 
-// appendGroupHeader appends the header of a group of n entries to buf
-// (which must be empty: the ends are written at fixed offsets), its end
-// table zero, and returns it with the offset of the body.
-func appendGroupHeader(buf []byte, n int) ([]byte, int) {
+// appendGroup appends to buf (which must be empty: the ends are written at
+// fixed offsets) the group value of n entries, each appended by entry: the
+// entry's encoding alone for one, else the group layout (encodingGroup).
+// It stops at entry's first error.
+func appendGroup(buf []byte, n int, entry func(buf []byte, i int) ([]byte, error)) ([]byte, error) {
+	if n == 1 {
+		return entry(buf, 0)
+	}
 	buf = append(buf, encodingGroup)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(n))
 	buf = append(buf, make([]byte, 4*n)...)
-	return buf, len(buf)
+	body := len(buf)
+	for i := range n {
+		var err error
+		if buf, err = entry(buf, i); err != nil {
+			return buf, err
+		}
+		binary.BigEndian.PutUint32(buf[groupHeader+4*i:], uint32(len(buf)-body))
+	}
+	return buf, nil
 }
 
 // groupLen returns how many entries the group value v at index first

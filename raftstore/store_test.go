@@ -189,13 +189,10 @@ func TestStableStoreContract(t *testing.T) {
 	}
 }
 
-// rawGroup is the group value of the given entry encodings, however bad.
+// rawGroup is the group value of the given entry encodings (two or more),
+// however bad.
 func rawGroup(entries ...[]byte) []byte {
-	v, body := appendGroupHeader(nil, len(entries))
-	for i, e := range entries {
-		v = append(v, e...)
-		binary.BigEndian.PutUint32(v[groupHeader+4*i:], uint32(len(v)-body))
-	}
+	v, _ := appendGroup(nil, len(entries), func(b []byte, i int) ([]byte, error) { return append(b, entries[i]...), nil })
 	return v
 }
 
