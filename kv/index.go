@@ -11,7 +11,6 @@ import (
 	"github.com/cespare/xxhash/v2"
 	"github.com/google/btree"
 
-	"github.com/daxkv/daxkv/flush"
 	"github.com/daxkv/daxkv/internal/invariants"
 	"github.com/daxkv/daxkv/recovery"
 )
@@ -644,11 +643,12 @@ func (x *index) queued(n int, enq uint64) {
 // ascend copies into buf the refs of the keys in [from, end) in order, up
 // to len(buf) of them, skipping from itself when exclusive; a nil from
 // starts at the first key, a nil end runs to the last. It prefetches each
-// record's first line as it goes (see decodePage). It sees every change
+// record as it goes (prefetchRecord, with span the caller's estimate of a
+// record's length). It sees every change
 // queued before the call (it drains the applier first), so that a reader
 // that pinned its epoch before calling never finds a record that was
 // retired before its pin.
-func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []uint64) int {
+func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []uint64, span uint64) int {
 	var endItem, fromItem item
 	if end != nil {
 		endItem = probe(end)
@@ -666,7 +666,7 @@ func (x *index) ascend(from []byte, exclusive bool, end []byte, buf []uint64) in
 			return false
 		}
 		buf[n] = it.ref
-		flush.Prefetch(mem, it.ref>>refKeyBits)
+		prefetchRecord(mem, it.ref>>refKeyBits, span)
 		n++
 		return n < len(buf)
 	}

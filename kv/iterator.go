@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"iter"
 	"runtime/debug"
-
-	"github.com/daxkv/daxkv/flush"
 )
 
 // IterOptions bounds an iterator. The zero value (or a nil *IterOptions)
@@ -45,8 +43,10 @@ type IterOptions struct {
 // Records lie in the pool in write order, not key order, so each key is a
 // likely cache miss. The iterator reads keys in pages (small after a seek,
 // growing while it moves on in one direction), prefetching each record as
-// its walk of the ordered index passes its key and decoding the page after
-// the walk, so that the misses overlap each other and the walk.
+// its walk of the ordered index passes its key (and the record's second
+// page, when a record of the last page's mean length would reach it) and
+// decoding the page after the walk, so that the misses overlap each other
+// and the walk.
 type Iterator struct {
 	snap *Snapshot
 	own  bool // the snapshot is the iterator's own (DB.NewIterator)
@@ -66,6 +66,7 @@ type Iterator struct {
 	more  bool   // the tree may hold keys past the page, in dir
 	want  int    // the next page's size
 	mem   []byte // the mapping, during a walk (for its prefetches)
+	span  uint64 // the last page's mean record length (recordSpan)
 
 	// The tree visitors' state, and the visitors themselves (method values
 	// made once, so that a page costs no allocation).
@@ -440,7 +441,7 @@ func (it *Iterator) visitBackward(x item) bool {
 // page's edge and ends the walk when the page is full.
 func (it *Iterator) add(x item) bool {
 	it.page = append(it.page, x.ref)
-	flush.Prefetch(it.mem, x.ref>>refKeyBits)
+	prefetchRecord(it.mem, x.ref>>refKeyBits, it.span)
 	if len(it.page) < it.want {
 		return true
 	}
@@ -454,6 +455,9 @@ func (it *Iterator) add(x item) bool {
 func (it *Iterator) decode() error {
 	var err error
 	it.keys, it.vals, err = it.db.decodeGuarded(it.page, it.keys[:0], it.vals[:0])
+	if len(it.keys) > 0 {
+		it.span = recordSpan(it.keys, it.vals)
+	}
 	if err != nil {
 		it.page = it.page[:len(it.keys)]
 		it.more, it.pending = false, err

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/daxkv/daxkv/recovery"
 )
 
 // walkModel tracks an iterator's expected position in im: -1 before the
@@ -184,4 +186,66 @@ func TestLongWalkStopsAtABadRecord(t *testing.T) {
 	}
 	db.Close()
 	os.Remove(path) // the poisoned page is not on the file: nothing to check
+}
+
+// TestNextPage checks the page prefetchRecord adds for a record that may
+// cross into the next page.
+func TestNextPage(t *testing.T) {
+	for _, c := range []struct {
+		off, span, next uint64
+		ok              bool
+	}{
+		{0, 0, 0, false},
+		{4095, 0, 0, false},
+		{4095, 1, 0, false}, // the page's last byte
+		{4095, 2, 4096, true},
+		{4000, 96, 0, false},
+		{4000, 97, 4096, true},
+		{8192 + 4000, 140, 3 * 4096, true},
+		{100, 140, 0, false},
+		{0, maxSpan, 0, false},
+		{1, maxSpan, 4096, true},
+	} {
+		next, ok := nextPage(c.off, c.span)
+		if next != c.next || ok != c.ok {
+			t.Errorf("nextPage(%d, %d) = %d, %v; want %d, %v", c.off, c.span, next, ok, c.next, c.ok)
+		}
+	}
+}
+
+// TestRecordSpan checks the estimate the iterators and Scan prefetch with:
+// the mean record length of the last page, capped at maxSpan, and that an
+// iterator keeps it from its last page.
+func TestRecordSpan(t *testing.T) {
+	if got := recordSpan(nil, nil); got != 0 {
+		t.Errorf("recordSpan of nothing = %d, want 0", got)
+	}
+	keys := [][]byte{make([]byte, 16), make([]byte, 20)}
+	vals := [][]byte{make([]byte, 100), make([]byte, 300)}
+	if got, want := recordSpan(keys, vals), uint64(24+(116+320)/2); got != want {
+		t.Errorf("recordSpan = %d, want %d", got, want)
+	}
+	if got := recordSpan(keys[:1], [][]byte{make([]byte, 3*maxSpan)}); got != maxSpan {
+		t.Errorf("recordSpan of a long record = %d, want the cap %d", got, maxSpan)
+	}
+
+	db := openTest(t, filepath.Join(t.TempDir(), "pool"), smallOpts(DAXEmulated))
+	for i := range 20 {
+		if err := db.Put(fmt.Appendf(nil, "key%04d", i), make([]byte, 50+i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	it, err := db.NewIterator(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	if !it.First() {
+		t.Fatal("First found nothing")
+	}
+	// The first page holds keys 0 to firstPage-1.
+	want := uint64(recovery.HeaderSize + 7 + 50 + (firstPage-1)/2)
+	if it.span != want {
+		t.Errorf("span after the first page = %d, want %d", it.span, want)
+	}
 }
