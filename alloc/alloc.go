@@ -16,8 +16,10 @@ type extent struct {
 }
 
 // A region is a bump region: fresh space [cur, end) carved from the front.
+// mid is its middle when it was started: carving past it counts a half
+// (Halves).
 type region struct {
-	cur, end int64
+	cur, end, mid int64
 }
 
 func (r *region) len() int64 { return r.end - r.cur }
@@ -76,8 +78,10 @@ type Allocator struct {
 
 	// regions counts the bump regions started: a caller that sees it move
 	// knows fresh space is being carved, and can prepare the chunks next in
-	// line (NextChunks).
+	// line (NextChunks). halves counts the regions carved past their
+	// middle: a caller that prepares only the next chunk can wait for it.
 	regions atomic.Uint64
+	halves  atomic.Uint64
 }
 
 // New returns an allocator for a pool of poolSize bytes, a multiple of
@@ -277,9 +281,7 @@ func (a *Allocator) takeSmall(size int64) (int64, bool) {
 		a.pushSmall(off+size, int64(j+1)*Unit-size)
 		return off, true
 	}
-	off := a.sreg.cur
-	a.sreg.cur += size
-	return off, true
+	return a.carve(&a.sreg, size), true
 }
 
 func (a *Allocator) takeLarge(size int64) (int64, bool) {
@@ -291,9 +293,7 @@ func (a *Allocator) takeLarge(size int64) (int64, bool) {
 		return a.popLarge(p), true
 	}
 	if a.lreg.len() >= size {
-		off := a.lreg.cur
-		a.lreg.cur += size
-		return off, true
+		return a.carve(&a.lreg, size), true
 	}
 	if q := a.nextLarge(p + 1); q > 0 {
 		off := a.popLarge(q)
@@ -303,9 +303,18 @@ func (a *Allocator) takeLarge(size int64) (int64, bool) {
 	if !a.newRegion(&a.lreg, false) {
 		return 0, false
 	}
-	off := a.lreg.cur
-	a.lreg.cur += size
-	return off, true
+	return a.carve(&a.lreg, size), true
+}
+
+// carve takes size bytes from the front of r, which holds them, counting a
+// half when the front passes r's middle.
+func (a *Allocator) carve(r *region, size int64) int64 {
+	off := r.cur
+	r.cur += size
+	if off < r.mid && r.cur >= r.mid {
+		a.halves.Add(1)
+	}
+	return off
 }
 
 // newRegion replaces the bump region r with a wholly free chunk, else, for
@@ -326,13 +335,16 @@ func (a *Allocator) newRegion(r *region, small bool) bool {
 	if r.len() > 0 {
 		a.addFree(r.cur, r.len())
 	}
-	r.cur, r.end = off, off+size
+	r.cur, r.end, r.mid = off, off+size, off+size/2
 	a.regions.Add(1)
 	return true
 }
 
 // Regions counts the bump regions started so far.
 func (a *Allocator) Regions() uint64 { return a.regions.Load() }
+
+// Halves counts the bump regions carved past their middle so far.
+func (a *Allocator) Halves() uint64 { return a.halves.Load() }
 
 // NextChunks returns the offsets of up to n wholly free chunks, in the
 // order new regions will take them: the ones worth faulting in before a

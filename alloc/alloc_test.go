@@ -316,3 +316,48 @@ func TestGrowKeepsFreeChunksFirst(t *testing.T) {
 		t.Fatalf("NextChunks after Grow = %v, want %v (the old free chunks first, then the grown ones, lowest first)", got, want)
 	}
 }
+
+// TestHalvesCountsRegionMiddles: Halves moves once per bump region, when
+// its front passes the region's middle, for each kind of region (small,
+// large, dense), and Regions once per region started.
+func TestHalvesCountsRegionMiddles(t *testing.T) {
+	// The heap part of chunk 0 is one page, too small for any request
+	// below: every request is carved from a region of a whole chunk.
+	const chunk, heap = 256 * kib, 256*kib - Page
+	for _, c := range []struct {
+		name  string
+		n     int64
+		dense bool
+	}{
+		{"small", 1024, false},
+		{"large", 8 * kib, false},
+		{"dense", 1024, true},
+	} {
+		a := checked(t, New(chunk, heap, 8*chunk))
+		alloc := a.Alloc
+		if c.dense {
+			alloc = a.AllocDense
+		}
+		if got := SizeOf(c.n); got != c.n {
+			t.Fatalf("%s: SizeOf(%d) = %d", c.name, c.n, got)
+		}
+		perHalf := int(chunk / 2 / c.n)
+		for i := 1; i <= 3*perHalf; i++ {
+			h0, r0 := a.Halves(), a.Regions()
+			if _, err := alloc(c.n); err != nil {
+				t.Fatalf("%s: alloc %d: %v", c.name, i, err)
+			}
+			wantH := h0
+			if i%(2*perHalf) == perHalf {
+				wantH++ // the front reached the middle
+			}
+			wantR := r0
+			if i%(2*perHalf) == 1 {
+				wantR++ // a fresh chunk
+			}
+			if h, r := a.Halves(), a.Regions(); h != wantH || r != wantR {
+				t.Fatalf("%s: after alloc %d: halves %d, regions %d; want %d, %d", c.name, i, h, r, wantH, wantR)
+			}
+		}
+	}
+}

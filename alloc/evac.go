@@ -286,14 +286,13 @@ func (a *Allocator) AllocDense(n int64) (int64, error) {
 		if r.len() > 0 {
 			a.addFree(r.cur, r.len())
 		}
-		r.cur, r.end = off, off+a.chunkSize
+		r.cur, r.end, r.mid = off, off+a.chunkSize, off+a.chunkSize/2
 		a.regions.Add(1)
 	} else if cur > r.cur {
 		a.addFree(r.cur, cur-r.cur) // the alignment gap, less than a page
 		r.cur = cur
 	}
-	off := r.cur
-	r.cur += size
+	off := a.carve(r, size)
 	a.freeBytes -= size
 	a.used[off>>a.chunkShift] += size
 	a.coalesced = false

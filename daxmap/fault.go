@@ -65,7 +65,7 @@ func (m *Map) Fault(c int64) error {
 	// A chunk with no data at all, asked before the read below fills the
 	// cache: no record lies there, so nothing stores into it until Fault
 	// returns (writers fault a chunk in before its first store).
-	fresh := m.zeroFD >= 0 && !m.mapSync.Load() && !hasData(m.fd, off, m.chunk)
+	fresh := m.ZeroFills() && !hasData(m.fd, off, m.chunk)
 	if err := m.touch(off, m.chunk); err != nil {
 		// On tmpfs a read fault of a hole allocates a page, and raises
 		// SIGBUS when the filesystem is full: a full filesystem, not a bad

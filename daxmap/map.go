@@ -191,6 +191,11 @@ func (m *Map) Media() Media { return m.media }
 // MAP_SYNC: where a page written back is write-protected again.
 func (m *Map) OnBlocks() bool { return m.onBlocks && !m.mapSync.Load() }
 
+// ZeroFills reports whether Fault writes zeros over a fresh chunk (a file
+// on ext4 or XFS, mapped without MAP_SYNC): faulting a chunk in then costs
+// a chunk's worth of writes to the device.
+func (m *Map) ZeroFills() bool { return m.zeroFD >= 0 && !m.mapSync.Load() }
+
 // WriteAt writes b at off of the pool file with pwrite, all of it or an
 // error: the mapping reads the bytes at once (the same page-cache pages),
 // and Sync or an msync of the range makes them durable. EFBIG, the

@@ -31,16 +31,40 @@ import (
 //
 // It wakes when the allocator starts a new bump region (a chunk taken from
 // the free ones) and once at Open, so that a reopened pool is not cold.
+//
+// Where faulting a chunk in writes it with zeros (Map.ZeroFills: a pool on
+// ext4 or XFS in the page-cache mode), a chunk ahead costs a chunk of
+// writes to the device, and every msync's device flush waits for the
+// writes queued before it: four chunks prepared at once after Open (16
+// MiB) made the first few hundred fences of a run slow. There the preparer
+// keeps one chunk ahead (prepZeroReserve) and wakes when a bump region is
+// carved past its middle (Allocator.Halves) instead of when one starts:
+// the next chunk's zeros are written while the second half of the current
+// one is carved, and a pool that writes less than half a chunk after Open
+// writes none ahead.
 type preparer struct {
-	kick chan struct{} // buffered, 1
-	stop chan struct{} // closed by Close
-	done chan struct{} // closed when the goroutine has exited
-	seen atomic.Uint64 // the allocator's region count at the last kick
-	open uint64        // the allocator's region count at Open
+	kick  chan struct{} // buffered, 1
+	stop  chan struct{} // closed by Close
+	done  chan struct{} // closed when the goroutine has exited
+	seen  atomic.Uint64 // the allocator's region count at the last kick
+	halfs atomic.Uint64 // the allocator's half count at the last kick
+	open  uint64        // the allocator's region count at Open
 }
 
-// prepReserve is how many free chunks are kept faulted in ahead.
-const prepReserve = 4
+// prepReserve is how many free chunks are kept faulted in ahead, and
+// prepZeroReserve how many where faulting a chunk in writes zeros.
+const (
+	prepReserve     = 4
+	prepZeroReserve = 1
+)
+
+// prepAhead returns how many chunks the preparer keeps faulted in ahead.
+func (db *DB) prepAhead() int {
+	if db.m.ZeroFills() {
+		return prepZeroReserve
+	}
+	return prepReserve
+}
 
 // startPreparer launches the preparer of a writable DB.
 func (db *DB) startPreparer() {
@@ -50,13 +74,20 @@ func (db *DB) startPreparer() {
 	p.done = make(chan struct{})
 	p.open = db.al.Regions()
 	p.seen.Store(p.open)
+	p.halfs.Store(db.al.Halves())
 	// The chunk the first write will carve from is faulted in before Open
 	// returns, so that write does not do it; the goroutine does the rest.
-	// An error is left for that write, as in the goroutine.
+	// An error is left for that write, as in the goroutine. Where a chunk
+	// faulted in is written with zeros that one chunk is the reserve
+	// (prepZeroReserve), and the goroutine waits for a region's middle: a
+	// wake now could find the first write's region started and zero the
+	// chunk after it.
 	if next := db.al.NextChunks(1); len(next) == 1 {
 		_ = db.m.Fault(next[0] / db.m.ChunkSize())
 	}
-	p.kick <- struct{}{}
+	if !db.m.ZeroFills() {
+		p.kick <- struct{}{}
+	}
 	go db.prepareLoop()
 }
 
@@ -87,7 +118,7 @@ func (db *DB) prepareChunks() {
 		}
 		next = db.al.NextChunks(prepReserve)
 	}
-	for _, off := range next {
+	for _, off := range next[:min(len(next), db.prepAhead())] {
 		// A writer this goroutine woke (by releasing the allocator's lock
 		// or a chunk's stripe) is queued on this P, which the fault-in's
 		// system call (milliseconds) would keep from it until the runtime
@@ -123,18 +154,30 @@ func (db *DB) growAheadDue(free int) bool {
 }
 
 // notePrepare wakes the preparer when the allocator has started a new
-// region since the last wake: called after every allocation (one atomic
-// load when nothing changed).
+// region since the last wake, or, where faulting a chunk in writes zeros,
+// carved one past its middle: called after every allocation (two atomic
+// loads when nothing changed).
 func (db *DB) notePrepare() {
 	if db.prep.kick == nil {
 		return
 	}
+	if db.m.ZeroFills() {
+		if h := db.al.Halves(); h != db.prep.halfs.Load() {
+			db.prep.halfs.Store(h)
+			db.kickPreparer()
+		}
+		return
+	}
 	if r := db.al.Regions(); r != db.prep.seen.Load() {
 		db.prep.seen.Store(r)
-		select {
-		case db.prep.kick <- struct{}{}:
-		default:
-		}
+		db.kickPreparer()
+	}
+}
+
+func (db *DB) kickPreparer() {
+	select {
+	case db.prep.kick <- struct{}{}:
+	default:
 	}
 }
 

@@ -249,3 +249,61 @@ func TestPreparerGrowthRacesSwitchMode(t *testing.T) {
 		}
 	}
 }
+
+// TestZeroFillPreparesAtHalf: where faulting a chunk in writes it with
+// zeros (a pool on ext4 or XFS), the preparer keeps one chunk ahead and
+// prepares it when the current region is carved past its middle, not when
+// the region starts or the pool opens: writes of less than half a chunk
+// after Open write no zeros ahead (four chunks of them used to be queued
+// in front of the first fences).
+func TestZeroFillPreparesAtHalf(t *testing.T) {
+	path := filepath.Join(diskDir(t), "pool")
+	var prepared atomic.Int64
+	opts := &Options{Size: 1 << 20, ChunkSize: 64 << 10, DAX: DAXOff}
+	opts.hooks = &seam.Hooks{Prepare: func() { prepared.Add(1) }}
+	db := openTest(t, path, opts)
+	if !db.m.ZeroFills() {
+		t.Skip("the temporary directory's filesystem is not one Fault writes zeros on")
+	}
+	chunk := db.m.ChunkSize()
+	backed := func() (n int) {
+		for c := int64(1); c < int64(len(db.m.Bytes()))/chunk; c++ {
+			if db.m.Backed(c) {
+				n++
+			}
+		}
+		return n
+	}
+	// A quarter of the first region: the preparer has nothing to do but
+	// the chunk Open faulted in.
+	val := bytes.Repeat([]byte{7}, 400)
+	i := 0
+	for ; int64(i)*512 < chunk/4; i++ {
+		mustPut(t, db, key(i), val)
+	}
+	time.Sleep(200 * time.Millisecond) // time for a preparer that would
+	if n := backed(); n != 1 {
+		t.Fatalf("%d chunks past chunk 0 backed after a quarter of one was written, want 1", n)
+	}
+	// Past the middle: the next chunk is prepared before the region ends.
+	for ; int64(i)*512 < chunk*5/8; i++ {
+		mustPut(t, db, key(i), val)
+	}
+	next := db.al.NextChunks(1)
+	if len(next) != 1 {
+		t.Fatal("no free chunk left")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !db.m.Backed(next[0] / chunk) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the next chunk %d is not backed 5 s after the region passed its middle", next[0]/chunk)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if n := backed(); n != 2 {
+		t.Errorf("%d chunks past chunk 0 backed, want 2 (one ahead)", n)
+	}
+	if prepared.Load() == 0 {
+		t.Error("the preparer never ran")
+	}
+}
