@@ -435,7 +435,7 @@ func (db *DB) writeRecord(mem []byte, off, size int64, seq uint64, key, value []
 	}
 	rec := (*bp)[:size]
 	db.codec.Write(copyOnly{}, rec, off, recovery.TagLive, seq, 0, key, value)
-	if err := db.m.WriteAt(rec, off); err != nil {
+	if err := db.writeAt(rec, off); err != nil {
 		if !errors.Is(err, errors.ErrUnsupported) {
 			return db.fail(err)
 		}
@@ -446,6 +446,16 @@ func (db *DB) writeRecord(mem []byte, off, size int64, seq uint64, key, value []
 	}
 	db.p.Flush(mem[off : off+size])
 	return nil
+}
+
+// writeAt is Map.WriteAt, after the WriteAt hook.
+func (db *DB) writeAt(rec []byte, off int64) error {
+	if db.hooks != nil && db.hooks.WriteAt != nil {
+		if err := db.hooks.WriteAt(rec, off); err != nil {
+			return err
+		}
+	}
+	return db.m.WriteAt(rec, off)
 }
 
 // copyOnly is the Persister of a record built in memory: it copies and

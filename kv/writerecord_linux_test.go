@@ -5,9 +5,14 @@ package kv
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
+	"sync/atomic"
+	"syscall"
 	"testing"
+
+	"github.com/daxkv/daxkv/internal/seam"
 )
 
 // TestPutOnDiskWritesItsRecord: in the page-cache mode on a filesystem with
@@ -78,4 +83,59 @@ func TestPutOnDiskWritesItsRecord(t *testing.T) {
 	}
 	put(puts+3, 300)
 	check("after the switches")
+}
+
+// TestPutWriteErrorFailsTheDB: a pwrite of a Put's record that fails with
+// an error other than the file-size limit (here EIO, injected) fails the
+// Put with ErrFailed and the error, and the DB with it, as a store's fault
+// would; every Put acknowledged before is there after a reopen, and the
+// failed one is not.
+func TestPutWriteErrorFailsTheDB(t *testing.T) {
+	path := filepath.Join(diskDir(t), "pool")
+	var broken atomic.Bool
+	opts := &Options{DAX: DAXOff, Size: 1 << 20, ChunkSize: 64 << 10}
+	opts.hooks = &seam.Hooks{WriteAt: func([]byte, int64) error {
+		if broken.Load() {
+			return fmt.Errorf("pwrite: %w", syscall.EIO)
+		}
+		return nil
+	}}
+	db, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { db.Close() }()
+	if !db.writeRecords {
+		t.Fatal("DAXOff on a filesystem with blocks: Puts do not write their records")
+	}
+	val := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 200) }
+	const acked = 100
+	for i := range acked {
+		if err := db.Put(key(i), val(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	broken.Store(true)
+	err = db.Put(key(acked), val(acked))
+	if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Put whose pwrite failed with EIO: %v, want ErrFailed wrapping EIO", err)
+	}
+	broken.Store(false)
+	if err := db.Put(key(acked+1), val(acked+1)); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Put after the failure: %v, want ErrFailed", err)
+	}
+	if err := db.Close(); err != nil && !errors.Is(err, ErrFailed) {
+		t.Fatalf("Close of the failed DB: %v", err)
+	}
+	db = openTest(t, path, &Options{DAX: DAXOff})
+	for i := range acked {
+		if v := mustGet(t, db, key(i)); !bytes.Equal(v, val(i)) {
+			t.Fatalf("acknowledged key %d: %d bytes after the reopen", i, len(v))
+		}
+	}
+	for _, i := range []int{acked, acked + 1} {
+		if _, err := db.Get(key(i)); !errors.Is(err, ErrNotFound) {
+			t.Errorf("key %d, whose Put failed: %v, want ErrNotFound", i, err)
+		}
+	}
 }

@@ -103,6 +103,13 @@ type Hooks struct {
 	// goroutine, after its write, holding nothing.
 	Yield func()
 
+	// WriteAt, when set, is called before a Put writes its record with
+	// pwrite (DAXOff on a filesystem with blocks, kv's writeRecord), on the
+	// writer's goroutine with the key's stripe held; an error it returns
+	// is taken as the pwrite's, and the record is not written. Tests
+	// inject the errors a disk can give.
+	WriteAt func(b []byte, off int64) error
+
 	// NoGrowAhead keeps the chunk preparer from growing the pool ahead of
 	// the writers: growth then happens only in a writer that runs out of
 	// space, at the Grow point, where tests crash or count it.
