@@ -3,6 +3,7 @@ package alloc
 import (
 	"cmp"
 	"fmt"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -82,7 +83,16 @@ type Allocator struct {
 	// middle: a caller that prepares only the next chunk can wait for it.
 	regions atomic.Uint64
 	halves  atomic.Uint64
+
+	kinds uint8 // a bit per kind of region asked for space (kindSmall...)
 }
+
+// The kinds of bump region, bits of Allocator.kinds.
+const (
+	kindSmall uint8 = 1 << iota
+	kindLarge
+	kindDense
+)
 
 // New returns an allocator for a pool of poolSize bytes, a multiple of
 // chunkSize, whose heap starts at heapStart, with every heap byte free. It
@@ -263,6 +273,7 @@ func (a *Allocator) take(size int64) (int64, bool) {
 }
 
 func (a *Allocator) takeSmall(size int64) (int64, bool) {
+	a.kinds |= kindSmall
 	i := int(size/Unit) - 1
 	if a.smallMask&(1<<i) == 0 && a.sreg.len() < size && a.mergeDue() {
 		a.coalesce(false)
@@ -285,6 +296,7 @@ func (a *Allocator) takeSmall(size int64) (int64, bool) {
 }
 
 func (a *Allocator) takeLarge(size int64) (int64, bool) {
+	a.kinds |= kindLarge
 	p := int(size / Page)
 	if a.mergeDue() {
 		a.coalesce(false)
@@ -306,15 +318,30 @@ func (a *Allocator) takeLarge(size int64) (int64, bool) {
 	return a.carve(&a.lreg, size), true
 }
 
-// carve takes size bytes from the front of r, which holds them, counting a
-// half when the front passes r's middle.
+// carve takes size bytes from the front of r, which holds them.
 func (a *Allocator) carve(r *region, size int64) int64 {
 	off := r.cur
-	r.cur += size
-	if off < r.mid && r.cur >= r.mid {
+	a.advance(r, off+size)
+	return off
+}
+
+// advance moves r's front to to, counting a half when it reaches r's
+// middle: every move of a front goes through here (an alignment gap
+// skipped to the middle counts too).
+func (a *Allocator) advance(r *region, to int64) {
+	if r.cur < r.mid && to >= r.mid {
 		a.halves.Add(1)
 	}
-	return off
+	r.cur = to
+}
+
+// Kinds returns how many kinds of bump region (small, large, dense) have
+// been asked for space: each will take a whole free chunk when its region
+// runs out, even one now served from the free lists.
+func (a *Allocator) Kinds() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return bits.OnesCount8(a.kinds)
 }
 
 // newRegion replaces the bump region r with a wholly free chunk, else, for

@@ -361,3 +361,81 @@ func TestHalvesCountsRegionMiddles(t *testing.T) {
 		}
 	}
 }
+
+// TestDenseAlignmentGapCountsHalf: AllocDense pads the dense region's
+// front to a page before a large (> SmallMax) record. When small records
+// leave the front less than a page below the region's (page-aligned)
+// middle, the padding moves the front onto the middle; that move counts
+// the half (it once did not: from an adversarial review), so the preparer
+// of a pool whose chunks are written with zeros is woken for the region.
+func TestDenseAlignmentGapCountsHalf(t *testing.T) {
+	const chunk, heap = 256 * kib, 256*kib - Page
+	a := checked(t, New(chunk, heap, 8*chunk))
+	// 127 small records of 1 KiB: the front is 1 KiB below the middle.
+	for i := 0; i < 127; i++ {
+		if _, err := a.AllocDense(1024); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := a.Halves(); h != 0 {
+		t.Fatalf("halves %d before the middle", h)
+	}
+	r0 := a.Regions()
+	// A large record: padded to the page at the middle, then carved.
+	off, err := a.AllocDense(8 * kib)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Regions() != r0 {
+		t.Fatal("a new region was started; the test's geometry is off")
+	}
+	if off != a.dreg.mid {
+		t.Fatalf("large record at %d, want it at the middle %d", off, a.dreg.mid)
+	}
+	// Carve on to nearly the end of the region.
+	for a.dreg.len() > 16*kib {
+		if _, err := a.AllocDense(8 * kib); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.Regions() != r0 {
+		t.Fatal("a new region was started")
+	}
+	if h := a.Halves(); h != 1 {
+		t.Errorf("dense region carved to %d of %d bytes (middle at %d) but Halves = %d, want 1: the preparer (ZeroFills pools) is never woken for it",
+			a.dreg.cur-(a.dreg.end-chunk), chunk, chunk/2, h)
+	}
+}
+
+// TestKindsCountsRegionKinds: Kinds counts the kinds of bump region asked
+// for space, whether the request was carved from a region or served from
+// the free lists, each kind once.
+func TestKindsCountsRegionKinds(t *testing.T) {
+	a := checked(t, New(256*kib, 8*kib, 8*256*kib))
+	if k := a.Kinds(); k != 0 {
+		t.Fatalf("Kinds of a new allocator = %d, want 0", k)
+	}
+	for _, c := range []struct {
+		n     int64
+		dense bool
+		want  int
+	}{
+		{100, false, 1},
+		{200, false, 1},
+		{8 * kib, false, 2}, // served from chunk 0's free run, not a region
+		{16 * kib, false, 2},
+		{100, true, 3},
+		{8 * kib, true, 3},
+	} {
+		alloc := a.Alloc
+		if c.dense {
+			alloc = a.AllocDense
+		}
+		if _, err := alloc(c.n); err != nil {
+			t.Fatal(err)
+		}
+		if k := a.Kinds(); k != c.want {
+			t.Fatalf("after a request of %d bytes (dense %v): Kinds = %d, want %d", c.n, c.dense, k, c.want)
+		}
+	}
+}

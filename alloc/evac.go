@@ -271,6 +271,7 @@ func (a *Allocator) AllocDense(n int64) (int64, error) {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.kinds |= kindDense
 	r := &a.dreg
 	cur := (r.cur + align - 1) &^ (align - 1)
 	if r.len() == 0 || cur+size > r.end {
@@ -290,7 +291,7 @@ func (a *Allocator) AllocDense(n int64) (int64, error) {
 		a.regions.Add(1)
 	} else if cur > r.cur {
 		a.addFree(r.cur, cur-r.cur) // the alignment gap, less than a page
-		r.cur = cur
+		a.advance(r, cur)
 	}
 	off := a.carve(r, size)
 	a.freeBytes -= size

@@ -37,11 +37,14 @@ import (
 // writes to the device, and every msync's device flush waits for the
 // writes queued before it: four chunks prepared at once after Open (16
 // MiB) made the first few hundred fences of a run slow. There the preparer
-// keeps one chunk ahead (prepZeroReserve) and wakes when a bump region is
-// carved past its middle (Allocator.Halves) instead of when one starts:
-// the next chunk's zeros are written while the second half of the current
-// one is carved, and a pool that writes less than half a chunk after Open
-// writes none ahead.
+// keeps one chunk ahead for each kind of bump region in use (small records,
+// large ones, Compact's dense moves: Allocator.Kinds; at least
+// prepZeroReserve) and wakes when a region is carved past its middle
+// (Allocator.Halves) instead of when one starts: the next chunks' zeros
+// are written while the second halves of the current ones are carved, and
+// a pool that writes less than half a chunk after Open writes none ahead.
+// The first chunk a kind of region takes after Open, but the first one's,
+// is faulted in by the write that starts it, unless a half came first.
 type preparer struct {
 	kick  chan struct{} // buffered, 1
 	stop  chan struct{} // closed by Close
@@ -61,7 +64,7 @@ const (
 // prepAhead returns how many chunks the preparer keeps faulted in ahead.
 func (db *DB) prepAhead() int {
 	if db.m.ZeroFills() {
-		return prepZeroReserve
+		return max(prepZeroReserve, db.al.Kinds())
 	}
 	return prepReserve
 }

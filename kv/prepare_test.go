@@ -307,3 +307,81 @@ func TestZeroFillPreparesAtHalf(t *testing.T) {
 		t.Error("the preparer never ran")
 	}
 }
+
+// mixedSmallMax is alloc.SmallMax: records above it use the large region.
+const mixedSmallMax = 4096
+
+// mixedLoad runs a single writer that mixes small records (the small bump
+// region) with, every third Put, large ones (> SmallMax: the large bump
+// region) through a pool that grows several times, pausing now and then so
+// that the preparer is never simply outrun, and returns how many times a
+// Put grew the pool itself (seam.Grow) or faulted a chunk in itself
+// (seam.FaultIn).
+func mixedLoad(t *testing.T, dir string, mode DAXMode, smallLen, large, n int) (grows, faults int64, db *DB) {
+	path := filepath.Join(dir, "pool")
+	var g, f atomic.Int64
+	cur := 0
+	opts := &Options{Size: 4 << 20, ChunkSize: 1 << 20, DAX: mode}
+	opts.hooks = &seam.Hooks{At: func(p seam.Point) {
+		switch p {
+		case seam.Grow:
+			g.Add(1)
+		case seam.FaultIn:
+			f.Add(1)
+			t.Logf("fault-in at put %d", cur)
+		}
+	}}
+	db = openTest(t, path, opts)
+	small := bytes.Repeat([]byte{7}, smallLen)
+	big := bytes.Repeat([]byte{9}, large)
+	time.Sleep(50 * time.Millisecond) // the preparer's Open round, where there is one
+	for i := 0; i < n; i++ {
+		cur = i
+		v := small
+		if i%3 == 2 {
+			v = big
+		}
+		mustPut(t, db, key(i), v)
+		if i%100 == 0 && (large > mixedSmallMax || i%5000 == 0) {
+			time.Sleep(5 * time.Millisecond) // plenty of time for the preparer
+		}
+	}
+	if st := db.Stats(); st.FileSize < 2*opts.Size {
+		t.Fatalf("the pool is %d bytes: the load did not grow it", st.FileSize)
+	}
+	return g.Load(), f.Load(), db
+}
+
+// TestMixedRegionsLeaveWritersNoFaultIn: a writer of small and large
+// records carves two bump regions at once (small, large). On a pool whose
+// chunks are written with zeros the preparer keeps a chunk ahead for each
+// region being carved: with one for all (an adversarial review's finding)
+// the first region to end took it, and the other one started on a chunk
+// nobody had prepared, which the Put then wrote with zeros itself, once
+// every ~400 Puts. It must leave writers no more to do than on tmpfs.
+func TestMixedRegionsLeaveWritersNoFaultIn(t *testing.T) {
+	g0, f0, _ := mixedLoad(t, shmDir(t), DAXEmulated, 3900, 4200, 4000)
+	t.Logf("tmpfs (DAXEmulated): %d grows, %d fault-ins in Puts", g0, f0)
+	g, f, db := mixedLoad(t, diskDir(t), DAXOff, 3900, 4200, 4000)
+	if !db.m.ZeroFills() {
+		t.Skip("not a ZeroFills filesystem")
+	}
+	t.Logf("ext4 (DAXOff, ZeroFills): %d grows, %d fault-ins in Puts", g, f)
+	if g > g0 || f > f0 {
+		t.Errorf("on a ZeroFills pool, Puts grew the pool %d times and faulted %d chunks in themselves; want at most %d and %d (as on tmpfs)", g, f, g0, f0)
+	}
+}
+
+// TestSingleRegionLeavesWritersNoFaultIn: the same with only small records
+// (one bump region) through several growths: no Put grows the pool or
+// faults a chunk in itself.
+func TestSingleRegionLeavesWritersNoFaultIn(t *testing.T) {
+	g, f, db := mixedLoad(t, diskDir(t), DAXOff, 100, 100, 30000)
+	if !db.m.ZeroFills() {
+		t.Skip("not a ZeroFills filesystem")
+	}
+	t.Logf("ext4 small only: %d grows, %d fault-ins", g, f)
+	if g != 0 || f != 0 {
+		t.Errorf("Puts grew the pool %d times and faulted %d chunks in themselves; want 0 and 0", g, f)
+	}
+}
