@@ -334,7 +334,18 @@ func mixedLoad(t *testing.T, dir string, mode DAXMode, smallLen, large, n int) (
 	db = openTest(t, path, opts)
 	small := bytes.Repeat([]byte{7}, smallLen)
 	big := bytes.Repeat([]byte{9}, large)
-	time.Sleep(50 * time.Millisecond) // the preparer's Open round, where there is one
+	// Whenever the preparer has been woken (notePrepare), the writer
+	// waits for it to finish (the chunks it keeps ahead are backed), so
+	// that what the writer is left to do depends on which chunks it
+	// prepares, not on how fast the machine is.
+	woken := func() uint64 {
+		if db.m.ZeroFills() {
+			return db.al.Halves()
+		}
+		return db.al.Regions()
+	}
+	waitAhead(t, db)
+	last := woken()
 	for i := 0; i < n; i++ {
 		cur = i
 		v := small
@@ -342,14 +353,36 @@ func mixedLoad(t *testing.T, dir string, mode DAXMode, smallLen, large, n int) (
 			v = big
 		}
 		mustPut(t, db, key(i), v)
-		if i%100 == 0 && (large > mixedSmallMax || i%5000 == 0) {
-			time.Sleep(5 * time.Millisecond) // plenty of time for the preparer
+		if w := woken(); w != last {
+			last = w
+			waitAhead(t, db)
 		}
 	}
 	if st := db.Stats(); st.FileSize < 2*opts.Size {
 		t.Fatalf("the pool is %d bytes: the load did not grow it", st.FileSize)
 	}
 	return g.Load(), f.Load(), db
+}
+
+// waitAhead waits until the chunks the preparer keeps ahead (prepAhead of
+// them) are backed, and fails the test after a few seconds.
+func waitAhead(t *testing.T, db *DB) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		next := db.al.NextChunks(db.prepAhead())
+		ready := len(next) > 0
+		for _, off := range next {
+			ready = ready && db.m.Backed(off/db.m.ChunkSize())
+		}
+		if ready {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the %d chunks ahead %v are not backed after 5 s", db.prepAhead(), next)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // TestMixedRegionsLeaveWritersNoFaultIn: a writer of small and large
