@@ -308,13 +308,10 @@ func TestZeroFillPreparesAtHalf(t *testing.T) {
 	}
 }
 
-// mixedSmallMax is alloc.SmallMax: records above it use the large region.
-const mixedSmallMax = 4096
-
 // mixedLoad runs a single writer that mixes small records (the small bump
-// region) with, every third Put, large ones (> SmallMax: the large bump
-// region) through a pool that grows several times, pausing now and then so
-// that the preparer is never simply outrun, and returns how many times a
+// region) with, every third Put, large ones (over alloc.SmallMax: the large
+// bump region) through a pool that grows several times, waiting for the
+// preparer after each of its wakes, and returns how many times a
 // Put grew the pool itself (seam.Grow) or faulted a chunk in itself
 // (seam.FaultIn).
 func mixedLoad(t *testing.T, dir string, mode DAXMode, smallLen, large, n int) (grows, faults int64, db *DB) {
