@@ -64,9 +64,20 @@ type Sim struct {
 	unit       int64                      // 64 (lines) or 4096 (pages)
 	durable    []byte                     // the durable image
 	durableLen int64                      // length of the file that survives (synced size)
-	captured   map[int64]map[int64][]byte // SimCPU: thread -> unit offset -> content captured at Flush
-	marked     map[int64]bool             // SimMsync: pages flushed since the last Drain
+	captured   map[int64]map[int64]capture // SimCPU: thread -> unit offset -> content captured at Flush
+	marked     map[int64]bool              // SimMsync: pages flushed since the last Drain
 	drains     int64
+
+	// ver numbers the contents captured and made durable, in the order
+	// they were taken; durVer[u] is the number of unit u's durable content
+	// (0: as at NewSim). A capture older than the durable content never
+	// replaces it: two threads that flush one line in turn write back its
+	// contents in that order, so the line's durable content never goes
+	// back to an older one (a later fence of the first thread once put the
+	// first capture over the second, losing a record the second thread had
+	// made durable, in about one run in a hundred of a concurrent history).
+	ver    uint64
+	durVer map[int64]uint64
 
 	// PerThread makes the CPU path's model per thread of execution: a
 	// flush becomes durable at a fence (Drain) of the goroutine that
@@ -90,7 +101,7 @@ var _ Resizer = (*Sim)(nil)
 // image starts as the mapping's current content: call it right after the
 // pool is created or opened.
 func NewSim(path SimPath, mapped func() []byte) *Sim {
-	s := &Sim{path: path, unit: 64, mapped: mapped, captured: map[int64]map[int64][]byte{}, marked: map[int64]bool{}}
+	s := &Sim{path: path, unit: 64, mapped: mapped, captured: map[int64]map[int64]capture{}, marked: map[int64]bool{}, durVer: map[int64]uint64{}}
 	if path == SimMsync {
 		s.unit = 4096
 	}
@@ -98,6 +109,12 @@ func NewSim(path SimPath, mapped func() []byte) *Sim {
 	s.durable = bytes.Clone(m)
 	s.durableLen = int64(len(m))
 	return s
+}
+
+// capture is a unit's content as a Flush found it, with its number (ver).
+type capture struct {
+	data []byte
+	ver  uint64
 }
 
 // Path is the path the Sim models.
@@ -129,17 +146,18 @@ func (s *Sim) Flush(b []byte) {
 		s.mu.Unlock()
 		return
 	}
-	var mine map[int64][]byte
+	var mine map[int64]capture
 	if s.path == SimCPU {
 		t := s.thread()
 		if mine = s.captured[t]; mine == nil {
-			mine = map[int64][]byte{}
+			mine = map[int64]capture{}
 			s.captured[t] = mine
 		}
 	}
 	for u := lo; u < hi; u += s.unit {
 		if s.path == SimCPU {
-			mine[u] = bytes.Clone(m[u : u+s.unit])
+			s.ver++
+			mine[u] = capture{bytes.Clone(m[u : u+s.unit]), s.ver}
 		} else {
 			s.marked[u] = true
 		}
@@ -169,6 +187,8 @@ func (s *Sim) Drain() error {
 	s.settle(s.thread())
 	for u := range s.marked {
 		copy(s.durable[u:u+s.unit], m[u:u+s.unit])
+		s.ver++
+		s.durVer[u] = s.ver
 	}
 	clear(s.marked)
 	s.drains++
@@ -190,7 +210,10 @@ func (s *Sim) Order() {
 // settle makes thread t's captured lines durable; called with mu held.
 func (s *Sim) settle(t int64) {
 	for u, c := range s.captured[t] {
-		copy(s.durable[u:], c)
+		if c.ver > s.durVer[u] {
+			copy(s.durable[u:], c.data)
+			s.durVer[u] = c.ver
+		}
 	}
 	delete(s.captured, t)
 }
@@ -304,8 +327,8 @@ func (s *Sim) Image(take []int64, tear Tear, r *rand.Rand) []byte {
 			// written back at any moment after it changed.
 			var versions [][]byte
 			for _, caps := range s.captured {
-				if c, ok := caps[u]; ok {
-					versions = append(versions, c)
+				if c, ok := caps[u]; ok && c.ver > s.durVer[u] {
+					versions = append(versions, c.data)
 				}
 			}
 			if len(versions) > 0 {
