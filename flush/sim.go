@@ -61,9 +61,9 @@ type Sim struct {
 
 	mu         sync.Mutex // protects every field below
 	path       SimPath
-	unit       int64                      // 64 (lines) or 4096 (pages)
-	durable    []byte                     // the durable image
-	durableLen int64                      // length of the file that survives (synced size)
+	unit       int64                       // 64 (lines) or 4096 (pages)
+	durable    []byte                      // the durable image
+	durableLen int64                       // length of the file that survives (synced size)
 	captured   map[int64]map[int64]capture // SimCPU: thread -> unit offset -> content captured at Flush
 	marked     map[int64]bool              // SimMsync: pages flushed since the last Drain
 	drains     int64
