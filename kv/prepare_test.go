@@ -12,13 +12,13 @@ import (
 	"github.com/daxkv/daxkv/internal/seam"
 )
 
-// waitPrepared waits until the chunks the allocator will carve next are
-// backed, and fails the test after a few seconds.
+// waitPrepared waits until the chunks the preparer keeps ahead (prepAhead
+// of them) are backed, and fails the test after a few seconds.
 func waitPrepared(t *testing.T, db *DB) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		next := db.al.NextChunks(prepReserve)
+		next := db.al.NextChunks(db.prepAhead())
 		ready := len(next) > 0
 		for _, off := range next {
 			ready = ready && db.m.Backed(off/db.m.ChunkSize())
@@ -341,7 +341,7 @@ func mixedLoad(t *testing.T, dir string, mode DAXMode, smallLen, large, n int) (
 		}
 		return db.al.Regions()
 	}
-	waitAhead(t, db)
+	waitPrepared(t, db)
 	last := woken()
 	for i := 0; i < n; i++ {
 		cur = i
@@ -352,34 +352,13 @@ func mixedLoad(t *testing.T, dir string, mode DAXMode, smallLen, large, n int) (
 		mustPut(t, db, key(i), v)
 		if w := woken(); w != last {
 			last = w
-			waitAhead(t, db)
+			waitPrepared(t, db)
 		}
 	}
 	if st := db.Stats(); st.FileSize < 2*opts.Size {
 		t.Fatalf("the pool is %d bytes: the load did not grow it", st.FileSize)
 	}
 	return g.Load(), f.Load(), db
-}
-
-// waitAhead waits until the chunks the preparer keeps ahead (prepAhead of
-// them) are backed, and fails the test after a few seconds.
-func waitAhead(t *testing.T, db *DB) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		next := db.al.NextChunks(db.prepAhead())
-		ready := len(next) > 0
-		for _, off := range next {
-			ready = ready && db.m.Backed(off/db.m.ChunkSize())
-		}
-		if ready {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the %d chunks ahead %v are not backed after 5 s", db.prepAhead(), next)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // TestMixedRegionsLeaveWritersNoFaultIn: a writer of small and large
