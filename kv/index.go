@@ -82,6 +82,18 @@ func lessItem(a, b item) bool {
 // indexDegree is the B-tree degree: nodes of up to 63 items of 32 bytes.
 const indexDegree = 32
 
+// fillPasses is how many passes index.fill makes over the keys of an open,
+// each inserting every fillPasses-th key in order. In one pass (keys in
+// order) each leaf is split when full and keeps indexDegree-1 items; in
+// two, the first pass's leaves hold indexDegree-1 of every other key, and
+// the second adds the indexDegree keys between their neighbours (every
+// separator above a leaf is a first-pass key too): 2*indexDegree-1 items,
+// full, with no split. A walk of the ordered index then enters half as
+// many leaves, and each leaf it enters costs several dependent cache
+// misses (the node, its items, the binary search from a page's edge):
+// BenchmarkIterate's tree walk took about half the time (DESIGN-NOTES).
+const fillPasses = 2
+
 func newTree() *btree.BTreeG[item] { return btree.NewG(indexDegree, lessItem) }
 
 // refAmbiguous marks a hash shared by two present keys: lookups of that hash
@@ -718,21 +730,36 @@ func (x *index) startFill(items []item) {
 // fill inserts items, the keys in key order, into the empty tree, as the
 // first len(items) changes; the caller holds workMu, which fill releases
 // when done. It reads no mapping (the key tails are in the items).
+//
+// It inserts every other item first, then the rest (fillPasses): keys
+// inserted in order leave every leaf half full (a full leaf splits in two
+// and only the right half grows on), and the second pass fills each
+// leaf's gaps without splitting it (see fillPasses). Nothing reads the
+// tree before the fill ends (readers wait for the changes applied), so
+// the order is invisible but in the shape of the tree.
 func (x *index) fill(items []item) {
 	defer x.workMu.Unlock()
-	const step = 4096 // treeMu is held a step at a time
-	for i := 0; i < len(items); i += step {
-		x.treeMu.Lock()
-		for _, it := range items[i:min(i+step, len(items))] {
-			x.tree.ReplaceOrInsert(it)
-		}
-		x.treeMu.Unlock()
-	}
+	fillTree(x.tree, items, &x.treeMu)
 	x.amu.Lock()
 	x.applied = uint64(len(items))
 	x.appliedA.Store(x.applied)
 	x.cond.Broadcast()
 	x.amu.Unlock()
+}
+
+// fillTree inserts items, in key order, into t in fillPasses passes,
+// holding mu a step of inserts at a time.
+func fillTree(t *btree.BTreeG[item], items []item, mu sync.Locker) {
+	const step = 4096
+	for pass := range fillPasses {
+		for i := pass; i < len(items); i += step * fillPasses {
+			mu.Lock()
+			for j := i; j < min(i+step*fillPasses, len(items)); j += fillPasses {
+				t.ReplaceOrInsert(items[j])
+			}
+			mu.Unlock()
+		}
+	}
 }
 
 // clone returns a copy-on-write clone of the tree holding every change

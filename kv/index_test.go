@@ -246,3 +246,45 @@ func TestLockSpinOutlastsTheSpin(t *testing.T) {
 		t.Fatal("lockSpin did not take the lock after it was released")
 	}
 }
+
+// TestFillTreeFillsLeaves checks the open's fill of the ordered index: every
+// key, in order, in a tree of full leaves. The leaves are counted through
+// the allocations: google/btree allocates each node and its items array,
+// and keys inserted in one ordered pass leave every leaf half full, so
+// twice as many.
+func TestFillTreeFillsLeaves(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 63, 64, 127, 5000, 64 << 10} {
+		items := make([]item, n)
+		for i := range items {
+			items[i] = item{p0: uint64(i) * 977, p1: uint64(i % 7), ref: makeRef(int64(64*i), 16)}
+		}
+		tr := newTree()
+		fillTree(tr, items, &sync.Mutex{})
+		if tr.Len() != n {
+			t.Fatalf("n=%d: tree holds %d", n, tr.Len())
+		}
+		i := 0
+		tr.Ascend(func(x item) bool {
+			if x != items[i] {
+				t.Fatalf("n=%d: item %d is %+v, want %+v", n, i, x, items[i])
+			}
+			i++
+			return true
+		})
+	}
+	items := make([]item, 64<<10)
+	for i := range items {
+		items[i] = item{p0: uint64(i), ref: makeRef(int64(64*i), 8)}
+	}
+	filled := testing.AllocsPerRun(1, func() { fillTree(newTree(), items, &sync.Mutex{}) })
+	ordered := testing.AllocsPerRun(1, func() {
+		tr := newTree()
+		for _, x := range items {
+			tr.ReplaceOrInsert(x)
+		}
+	})
+	t.Logf("allocations for %d keys: %v filled, %v in one ordered pass", len(items), filled, ordered)
+	if filled > 0.6*ordered {
+		t.Fatalf("fillTree made %v allocations against %v for one ordered pass: its leaves are not full", filled, ordered)
+	}
+}
