@@ -88,7 +88,10 @@ const indexDegree = 32
 // two, the first pass's leaves hold indexDegree-1 of every other key, and
 // the second adds the indexDegree keys between their neighbours (every
 // separator above a leaf is a first-pass key too): 2*indexDegree-1 items,
-// full, with no split. A walk of the ordered index then enters half as
+// full, with no split. Only the edges differ: the first leaf ends one
+// short (no key precedes its first), and the second pass splits the last
+// leaf or two and the right-edge nodes above them that the first left
+// full (a tree of under 2*indexDegree keys splits its root). A walk of the ordered index then enters half as
 // many leaves, and each leaf it enters costs several dependent cache
 // misses (the node, its items, the binary search from a page's edge):
 // BenchmarkIterate's tree walk took about half the time (DESIGN-NOTES).
