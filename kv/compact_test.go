@@ -331,7 +331,11 @@ func TestCompactMovingBesideCheckOnlyWhileCtxLasts(t *testing.T) {
 }
 
 // TestAutoCompact: with nothing called, the background compaction gives
-// the space of deleted keys back within a bounded time.
+// the space of deleted keys back within a bounded time. The bound is loose:
+// the compaction checks once a second and, alone, gives the space back in
+// about 1 s, but with -race and the invariants tag it took 6.5-9.5 s (the
+// race detector's shadow memory for the punched chunks, the allocator's
+// audit after every move), and more beside the crash suite on 2 cores.
 func TestAutoCompact(t *testing.T) {
 	path := filepath.Join(shmDir(t), "pool")
 	opts := &Options{ChunkSize: 64 << 10, Size: 256 << 10, DAX: DAXEmulated}
@@ -339,13 +343,14 @@ func TestAutoCompact(t *testing.T) {
 	const n, size = 6000, 500
 	kept := fillAndThin(t, db, n, size, 10)
 	peak := db.Stats().AllocatedBytes
-	deadline := time.Now().Add(10 * time.Second)
+	start := time.Now()
 	for db.Stats().AllocatedBytes > peak/4 {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 10 s the file still occupies %d bytes (peak %d, %d chunks punched)",
+		if time.Since(start) > 60*time.Second {
+			t.Fatalf("after 60 s the file still occupies %d bytes (peak %d, %d chunks punched)",
 				db.Stats().AllocatedBytes, peak, db.Stats().ChunksPunched)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	t.Logf("below a quarter of the peak after %v (%d chunks punched)", time.Since(start).Round(time.Millisecond), db.Stats().ChunksPunched)
 	checkKept(t, db, kept, size)
 }
